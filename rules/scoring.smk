@@ -1,0 +1,20 @@
+# Stage 5: score stored generations under every configured metric (never re-runs a model).
+
+
+rule score:
+    input:
+        manifest="results/models/{model}/manifest.json",
+        generations="results/generations/{model}/{task}/{method}.parquet",
+        task_items="results/tasks/{task}.parquet",
+    output:
+        "results/scores/{model}/{task}/{method}.parquet",
+    log:
+        "logs/scores/{model}/{task}/{method}.log",
+    params:
+        metrics=as_json(config["metrics"]),
+    conda:
+        "../envs/analysis.yaml"
+    shell:
+        "emergence score --model {wildcards.model:q} --manifest {input.manifest:q}"
+        " --generations {input.generations:q} --tasks {input.task_items:q} --metrics {params.metrics:q}"
+        " --out {output:q} 2> {log}"

@@ -1,0 +1,73 @@
+"""Shared fixtures: tiny checkpoints built here (no download) and a way to run the real workflow."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+os.environ.setdefault("VLLM_ENABLE_V1_MULTIPROCESSING", "0")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+# Tests load several engines in one process: give each a fixed KV cache instead of a memory share.
+os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", "1")
+
+# Three random-initialised Llamas of increasing size (head size 32, the smallest vLLM's CPU attention takes).
+TINY_SIZES = {
+    "tiny-a": {"hidden_size": 64, "num_layers": 1, "num_heads": 2},
+    "tiny-b": {"hidden_size": 96, "num_layers": 2, "num_heads": 3},
+    "tiny-c": {"hidden_size": 128, "num_layers": 3, "num_heads": 4},
+}
+
+
+@pytest.fixture(scope="session")
+def tiny_checkpoints(tmp_path_factory) -> dict[str, Path]:
+    from emergence.models import build_tiny_llama
+
+    root = tmp_path_factory.mktemp("checkpoints")
+    paths = {}
+    for seed, (name, spec) in enumerate(TINY_SIZES.items()):
+        build_tiny_llama(root / name, spec, seed)
+        paths[name] = root / name
+    return paths
+
+
+def sweep_config(checkpoints: dict[str, Path], **overrides) -> dict:
+    """A small sweep over local tiny checkpoints; keyword arguments replace top-level keys."""
+    config = {
+        "seed": 0,
+        "models": {name: {"source": "local", "path": str(path)} for name, path in checkpoints.items()},
+        "tasks": {
+            "addition": {"kind": "synthetic_arithmetic", "operation": "addition", "digits": [1, 2, 3], "n_test": 6, "n_train": 4},
+        },
+        "methods": {"zero_shot": {"kind": "zero_shot"}},
+        "sampling": {"max_tokens": 6, "temperature": 0.0, "top_p": 1.0, "stop": ["\n"]},
+        "metrics": ["exact_match", "token_edit_distance", "target_logprob", "per_token_prob"],
+        "engine": {"name": "vllm", "dtype": "float32", "max_model_len": 256, "memory_fraction": 0.3, "tensor_parallel_size": 1, "chunk_size": 8},
+        "fitting": {"min_models": 3},
+    }
+    config.update(overrides)
+    return config
+
+
+def snakemake(workdir: Path, config: dict, *args: str) -> subprocess.CompletedProcess:
+    """Run the real workflow on `config` in `workdir`; returns the finished process."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    configfile = workdir / "sweep.yaml"
+    configfile.write_text(yaml.safe_dump(config, sort_keys=True))
+    command = [
+        sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"), "--directory", str(workdir),
+        "--configfile", str(configfile), "--cores", "2", *args,
+    ]
+    return subprocess.run(command, capture_output=True, text=True, timeout=1800)
+
+
+def engine_stats(workdir: Path, model: str) -> list[dict]:
+    import json
+
+    path = workdir / "logs" / "inference" / f"{model}.stats.jsonl"
+    return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []

@@ -1,0 +1,64 @@
+"""Bad sweeps are refused before any job runs, with one line naming the key; the workflow lints clean."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+import yaml
+
+from conftest import REPO, snakemake, sweep_config
+
+
+def refused(tmp_path, config) -> str:
+    result = snakemake(tmp_path, config)
+    assert result.returncode != 0
+    assert not (tmp_path / "results").exists()
+    errors = [line for line in (result.stdout + result.stderr).splitlines() if line.startswith("config error:")]
+    assert len(errors) == 1, result.stdout + result.stderr
+    return errors[0]
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (lambda c: c.update(modles=c.pop("models")), "'modles' was unexpected"),
+        (lambda c: c["engine"].update(dtype="float64"), "engine.dtype: 'float64' is not one of"),
+        (lambda c: c["tasks"]["addition"].update(n_tset=3), "tasks.addition: Additional properties are not allowed ('n_tset'"),
+        (lambda c: c["models"].update(ghost={"source": "local", "path": "/no/such/checkpoint"}), "models.ghost.path: model ghost: checkpoint folder /no/such/checkpoint does not exist"),
+        (lambda c: c["tasks"]["addition"].update(n_test=0), "tasks.addition.n_test: task addition has zero test items"),
+        (lambda c: c["methods"].update(few={"kind": "few_shot", "k": 9}), "methods.few.k: 9 exemplars need n_train >= 9"),
+    ],
+)
+def test_bad_config_fails_with_one_line(tmp_path, change, message):
+    config = sweep_config({"tiny": REPO})  # never used: the run stops before any job
+    config["models"] = {}
+    config["models"]["tiny"] = {"source": "tiny_random", "hidden_size": 64, "num_layers": 1, "num_heads": 2}
+    change(config)
+    assert message in refused(tmp_path, config)
+
+
+def test_checkpoint_folder_without_weights_is_refused(tmp_path):
+    folder = tmp_path / "empty-checkpoint"
+    folder.mkdir()
+    (folder / "config.json").write_text("{}")
+    config = sweep_config({"broken": folder})
+    assert "has no weight files" in refused(tmp_path / "run", config)
+
+
+def test_default_config_follows_the_schema():
+    from emergence.config import check_config, schema_problem
+
+    config = yaml.safe_load((REPO / "config/config.yaml").read_text())
+    assert schema_problem(config, REPO / "config/schema.yaml") is None
+    check_config(config)
+
+
+def test_lint_reports_nothing():
+    result = subprocess.run(
+        [sys.executable, "-m", "snakemake", "--lint", "--snakefile", str(REPO / "Snakefile"), "--directory", str(REPO)],
+        capture_output=True, text=True, timeout=300,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "Lints for" not in result.stdout + result.stderr, result.stdout + result.stderr

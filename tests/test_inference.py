@@ -1,0 +1,96 @@
+"""Inference with the real vLLM engine: parity with transformers, the request cache, resuming a killed job."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from conftest import engine_stats, sweep_config
+from emergence import io
+from emergence.engines import Request, load_engine
+from emergence.inference import RequestCache, run_inference
+from emergence.prompts import build_prompts
+from emergence.tasks import build_task
+
+SETTINGS = {"dtype": "float32", "max_model_len": 256, "memory_fraction": 0.3, "tensor_parallel_size": 1, "seed": 0}
+
+
+def requests(n_test: int = 6) -> list[Request]:
+    items = build_task("addition", {"kind": "synthetic_arithmetic", "operation": "addition", "digits": [1, 2, 3], "n_test": n_test, "n_train": 4}, 0)
+    return [
+        Request(prompt=row.prompt, target=row.target, max_tokens=8, temperature=0.0, top_p=1.0, n=1, seed=1, stop=("\n",))
+        for row in build_prompts("addition", items, "few_shot_2", {"kind": "few_shot", "k": 2}, {"max_tokens": 8, "temperature": 0.0, "top_p": 1.0, "stop": ["\n"]}, 0).itertuples()
+    ]
+
+
+def test_vllm_and_transformers_agree_in_fp32(tiny_checkpoints):
+    checkpoint = str(tiny_checkpoints["tiny-c"])
+    batch = requests()
+    vllm_results = load_engine("vllm", checkpoint, SETTINGS).run(batch)
+    hf_results = load_engine("hf", checkpoint, SETTINGS).run(batch)
+    for ours, reference in zip(vllm_results, hf_results):
+        assert ours.texts == reference.texts
+        assert ours.token_ids == reference.token_ids
+        assert ours.finish_reasons == reference.finish_reasons
+        assert ours.target_token_ids == reference.target_token_ids
+        assert ours.target_logprobs == pytest.approx(reference.target_logprobs, abs=1e-4)
+        assert ours.token_logprobs[0] == pytest.approx(reference.token_logprobs[0], abs=1e-4)
+    # the model is not trivially uniform: a wrong position would change these numbers
+    assert max(abs(a - b) for r in vllm_results for a, b in zip(r.target_logprobs, r.target_logprobs[1:])) > 1e-3
+
+
+class KilledAfter:
+    """Wraps the real engine and dies (as a SIGKILL would) after answering `chunks` chunks."""
+
+    def __init__(self, chunks: int):
+        self.chunks, self.engine, self.sent = chunks, None, 0
+
+    def __call__(self, name, checkpoint, settings):
+        self.engine = load_engine(name, checkpoint, settings)
+        self.name, self.version = self.engine.name, self.engine.version
+        return self
+
+    def run(self, batch):
+        if self.chunks == 0:
+            raise KeyboardInterrupt("killed")
+        self.chunks -= 1
+        self.sent += len(batch)
+        return self.engine.run(batch)
+
+
+def test_killed_job_resumes_with_only_uncached_requests(tiny_checkpoints, tmp_path):
+    config = sweep_config(tiny_checkpoints)
+    items = build_task("addition", config["tasks"]["addition"], 0)
+    prompt_file = tmp_path / "prompts.parquet"
+    io.write_table(build_prompts("addition", items, "zero_shot", {"kind": "zero_shot"}, config["sampling"], 0), prompt_file, "prompts")
+    manifest = {"sha": "test-sha", "path": str(tiny_checkpoints["tiny-a"])}
+    out, stats = tmp_path / "generations.parquet", tmp_path / "stats.jsonl"
+    args = ("tiny-a", manifest, [str(prompt_file)], [str(out)], "vllm", {**config["engine"], "seed": 0}, tmp_path / "cache", 5, stats)
+
+    killed = KilledAfter(chunks=2)
+    with pytest.raises(KeyboardInterrupt):
+        run_inference(*args, engine_factory=killed)
+    assert killed.sent == 10 and not out.exists()
+    assert len(RequestCache(tmp_path / "cache").load()) == 10
+
+    resumed = run_inference(*args)
+    assert resumed == {**resumed, "requests": 18, "cached": 10, "sent": 8, "engine_loads": 1}
+    uninterrupted = tmp_path / "uninterrupted.parquet"
+    run_inference("tiny-a", manifest, [str(prompt_file)], [str(uninterrupted)], "vllm", {**config["engine"], "seed": 0}, tmp_path / "fresh", 18, stats)
+    assert io.read_table(out, "generations").equals(io.read_table(uninterrupted, "generations"))
+
+    again = run_inference(*args)
+    assert again["sent"] == 0 and again["engine_loads"] == 0  # everything cached: the engine is not loaded
+
+
+def test_cache_key_changes_with_model_sha_and_request():
+    from emergence.inference import request_key
+
+    row = {"prompt": "1+1=", "target": "2", "max_tokens": 4, "temperature": 0.0, "top_p": 1.0, "n": 1, "seed": 3, "stop": ["\n"]}
+    base = request_key("sha-a", "vllm", SETTINGS, row)
+    assert base == request_key("sha-a", "vllm", {**SETTINGS, "memory_fraction": 0.9}, row)
+    assert base != request_key("sha-b", "vllm", SETTINGS, row)
+    assert base != request_key("sha-a", "hf", SETTINGS, row)
+    assert base != request_key("sha-a", "vllm", {**SETTINGS, "dtype": "bfloat16"}, row)
+    assert base != request_key("sha-a", "vllm", SETTINGS, {**row, "seed": 4})

@@ -1,0 +1,97 @@
+"""Plain functions of each stage, without Snakemake or an engine: tasks, prompts, metrics, stage files."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from emergence import io
+from emergence.metrics import score_generations
+from emergence.prompts import build_prompts
+from emergence.tasks import TaskError, build_task
+
+ADDITION = {"kind": "synthetic_arithmetic", "operation": "addition", "digits": [1, 2, 3], "n_test": 10, "n_train": 8}
+SAMPLING = {"max_tokens": 8, "temperature": 0.0, "top_p": 1.0, "stop": ["\n"]}
+
+
+def test_arithmetic_items_are_correct_seeded_and_disjoint():
+    items = build_task("addition", ADDITION, 0)
+    assert len(items) == 3 * 18
+    for row in items.itertuples():
+        meta = json.loads(row.metadata)
+        assert row.input == f"{meta['a']}+{meta['b']}=" and row.target == str(meta["a"] + meta["b"])
+        assert len(str(meta["a"])) == len(str(meta["b"])) == row.digits
+    test, train = items[items["split"] == "test"], items[items["split"] == "train"]
+    assert not set(test["input"]) & set(train["input"])
+    assert build_task("addition", ADDITION, 0).equals(items)
+    assert not build_task("addition", ADDITION, 1).equals(items)
+    product = build_task("m", {**ADDITION, "operation": "multiplication"}, 0).iloc[0]
+    a, b = json.loads(product.metadata)["a"], json.loads(product.metadata)["b"]
+    assert product.input == f"{a}*{b}=" and product.target == str(a * b)
+
+
+def test_a_task_cannot_ask_for_more_items_than_exist():
+    with pytest.raises(TaskError, match="only 100 distinct pairs"):
+        build_task("addition", {**ADDITION, "digits": [1], "n_test": 90, "n_train": 20}, 0)
+
+
+def test_few_shot_exemplars_are_seeded_same_digits_and_never_the_item():
+    items = build_task("addition", ADDITION, 0)
+    prompts = build_prompts("addition", items, "few_shot_3", {"kind": "few_shot", "k": 3}, SAMPLING, 0)
+    train = items[items["split"] == "train"]
+    solved = {f"{r.input}{r.target}": r.digits for r in train.itertuples()}
+    test = items[items["split"] == "test"].set_index("item_id")
+    for row in prompts.itertuples():
+        *shots, question = row.prompt.split("\n")
+        assert question == test.loc[row.item_id, "input"] and len(shots) == 3
+        assert all(solved[shot] == test.loc[row.item_id, "digits"] for shot in shots)
+        assert question not in [shot[: len(question)] for shot in shots]
+    assert build_prompts("addition", items, "few_shot_3", {"kind": "few_shot", "k": 3}, SAMPLING, 0).equals(prompts)
+    assert len(set(prompts["seed"])) == len(prompts)  # every request has its own sampling seed
+
+
+def test_metrics_on_known_outputs():
+    generations = pd.DataFrame(
+        {
+            "request_id": ["t/m/a", "t/m/b", "t/m/c"],
+            "item_id": ["a", "b", "c"],
+            "task": "t",
+            "method": "m",
+            "texts": [["123"], [" 129 "], ["9"]],
+            "target": ["123", "123", "123"],
+            "target_token_ids": [[1, 2, 3]] * 3,
+            "target_logprobs": [[-0.1, -0.2, -0.3], [-1.0, -1.0, -1.0], [-3.0, -2.0, -1.0]],
+        }
+    )
+    tasks = pd.DataFrame({"item_id": ["a", "b", "c"], "digits": [3, 3, 3]})
+    scores = score_generations(generations, tasks, "m1", 1000, list, ["exact_match", "token_edit_distance", "target_logprob", "per_token_prob"])
+    wide = scores.pivot(index="item_id", columns="metric", values="value")
+    assert list(wide["exact_match"]) == [1.0, 0.0, 0.0]
+    assert list(wide["token_edit_distance"]) == [0.0, 1.0, 3.0]  # "9" vs "123": one substitution, two insertions
+    assert wide["target_logprob"].to_numpy() == pytest.approx([-0.6, -3.0, -6.0])
+    assert wide["per_token_prob"].to_numpy() == pytest.approx(np.exp([-0.2, -1.0, -2.0]))
+    assert (scores["n_params"] == 1000).all() and (scores["target_tokens"] == 3).all()
+
+
+def test_stage_files_refuse_truncated_or_foreign_parquet(tmp_path):
+    items = build_task("addition", ADDITION, 0)
+    path = tmp_path / "items.parquet"
+    io.write_table(items, path, "tasks", {"task": "addition"})
+    pd.testing.assert_frame_equal(io.read_table(path, "tasks"), items, check_dtype=False)
+    assert io.read_provenance(path)["task"] == "addition"
+    with pytest.raises(io.StageFileError, match="do not match the prompts schema"):
+        io.read_table(path, "prompts")
+    path.write_bytes(path.read_bytes()[:-100])
+    with pytest.raises(io.StageFileError, match="not a readable Parquet file"):
+        io.read_table(path, "tasks")
+    assert list(tmp_path.iterdir()) == [path]  # no temporary files left behind
+
+
+def test_writes_are_byte_identical(tmp_path):
+    items = build_task("addition", ADDITION, 0)
+    io.write_table(items, tmp_path / "a.parquet", "tasks")
+    io.write_table(items, tmp_path / "b.parquet", "tasks")
+    assert (tmp_path / "a.parquet").read_bytes() == (tmp_path / "b.parquet").read_bytes()

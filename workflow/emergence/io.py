@@ -1,0 +1,185 @@
+"""Parquet and JSON files between stages: one schema per stage, atomic writes, provenance.
+
+Every stage file is written to a temporary name in the same folder and renamed into place, so a
+killed job never leaves a file that looks complete. Every Parquet file carries its stage name and
+provenance (package version, config hash, model SHA where one applies) in its schema metadata, and
+readers check the columns against the stage's schema before trusting a file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from emergence import __version__
+
+# One schema per stage. Columns are the contract users script against: add, never rename.
+SCHEMAS: dict[str, pa.Schema] = {
+    "tasks": pa.schema(
+        [
+            ("item_id", pa.string()),
+            ("split", pa.string()),  # "test" items are evaluated, "train" items feed exemplars
+            ("input", pa.string()),
+            ("target", pa.string()),
+            ("digits", pa.int32()),
+            ("metadata", pa.string()),  # JSON object with task-specific fields
+        ]
+    ),
+    "prompts": pa.schema(
+        [
+            ("request_id", pa.string()),
+            ("item_id", pa.string()),
+            ("task", pa.string()),
+            ("method", pa.string()),
+            ("prompt", pa.string()),
+            ("target", pa.string()),
+            ("max_tokens", pa.int32()),
+            ("temperature", pa.float64()),
+            ("top_p", pa.float64()),
+            ("n", pa.int32()),
+            ("seed", pa.int64()),
+            ("stop", pa.list_(pa.string())),
+        ]
+    ),
+    "generations": pa.schema(
+        [
+            ("request_id", pa.string()),
+            ("item_id", pa.string()),
+            ("task", pa.string()),
+            ("method", pa.string()),
+            ("target", pa.string()),
+            ("texts", pa.list_(pa.string())),
+            ("token_ids", pa.list_(pa.list_(pa.int32()))),
+            ("token_logprobs", pa.list_(pa.list_(pa.float64()))),
+            ("finish_reasons", pa.list_(pa.string())),
+            ("target_token_ids", pa.list_(pa.int32())),
+            ("target_logprobs", pa.list_(pa.float64())),
+            ("prompt_tokens", pa.int32()),
+            ("engine", pa.string()),
+            ("engine_version", pa.string()),
+            ("seed", pa.int64()),
+        ]
+    ),
+    "scores": pa.schema(
+        [
+            ("request_id", pa.string()),
+            ("item_id", pa.string()),
+            ("model", pa.string()),
+            ("task", pa.string()),
+            ("method", pa.string()),
+            ("digits", pa.int32()),
+            ("n_params", pa.int64()),
+            ("target_tokens", pa.int32()),
+            ("metric", pa.string()),
+            ("value", pa.float64()),
+        ]
+    ),
+    "fits": pa.schema(
+        [
+            ("task", pa.string()),
+            ("method", pa.string()),
+            ("digits", pa.string()),  # a digit count, or "all"
+            ("metric", pa.string()),
+            ("fit", pa.string()),
+            ("parameter", pa.string()),
+            ("value", pa.float64()),
+            ("n_models", pa.int32()),
+            ("status", pa.string()),  # "ok", or why the fit was not made
+        ]
+    ),
+}
+
+
+class StageFileError(RuntimeError):
+    """A stage file is missing, truncated, or does not follow its stage's schema."""
+
+
+def stable_hash(obj: Any) -> str:
+    """SHA-256 of a JSON-serialisable object, independent of key order."""
+    blob = json.dumps(obj, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()
+
+
+def file_sha256(path: str | Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def atomic_path(path: str | Path):
+    """A temporary path beside `path`; the caller writes it, then `os.replace`s it into place."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    return Path(tmp)
+
+
+def _commit(tmp: Path, path: str | Path) -> None:
+    with open(tmp, "rb+") as handle:
+        os.fsync(handle.fileno())
+    os.replace(tmp, path)
+
+
+def write_table(df: pd.DataFrame, path: str | Path, stage: str, provenance: dict | None = None) -> None:
+    """Write `df` as the Parquet file of `stage`, atomically, with provenance in its metadata."""
+    schema = SCHEMAS[stage]
+    missing = [name for name in schema.names if name not in df.columns]
+    if missing:
+        raise StageFileError(f"{path}: {stage} table lacks columns {missing}")
+    meta = {"stage": stage, "emergence_version": __version__, **(provenance or {})}
+    table = pa.Table.from_pandas(df[schema.names], schema=schema, preserve_index=False)
+    table = table.replace_schema_metadata({"emergence": json.dumps(meta, sort_keys=True)})
+    tmp = atomic_path(path)
+    try:
+        pq.write_table(table, tmp, compression="zstd")
+        _commit(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def read_table(path: str | Path, stage: str) -> pd.DataFrame:
+    """Read a stage's Parquet file, refusing one that is truncated or has the wrong columns."""
+    try:
+        table = pq.read_table(path)
+    except FileNotFoundError:
+        raise StageFileError(f"{path}: missing") from None
+    except (pa.ArrowInvalid, OSError) as err:
+        raise StageFileError(f"{path}: not a readable Parquet file ({err})") from None
+    expected = SCHEMAS[stage]
+    if not table.schema.remove_metadata().equals(expected):
+        raise StageFileError(f"{path}: columns {table.schema.names} do not match the {stage} schema")
+    return table.to_pandas()
+
+
+def read_provenance(path: str | Path) -> dict:
+    meta = pq.read_schema(path).metadata or {}
+    return json.loads(meta.get(b"emergence", b"{}"))
+
+
+def write_json(obj: Any, path: str | Path) -> None:
+    tmp = atomic_path(path)
+    try:
+        tmp.write_text(json.dumps(obj, indent=2, sort_keys=True) + "\n")
+        _commit(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def write_text(text: str, path: str | Path) -> None:
+    tmp = atomic_path(path)
+    try:
+        tmp.write_text(text)
+        _commit(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)

