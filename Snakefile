@@ -1,5 +1,7 @@
 # Emergence Lab: models -> tasks -> prompts -> inference -> scoring -> fitting -> figures + report.
 # Each stage is one file in rules/; all logic lives in the Python package workflow/emergence/.
+from pathlib import Path
+
 from snakemake.utils import min_version
 
 min_version("9.0")
@@ -9,7 +11,7 @@ min_version("9.0")
 # rather than being merged key by key into the default).
 if not workflow.overwrite_configfiles:
 
-    configfile: "config/config.yaml"
+    configfile: Path(workflow.basedir) / "config" / "config.yaml"
 
 
 include: "rules/common.smk"

@@ -57,7 +57,9 @@ def test_summarise_scores(scores):
 
 
 def test_report_embeds_figures_and_models(scores, tmp_path):
-    figures = [tmp_path / "exact_match.png", tmp_path / "token_edit_distance.png"]
+    folder = tmp_path / "addition" / "zero_shot"
+    folder.mkdir(parents=True)
+    figures = [folder / "exact_match.png", folder / "token_edit_distance.png"]
     for figure in figures:
         plot_metric_vs_params(scores, figure.stem, figure, figure.stem)
     manifests = [{"model": m, "source": "tiny_random", "sha": "0123456789abcdef" * 4, "n_params": n,
@@ -71,7 +73,7 @@ def test_report_embeds_figures_and_models(scores, tmp_path):
     page = first.read_text()
     for figure in figures:
         assert base64.b64encode(figure.read_bytes()).decode() in page
-        assert f'alt="{figure.stem}"' in page
+        assert f'alt="addition / zero_shot / {figure.stem}"' in page
     for model in MODELS:
         assert model in page
     assert "0123456789ab<" in page and "0123456789abc" not in page

@@ -65,7 +65,7 @@ def cmd_score(args) -> None:
     scores = score_generations(generations, tasks, args.model, manifest["n_params"], tokenize, json.loads(args.metrics))
     io.write_table(scores, args.out, "scores", {"model": args.model, "model_sha": manifest["sha"]})
     means = scores.groupby("metric")["value"].mean()
-    print(f"scores {args.model}: " + ", ".join(f"{m} {v:.3f}" for m, v in means.items()))
+    print(f"scores {args.model} {Path(args.generations).parent.name}/{Path(args.generations).stem}: " + ", ".join(f"{m} {v:.3f}" for m, v in means.items()))
 
 
 def cmd_fit(args) -> None:

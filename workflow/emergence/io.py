@@ -168,12 +168,7 @@ def read_provenance(path: str | Path) -> dict:
 
 
 def write_json(obj: Any, path: str | Path) -> None:
-    tmp = atomic_path(path)
-    try:
-        tmp.write_text(json.dumps(obj, indent=2, sort_keys=True) + "\n")
-        _commit(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    write_text(json.dumps(obj, indent=2, sort_keys=True) + "\n", path)
 
 
 def write_text(text: str, path: str | Path) -> None:

@@ -15,16 +15,13 @@ import numpy as np
 import pandas as pd
 from rapidfuzz.distance import Levenshtein
 
+from emergence.registry import registrar
+
 Metric = Callable[[pd.DataFrame], np.ndarray]
 METRICS: dict[str, Metric] = {}
 
 
-def metric(name: str):
-    def register(fn: Metric) -> Metric:
-        METRICS[name] = fn
-        return fn
-
-    return register
+metric = registrar(METRICS)
 
 
 @metric("exact_match")

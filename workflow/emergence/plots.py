@@ -14,6 +14,7 @@ from pathlib import Path
 import pandas as pd
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from matplotlib.ticker import NullFormatter
 
 from emergence.io import atomic_path
 
@@ -50,12 +51,13 @@ def plot_metric_vs_params(scores: pd.DataFrame, metric: str, out: Path, title: s
             label=f"{digits} digit" + ("" if digits == 1 else "s"),
         )
     ax.set_xscale("log")
+    ax.xaxis.set_minor_formatter(NullFormatter())  # labelled minor ticks collide on short log ranges
     ax.set_xlabel("Parameters N (log scale)")
     ax.set_ylabel(METRIC_LABELS.get(metric, metric.replace("_", " ").capitalize()))
     ax.set_title(title)
     ax.grid(True, which="major", alpha=0.3)
     if len(points):
-        ax.legend(title="Operand length")
+        ax.legend(title="Operand length", fontsize="small", loc="best")
     fig.tight_layout()
     tmp = atomic_path(out)
     try:

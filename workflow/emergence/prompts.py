@@ -12,6 +12,8 @@ from typing import Callable
 
 import pandas as pd
 
+from emergence.registry import registrar
+
 PromptMethod = Callable[[pd.DataFrame, pd.DataFrame, dict, random.Random], list[str]]
 PROMPT_METHODS: dict[str, PromptMethod] = {}
 
@@ -20,12 +22,7 @@ class PromptError(ValueError):
     """A prompting method that cannot be applied to a task."""
 
 
-def prompt_method(kind: str):
-    def register(fn: PromptMethod) -> PromptMethod:
-        PROMPT_METHODS[kind] = fn
-        return fn
-
-    return register
+prompt_method = registrar(PROMPT_METHODS)
 
 
 @prompt_method("zero_shot")

@@ -20,7 +20,7 @@ body { font-family: system-ui, sans-serif; max-width: 72rem; margin: 2rem auto; 
 table { border-collapse: collapse; margin: 0.5rem 0 1.5rem; font-size: 0.9rem; }
 th, td { border: 1px solid #ccc; padding: 0.25rem 0.6rem; text-align: right; }
 th { background: #f2f2f2; }
-figure { display: inline-block; margin: 0 1rem 1rem 0; }
+figure { display: inline-block; width: 48%; margin: 0 1% 1rem 0; vertical-align: top; }
 img { max-width: 100%; }
 pre { background: #f7f7f7; padding: 1rem; overflow-x: auto; }
 """
@@ -53,13 +53,13 @@ def fit_tables(fits: pd.DataFrame) -> list[tuple[str, pd.DataFrame]]:
 
 
 def figure_html(path: Path) -> str:
-    """A figure as an inline base64 PNG, captioned with its file stem."""
+    """A figure as an inline base64 PNG, captioned with its task / method / metric path."""
     path = Path(path)
     if path.suffix != ".png":
         raise ValueError(f"{path}: only PNG figures can be embedded")
     data = base64.b64encode(path.read_bytes()).decode("ascii")
-    stem = html.escape(path.stem)
-    return f'<figure><img src="data:image/png;base64,{data}" alt="{stem}"><figcaption>{stem}</figcaption></figure>'
+    caption = html.escape(" / ".join([*path.parent.parts[-2:], path.stem]))
+    return f'<figure><img src="data:image/png;base64,{data}" alt="{caption}"><figcaption>{caption}</figcaption></figure>'
 
 
 def write_report(
@@ -81,8 +81,8 @@ def write_report(
     for caption, table in fit_tables(fits):
         parts += [f"<h3>{html.escape(caption)}</h3>", table_html(table)]
     parts += [
-        "<h2>Per-model summary</h2>",
-        table_html(summary),
+        "<h2>Per-model means</h2>",
+        table_html(summary.pivot_table(index=["task", "method", "digits", "model", "n_params"], columns="metric", values="mean", sort=False).reset_index()),
         "<h2>Models</h2>",
         table_html(models.reindex(columns=MODEL_COLUMNS)),
         "<h2>Configuration</h2>",

@@ -13,6 +13,8 @@ from typing import Callable
 
 import pandas as pd
 
+from emergence.registry import registrar
+
 TaskBuilder = Callable[[str, dict, int], pd.DataFrame]
 TASK_BUILDERS: dict[str, TaskBuilder] = {}
 
@@ -27,12 +29,7 @@ class TaskError(ValueError):
     """A task definition or task file that cannot give usable items."""
 
 
-def task_builder(kind: str):
-    def register(fn: TaskBuilder) -> TaskBuilder:
-        TASK_BUILDERS[kind] = fn
-        return fn
-
-    return register
+task_builder = registrar(TASK_BUILDERS)
 
 
 @task_builder("synthetic_arithmetic")
