@@ -34,8 +34,8 @@ def test_arithmetic_items_are_correct_seeded_and_disjoint():
 
 
 def test_a_task_cannot_ask_for_more_items_than_exist():
-    with pytest.raises(TaskError, match="only 100 distinct pairs"):
-        build_task("addition", {**ADDITION, "digits": [1], "n_test": 90, "n_train": 20}, 0)
+    with pytest.raises(TaskError, match="30 test items asked for 1-digit operands, only 27 pairs exist"):
+        build_task("addition", {**ADDITION, "digits": [1], "n_test": 30, "n_train": 20}, 0)
 
 
 def test_few_shot_exemplars_are_seeded_same_digits_and_never_the_item():

