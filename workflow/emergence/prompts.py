@@ -7,6 +7,7 @@ always written out in full: an engine never falls back to its own defaults.
 
 from __future__ import annotations
 
+import json
 import random
 from typing import Callable
 
@@ -14,7 +15,8 @@ import pandas as pd
 
 from emergence.registry import registrar
 
-PromptMethod = Callable[[pd.DataFrame, pd.DataFrame, dict, random.Random], list[str]]
+# A method returns, per test item, the prompt and the continuation to teacher-force after it.
+PromptMethod = Callable[[pd.DataFrame, pd.DataFrame, dict, random.Random], list[tuple[str, str]]]
 PROMPT_METHODS: dict[str, PromptMethod] = {}
 
 
@@ -24,32 +26,55 @@ class PromptError(ValueError):
 
 prompt_method = registrar(PROMPT_METHODS)
 
+SEPARATOR = "\n"  # between exemplars, as between the lines of the training curriculum
+SCRATCHPAD_CUE = "S:"  # opens a worked line
+ANSWER_REGEX = {"scratchpad": r"\]([^\]]*)$"}  # the answer follows the closing bracket
+
 
 @prompt_method("zero_shot")
-def zero_shot(test: pd.DataFrame, train: pd.DataFrame, spec: dict, rng: random.Random) -> list[str]:
+def zero_shot(test: pd.DataFrame, train: pd.DataFrame, spec: dict, rng: random.Random) -> list[tuple[str, str]]:
     """The item's input alone."""
-    return list(test["input"])
+    return list(zip(test["input"], test["target"]))
 
 
 @prompt_method("few_shot")
-def few_shot(test: pd.DataFrame, train: pd.DataFrame, spec: dict, rng: random.Random) -> list[str]:
-    """k solved exemplars, then the item (Brown et al. 2020).
+def few_shot(test: pd.DataFrame, train: pd.DataFrame, spec: dict, rng: random.Random) -> list[tuple[str, str]]:
+    """k solved exemplars, then the item (Brown et al. 2020)."""
+    return [
+        ("".join(f"{shot.input}{shot.target}{SEPARATOR}" for shot in shots) + item.input, item.target)
+        for item, shots in exemplars(test, train, spec["k"], rng)
+    ]
 
-    Exemplars come from the task's train pool with the item's digit count, drawn per item from the
-    seeded generator; an exemplar whose input equals the item's input is never used.
+
+@prompt_method("scratchpad")
+def scratchpad(test: pd.DataFrame, train: pd.DataFrame, spec: dict, rng: random.Random) -> list[tuple[str, str]]:
+    """k worked exemplars, then the item with the scratchpad opened (Nye et al. 2021).
+
+    Worked lines carry the `S:` cue that the trained family learned with its scratchpad lines; the
+    model writes the steps, closes the bracket and gives the answer, which is read after the bracket.
+    The teacher-forced continuation is the item's whole scratchpad.
     """
-    k, separator = spec["k"], spec.get("separator", "\n")
-    pools = {digits: group for digits, group in train.groupby("digits")}
     prompts = []
+    for item, shots in exemplars(test, train, spec.get("k", 0), rng):
+        worked = "".join(f"{SCRATCHPAD_CUE}{shot.input}{_trace(shot)}{SEPARATOR}" for shot in shots)
+        trace = _trace(item)
+        prompts.append((f"{worked}{SCRATCHPAD_CUE}{item.input}[", trace[1:]))
+    return prompts
+
+
+def exemplars(test: pd.DataFrame, train: pd.DataFrame, k: int, rng: random.Random):
+    """Each test item with k exemplars drawn from the train pool of its digit count, never itself."""
+    pools = {digits: group for digits, group in train.groupby("digits")}
     for item in test.itertuples():
         pool = pools.get(item.digits, train)
         pool = pool[pool["input"] != item.input]
         if len(pool) < k:
-            raise PromptError(f"few-shot k={k} needs {k} train items with {item.digits} digits, found {len(pool)}")
-        chosen = pool.iloc[sorted(rng.sample(range(len(pool)), k))]
-        shots = [f"{row.input}{row.target}" for row in chosen.itertuples()]
-        prompts.append(separator.join([*shots, item.input]))
-    return prompts
+            raise PromptError(f"{k} exemplars need {k} train items with {item.digits} digits, found {len(pool)}")
+        yield item, list(pool.iloc[sorted(rng.sample(range(len(pool)), k))].itertuples())
+
+
+def _trace(item) -> str:
+    return json.loads(item.metadata)["scratchpad"]
 
 
 def build_prompts(task: str, items: pd.DataFrame, method: str, spec: dict, sampling: dict, seed: int) -> pd.DataFrame:
@@ -60,15 +85,17 @@ def build_prompts(task: str, items: pd.DataFrame, method: str, spec: dict, sampl
     test = items[items["split"] == "test"].reset_index(drop=True)
     train = items[items["split"] == "train"].reset_index(drop=True)
     rng = random.Random(f"{seed}/{task}/{method}")
-    prompts = PROMPT_METHODS[kind](test, train, spec, rng)
+    prompts, targets = zip(*PROMPT_METHODS[kind](test, train, spec, rng)) if len(test) else ((), ())
     return pd.DataFrame(
         {
             "request_id": [f"{task}/{method}/{item_id}" for item_id in test["item_id"]],
             "item_id": test["item_id"],
             "task": task,
             "method": method,
-            "prompt": prompts,
-            "target": test["target"],
+            "prompt": list(prompts),
+            "target": list(targets),
+            "answer": test["target"],
+            "answer_regex": ANSWER_REGEX.get(kind, ""),
             "max_tokens": int(spec.get("max_tokens", sampling["max_tokens"])),
             "temperature": float(spec.get("temperature", sampling["temperature"])),
             "top_p": float(spec.get("top_p", sampling["top_p"])),

@@ -16,9 +16,8 @@ import random
 import time
 from pathlib import Path
 
+from emergence.prompts import SCRATCHPAD_CUE
 from emergence.tasks import OPERATORS, is_heldout, operands, scratchpad
-
-SCRATCHPAD_CUE = "S:"
 
 
 def curriculum_line(rng: random.Random, operations: list[str], max_digits: int, scratch_fraction: float, heldout: bool) -> str:
@@ -109,7 +108,7 @@ def train_tiny_family_member(out: Path, entry: dict, training: dict, seed: int) 
         seen += int((ids != pad).sum())
         if step in eval_steps:
             curve.append({"tokens": seen, "step": step, "heldout_loss": heldout_loss(model, eval_ids, pad)})
-            print(f"train {out.name}: step {step}/{steps}, {seen:,} tokens, held-out loss {curve[-1]['heldout_loss']:.4f}", flush=True)
+            print(f"train: step {step}/{steps}, {seen:,} tokens, held-out loss {curve[-1]['heldout_loss']:.4f}", flush=True)
     record = {
         "training_tokens": seen,
         "steps": steps,
