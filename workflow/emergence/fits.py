@@ -69,6 +69,49 @@ def fit_power_law(n: np.ndarray, loss: np.ndarray) -> dict:
     return {"N_c": float(np.exp(intercept / alpha)), "alpha": float(alpha), "rmse": float(np.sqrt(np.mean(residuals**2)))}
 
 
+CHINCHILLA_GRID = {  # starts of Besiroglu et al. (2024), their section 2
+    "e": np.arange(-1.0, 1.01, 0.5),
+    "a": np.arange(0.0, 25.1, 5.0),
+    "b": np.arange(0.0, 25.1, 5.0),
+    "alpha": np.arange(0.0, 2.01, 0.5),
+    "beta": np.arange(0.0, 2.01, 0.5),
+}
+
+
+def fit_chinchilla(n: np.ndarray, d: np.ndarray, loss: np.ndarray, delta: float = 1e-3) -> dict:
+    """Fit L(N, D) = E + A/N^alpha + B/D^beta, Hoffmann et al. (2022) approach 3, as Besiroglu et al. (2024) do.
+
+    In log space, log L = LSE(a - alpha log N, b - beta log D, e) with A = e^a, B = e^b, E = e^e; the
+    summed Huber loss (delta) of the residuals is minimised by L-BFGS from every start of a grid, and
+    the best end point is kept.
+    """
+    from scipy.optimize import minimize
+    from scipy.special import softmax
+
+    log_n, log_d, log_loss = np.log(n), np.log(d), np.log(loss)
+
+    def objective(p: np.ndarray) -> tuple[float, np.ndarray]:
+        a, b, e, alpha, beta = p
+        terms = np.stack([a - alpha * log_n, b - beta * log_d, np.full_like(log_n, e)])
+        top = terms.max(axis=0)
+        residual = top + np.log(np.exp(terms - top).sum(axis=0)) - log_loss
+        small = np.abs(residual) <= delta
+        value = np.where(small, 0.5 * residual**2, delta * (np.abs(residual) - 0.5 * delta)).sum()
+        psi = np.where(small, residual, delta * np.sign(residual))
+        weights = softmax(terms, axis=0) * psi
+        gradient = np.array([weights[0].sum(), weights[1].sum(), weights[2].sum(), -(weights[0] * log_n).sum(), -(weights[1] * log_d).sum()])
+        return float(value), gradient
+
+    best = None
+    grid = CHINCHILLA_GRID
+    for start in itertools.product(grid["a"], grid["b"], grid["e"], grid["alpha"], grid["beta"]):
+        result = minimize(objective, np.array(start), jac=True, method="L-BFGS-B")
+        if best is None or result.fun < best.fun:
+            best = result
+    a, b, e, alpha, beta = best.x
+    return {"E": float(np.exp(e)), "A": float(np.exp(a)), "B": float(np.exp(b)), "alpha": float(alpha), "beta": float(beta), "huber_loss": float(best.fun)}
+
+
 def largest_step_share(values: np.ndarray) -> float:
     """Share of a metric's movement across sizes made in its largest step between neighbouring sizes.
 
