@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import math
 import random
-import time
 from pathlib import Path
 
 from emergence.prompts import SCRATCHPAD_CUE
@@ -48,9 +47,9 @@ def packed(tokenizer, lines: list[str], seq_len: int, pad: int):
     import torch
 
     rows, row = [], []
-    for ids in (encoding.ids for encoding in tokenizer.encode_batch(lines)):
+    for line, ids in zip(lines, (encoding.ids for encoding in tokenizer.encode_batch(lines))):
         if len(ids) > seq_len:
-            raise ValueError(f"training.seq_len {seq_len} is shorter than the curriculum line {lines[0]!r}...")
+            raise ValueError(f"training.seq_len {seq_len} is shorter than the {len(ids)}-token curriculum line {line!r}")
         if len(row) + len(ids) > seq_len:
             rows.append(row)
             row = []
@@ -66,14 +65,14 @@ def train_tiny_family_member(out: Path, entry: dict, training: dict, seed: int) 
     """Train one size on `training["tokens"]` curriculum tokens and save it (with its tokenizer) in `out`.
 
     AdamW with linear warm-up and cosine decay to a tenth of the peak rate; loss on every real token.
-    Returns the training record also saved as `training.json`: tokens seen (D), steps, seconds, and
-    held-out loss at `training["eval_points"]` evenly spaced token counts.
+    Returns the training record also saved as `training.json`: tokens seen (D), steps, and held-out
+    loss at `training["eval_points"]` evenly spaced token counts (no timings, so the record, like the
+    weights, is the same on every run).
     """
     import torch
+    from tokenizers import Tokenizer
 
     from emergence.models import build_byte_tokenizer, tiny_llama
-
-    from tokenizers import Tokenizer
 
     torch.set_num_threads(training["threads"])
     out.mkdir(parents=True, exist_ok=True)
@@ -95,7 +94,7 @@ def train_tiny_family_member(out: Path, entry: dict, training: dict, seed: int) 
         lambda step: (step + 1) / warmup if step < warmup else 0.1 + 0.45 * (1 + math.cos(math.pi * (step - warmup) / max(1, steps - warmup))),
     )
     eval_steps = {round(steps * (i + 1) / training["eval_points"]) for i in range(training["eval_points"])}
-    curve, seen, started = [], 0, time.perf_counter()
+    curve, seen = [], 0
     for step in range(1, steps + 1):
         ids = train_ids[order[(step - 1) * batch : step * batch]]
         model.train()
@@ -112,7 +111,6 @@ def train_tiny_family_member(out: Path, entry: dict, training: dict, seed: int) 
     record = {
         "training_tokens": seen,
         "steps": steps,
-        "seconds": round(time.perf_counter() - started, 1),
         "learning_rate": entry["learning_rate"],
         "curve": curve,
         "training": training,
