@@ -58,6 +58,16 @@ def test_every_stage_writes_files_that_follow_their_schema(finished_sweep, tiny_
     assert all(model in report for model in tiny_checkpoints) and "data:image/png;base64" in report
 
 
+def test_same_config_and_seed_give_byte_identical_files(finished_sweep, tiny_checkpoints, tmp_path):
+    workdir, config = finished_sweep
+    result = snakemake(tmp_path, config)
+    assert result.returncode == 0, result.stderr[-3000:]
+    produced = sorted(p.relative_to(workdir) for p in (workdir / "results").rglob("*") if p.suffix in {".parquet", ".png", ".html"} and "cache" not in p.parts)
+    assert len(produced) == 1 + 1 + 3 + 3 + 1 + 2 + 1  # tasks, prompts, generations, scores, fits, figures, report
+    for relative in produced:
+        assert (tmp_path / relative).read_bytes() == (workdir / relative).read_bytes(), relative
+
+
 def test_second_run_has_nothing_to_do(finished_sweep):
     workdir, config = finished_sweep
     result = snakemake(workdir, config, "--dry-run")
