@@ -8,7 +8,8 @@ from snakemake.utils import validate
 
 from emergence.config import ConfigError, check_config, schema_problem
 
-# A bad config stops the run before any job, with one line naming the key.
+# A bad config stops the run before any job, with one line naming the key (Snakemake's own
+# message prints the whole schema); then Snakemake's validation, which also fills in defaults.
 problem = schema_problem(config, workflow.source_path("../config/schema.yaml"))
 if problem:
     sys.exit(f"config error: {problem}")
@@ -28,7 +29,7 @@ os.environ["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get(
 MODELS = sorted(config["models"])
 TASKS = sorted(config["tasks"])
 METHODS = sorted(config["methods"])
-FIGURE_METRICS = ["exact_match", "token_edit_distance"]
+FIGURE_METRICS = [m for m in ("exact_match", "token_edit_distance") if m in config["metrics"]]
 
 
 def as_json(obj):

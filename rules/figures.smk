@@ -29,8 +29,10 @@ rule report:
         "logs/report.log",
     params:
         config=as_json(config),
+        min_models=config["fitting"]["min_models"],
     conda:
         "../envs/analysis.yaml"
     shell:
         "emergence report --scores {input.scores:q} --fits {input.fits:q} --figures {input.figures:q}"
-        " --manifests {input.manifests:q} --config {params.config:q} --out {output:q} 2> {log}"
+        " --manifests {input.manifests:q} --config {params.config:q} --min-models {params.min_models}"
+        " --out {output:q} 2> {log}"

@@ -10,6 +10,8 @@ import yaml
 
 from conftest import REPO, snakemake, sweep_config
 
+DEFAULT = yaml.safe_load((REPO / "config/config.yaml").read_text())
+
 
 def refused(tmp_path, config) -> str:
     result = snakemake(tmp_path, config)
@@ -29,6 +31,7 @@ def refused(tmp_path, config) -> str:
         (lambda c: c["models"].update(ghost={"source": "local", "path": "/no/such/checkpoint"}), "models.ghost.path: model ghost: checkpoint folder /no/such/checkpoint does not exist"),
         (lambda c: c["tasks"]["addition"].update(n_test=0), "tasks.addition.n_test: task addition has zero test items"),
         (lambda c: c["methods"].update(few={"kind": "few_shot", "k": 9}), "methods.few.k: 9 exemplars need n_train >= 9"),
+        (lambda c: c.update(training={**DEFAULT["training"], "seq_len": 64}), "training.seq_len: 64 is shorter than the longest curriculum line (155 tokens)"),
     ],
 )
 def test_bad_config_fails_with_one_line(tmp_path, change, message):
@@ -44,7 +47,7 @@ def test_checkpoint_folder_without_weights_is_refused(tmp_path):
     folder.mkdir()
     (folder / "config.json").write_text("{}")
     config = sweep_config({"broken": folder})
-    assert "has no weight files" in refused(tmp_path / "run", config)
+    assert "has no *.safetensors weights" in refused(tmp_path / "run", config)
 
 
 def test_default_config_follows_the_schema():

@@ -69,6 +69,6 @@ def test_tiny_models_are_built_deterministically(tmp_path):
 def test_local_checkpoint_without_weights_is_refused(tmp_path):
     (tmp_path / "ckpt").mkdir()
     (tmp_path / "ckpt" / "config.json").write_text("{}")
-    with pytest.raises(ModelError, match="has no weight files"):
+    with pytest.raises(ModelError, match="has no \\*.safetensors weights"):
         materialise("broken", {"source": "local", "path": str(tmp_path / "ckpt")}, tmp_path / "manifest.json", seed=0)
     assert not (tmp_path / "manifest.json").exists()

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import zipfile
 from pathlib import Path
 
 import pandas as pd
@@ -100,7 +101,7 @@ def cmd_report(args) -> None:
     fits = pd.concat([io.read_table(p, "fits") for p in args.fits], ignore_index=True)
     manifests = [json.loads(Path(p).read_text()) for p in args.manifests]
     config = json.loads(args.config)
-    write_report(Path(args.out), [Path(p) for p in args.figures], fits, manifests, config, summarise_scores(scores))
+    write_report(Path(args.out), [Path(p) for p in args.figures], fits, manifests, config, summarise_scores(scores), args.min_models)
     print(f"report: {args.out}")
 
 
@@ -115,7 +116,7 @@ COMMANDS = {
     "score": (cmd_score, "score one model's generations for one task x method", "--model --manifest --generations --tasks --metrics --out"),
     "fit": (cmd_fit, "fit scaling curves for one task x method across models", "--scores+ --min-models:int --out"),
     "figure": (cmd_figure, "one metric against parameters, one line per digit count", "--scores+ --metric --title --out"),
-    "report": (cmd_report, "the HTML report", "--scores+ --fits+ --figures+ --manifests+ --config --out"),
+    "report": (cmd_report, "the HTML report", "--scores+ --fits+ --figures+ --manifests+ --config --min-models:int --out"),
 }
 
 
@@ -144,7 +145,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser().parse_args(argv)
     try:
         args.func(args)
-    except (ModelError, TaskError, PromptError, io.StageFileError) as err:
+    except (ModelError, TaskError, PromptError, io.StageFileError, ValueError, zipfile.BadZipFile) as err:
         print(f"error: {err}", flush=True)
         sys.exit(1)
 

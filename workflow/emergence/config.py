@@ -25,6 +25,13 @@ def check_config(config: dict) -> None:
                 raise ConfigError(f"models.{name}.path: {err}") from None
     if any(entry["source"] == "trained_tiny" for entry in config["models"].values()) and "training" not in config:
         raise ConfigError("training: trained_tiny models need a training section")
+    training = config.get("training")
+    if training:
+        from emergence.training import longest_line
+
+        longest = longest_line(training["operations"], training["max_digits"])
+        if longest > training["seq_len"]:
+            raise ConfigError(f"training.seq_len: {training['seq_len']} is shorter than the longest curriculum line ({longest} tokens)")
     pools = {}
     for name, task in config["tasks"].items():
         if task["n_test"] == 0:

@@ -139,6 +139,8 @@ def fit_rows(points: pd.DataFrame, metric: str, fit: str, min_models: int) -> li
     """Rows of one fit: one per parameter when it succeeds, else one row saying why not."""
     n_models = points["model"].nunique()
     status = "ok" if n_models >= min_models else f"too few models ({n_models} < {min_models})"
+    if points.empty:
+        status = f"{metric} not scored"
     params: dict = {}
     if status == "ok":
         n = points["n_params"].to_numpy(float)

@@ -19,8 +19,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from emergence.engines import Engine, Request, load_engine
-from emergence.io import SCHEMAS, StageFileError, atomic_path, read_table, stable_hash, write_table
+from emergence.engines import Engine, Request, engine_version, load_engine
+from emergence.io import SCHEMAS, StageFileError, read_table, stable_hash, write_atomically, write_table
 
 # Settings that change what an engine computes; memory and batching settings do not.
 OUTPUT_SETTINGS = ("dtype", "max_model_len", "tensor_parallel_size", "trust_remote_code")
@@ -34,7 +34,7 @@ def request_key(model_sha: str, engine: str, settings: dict, row: dict) -> str:
     return stable_hash(
         {
             "model_sha": model_sha,
-            "engine": engine,
+            "engine": engine_version(engine),
             "settings": {k: settings.get(k) for k in OUTPUT_SETTINGS},
             "request": asdict(_request(row)),
         }
@@ -71,12 +71,8 @@ class RequestCache:
         existing = self.chunks()
         number = int(existing[-1].stem.split("-")[1]) + 1 if existing else 0
         path = self.folder / f"chunk-{number:06d}.parquet"
-        tmp = atomic_path(path)
-        try:
-            pq.write_table(pa.Table.from_pandas(answers[CACHE_SCHEMA.names], schema=CACHE_SCHEMA, preserve_index=False), tmp)
-            tmp.replace(path)
-        finally:
-            tmp.unlink(missing_ok=True)
+        table = pa.Table.from_pandas(answers[CACHE_SCHEMA.names], schema=CACHE_SCHEMA, preserve_index=False)
+        write_atomically(path, lambda tmp: pq.write_table(table, tmp))
 
 
 def run_inference(

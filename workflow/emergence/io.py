@@ -2,7 +2,7 @@
 
 Every stage file is written to a temporary name in the same folder and renamed into place, so a
 killed job never leaves a file that looks complete. Every Parquet file carries its stage name and
-provenance (package version, config hash, model SHA where one applies) in its schema metadata, and
+provenance (package version, and the model and its SHA where one applies) in its schema metadata, and
 readers check the columns against the stage's schema before trusting a file.
 """
 
@@ -13,7 +13,7 @@ import json
 import os
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import pandas as pd
 import pyarrow as pa
@@ -131,10 +131,16 @@ def atomic_path(path: str | Path):
     return Path(tmp)
 
 
-def _commit(tmp: Path, path: str | Path) -> None:
-    with open(tmp, "rb+") as handle:
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)
+def write_atomically(path: str | Path, write: Callable[[Path], None]) -> None:
+    """Call `write` on a temporary file beside `path`, flush it to disk, then rename it into place."""
+    tmp = atomic_path(path)
+    try:
+        write(tmp)
+        with open(tmp, "rb+") as handle:
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def write_table(df: pd.DataFrame, path: str | Path, stage: str, provenance: dict | None = None) -> None:
@@ -146,12 +152,7 @@ def write_table(df: pd.DataFrame, path: str | Path, stage: str, provenance: dict
     meta = {"stage": stage, "emergence_version": __version__, **(provenance or {})}
     table = pa.Table.from_pandas(df[schema.names], schema=schema, preserve_index=False)
     table = table.replace_schema_metadata({"emergence": json.dumps(meta, sort_keys=True)})
-    tmp = atomic_path(path)
-    try:
-        pq.write_table(table, tmp, compression="zstd")
-        _commit(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    write_atomically(path, lambda tmp: pq.write_table(table, tmp, compression="zstd"))
 
 
 def read_table(path: str | Path, stage: str) -> pd.DataFrame:
@@ -178,9 +179,4 @@ def write_json(obj: Any, path: str | Path) -> None:
 
 
 def write_text(text: str, path: str | Path) -> None:
-    tmp = atomic_path(path)
-    try:
-        tmp.write_text(text)
-        _commit(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    write_atomically(path, lambda tmp: tmp.write_text(text))

@@ -21,7 +21,6 @@ from pathlib import Path
 
 from emergence.io import atomic_path, file_sha256, stable_hash, write_json
 
-WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".gguf")
 HASHED_FILES = ("config.json", "tokenizer.json", "tokenizer_config.json", "generation_config.json")
 
 
@@ -35,8 +34,8 @@ def check_checkpoint(path: Path, name: str) -> None:
         raise ModelError(f"model {name}: checkpoint folder {path} does not exist")
     if not (path / "config.json").is_file():
         raise ModelError(f"model {name}: {path} has no config.json")
-    if not any(p.suffix in WEIGHT_SUFFIXES for p in path.iterdir()):
-        raise ModelError(f"model {name}: {path} has no weight files (*.safetensors or *.bin)")
+    if not any(p.suffix == ".safetensors" for p in path.iterdir()):
+        raise ModelError(f"model {name}: {path} has no *.safetensors weights (re-save other formats with save_pretrained)")
 
 
 def count_parameters(path: Path) -> dict[str, int]:
@@ -64,6 +63,13 @@ def count_parameters(path: Path) -> dict[str, int]:
     return {"n_params": total, "n_params_non_embedding": total - embedding}
 
 
+def display_path(path: Path) -> str:
+    """A checkpoint's path, relative to the working folder when inside it, so results do not depend
+    on where the repository was cloned."""
+    path, here = path.resolve(), Path.cwd().resolve()
+    return str(path.relative_to(here)) if path.is_relative_to(here) else str(path)
+
+
 def write_manifest(name: str, entry: dict, checkpoint: Path, sha: str, out: Path, extra: dict | None = None) -> dict:
     """Describe a materialised checkpoint in `out` (JSON, written atomically)."""
     check_checkpoint(checkpoint, name)
@@ -74,7 +80,7 @@ def write_manifest(name: str, entry: dict, checkpoint: Path, sha: str, out: Path
         "model": name,
         "source": entry["source"],
         "family": entry.get("family", name),
-        "path": str(checkpoint.resolve()),
+        "path": display_path(checkpoint),
         "sha": sha,
         "file_sha256": hashes,
         **count_parameters(checkpoint),
@@ -103,7 +109,7 @@ def materialise(name: str, entry: dict, out_manifest: Path, seed: int, wheel: Pa
     if source == "local":
         path = Path(entry["path"]).expanduser()
         check_checkpoint(path, name)
-        weights_hash = stable_hash({p.name: file_sha256(p) for p in sorted(path.iterdir()) if p.suffix in WEIGHT_SUFFIXES})
+        weights_hash = stable_hash({p.name: file_sha256(p) for p in sorted(path.glob("*.safetensors"))})
         return write_manifest(name, entry, path, weights_hash, out_manifest)
     if source == "hub":
         path, sha = download_from_hub(name, entry["repo"], entry["revision"])

@@ -8,7 +8,6 @@ always gives the same bytes.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pandas as pd
@@ -16,7 +15,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import NullFormatter
 
-from emergence.io import atomic_path
+from emergence.io import write_atomically
 
 METRIC_LABELS = {
     "exact_match": "Exact match accuracy",
@@ -72,9 +71,4 @@ def plot_metric_vs_params(scores: pd.DataFrame, metric: str, out: Path, title: s
     if len(points):
         ax.legend(title=f"{main}: operand length", fontsize="small", loc="best")
     fig.tight_layout()
-    tmp = atomic_path(out)
-    try:
-        fig.savefig(tmp, format=out.suffix[1:], metadata=SAVE_METADATA[out.suffix])
-        os.replace(tmp, out)
-    finally:
-        tmp.unlink(missing_ok=True)
+    write_atomically(out, lambda tmp: fig.savefig(tmp, format=out.suffix[1:], metadata=SAVE_METADATA[out.suffix]))

@@ -66,7 +66,7 @@ def exemplars(test: pd.DataFrame, train: pd.DataFrame, k: int, rng: random.Rando
     """Each test item with k exemplars drawn from the train pool of its digit count, never itself."""
     pools = {digits: group for digits, group in train.groupby("digits")}
     for item in test.itertuples():
-        pool = pools.get(item.digits, train)
+        pool = pools.get(item.digits, train.iloc[:0])
         pool = pool[pool["input"] != item.input]
         if len(pool) < k:
             raise PromptError(f"{k} exemplars need {k} train items with {item.digits} digits, found {len(pool)}")

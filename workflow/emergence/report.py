@@ -38,18 +38,22 @@ def summarise_scores(scores: pd.DataFrame) -> pd.DataFrame:
 
 def heldout_loss_section(manifests: list[dict]) -> list[str]:
     """Held-out loss of every trained model at each recorded token count, and whether it falls with size."""
-    trained = sorted((m for m in manifests if "training" in m), key=lambda m: m["n_params"])
+    trained = sorted((m for m in manifests if "training" in m), key=lambda m: (m["family"], m["n_params"]))
     if not trained:
         return []
-    rows = [{"model": m["model"], "n_params": m["n_params"], **{f"loss at {p['tokens']:,} tokens": p["heldout_loss"] for p in m["training"]["curve"]}} for m in trained]
-    final = [m["training"]["curve"][-1]["heldout_loss"] for m in trained]
-    falls = all(a > b for a, b in zip(final, final[1:]))
-    verdict = (
-        f"Final held-out loss {'falls' if falls else 'does NOT fall'} with every step up in size: "
-        + " > ".join(f"{loss:.4f} ({m['model']})" for loss, m in zip(final, trained))
-        + "."
-    )
-    return ["<h2>Training: held-out loss</h2>", f"<p>{html.escape(verdict)}</p>", table_html(pd.DataFrame(rows))]
+    rows = [{"family": m["family"], "model": m["model"], "n_params": m["n_params"], **{f"loss at {p['tokens']:,} tokens": p["heldout_loss"] for p in m["training"]["curve"]}} for m in trained]
+    parts = ["<h2>Training: held-out loss</h2>"]
+    for family in sorted({m["family"] for m in trained}):
+        members = [m for m in trained if m["family"] == family]
+        final = [m["training"]["curve"][-1]["heldout_loss"] for m in members]
+        falls = all(a > b for a, b in zip(final, final[1:]))
+        verdict = (
+            f"Family {family}: final held-out loss {'falls' if falls else 'does NOT fall'} with every step up in size: "
+            + " > ".join(f"{loss:.4f} ({m['model']})" for loss, m in zip(final, members))
+            + "."
+        )
+        parts.append(f"<p>{html.escape(verdict)}</p>")
+    return [*parts, table_html(pd.DataFrame(rows))]
 
 
 def jump_section(summary: pd.DataFrame, min_models: int = 3) -> list[str]:
@@ -108,7 +112,7 @@ def figure_html(path: Path) -> str:
 
 
 def write_report(
-    out: Path, figures: list[Path], fits: pd.DataFrame, manifests: list[dict], config: dict, summary: pd.DataFrame
+    out: Path, figures: list[Path], fits: pd.DataFrame, manifests: list[dict], config: dict, summary: pd.DataFrame, min_models: int = 3
 ) -> None:
     """Write the report page to `out`, atomically."""
     models = pd.DataFrame([{column: manifest.get(column) for column in MODEL_COLUMNS} for manifest in manifests])
@@ -119,7 +123,7 @@ def write_report(
         '<html lang="en"><head><meta charset="utf-8"><title>Emergence Lab report</title>',
         f"<style>{CSS}</style></head><body>",
         "<h1>Emergence Lab report</h1>",
-        *jump_section(summary),
+        *jump_section(summary, min_models),
         *heldout_loss_section(manifests),
         "<h2>Figures</h2>",
         *[figure_html(path) for path in figures],

