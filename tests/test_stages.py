@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 
 import numpy as np
 import pandas as pd
@@ -121,3 +122,6 @@ def test_writes_are_byte_identical(tmp_path):
     io.write_table(items, tmp_path / "a.parquet", "tasks")
     io.write_table(items, tmp_path / "b.parquet", "tasks")
     assert (tmp_path / "a.parquet").read_bytes() == (tmp_path / "b.parquet").read_bytes()
+    umask = os.umask(0)
+    os.umask(umask)
+    assert (tmp_path / "a.parquet").stat().st_mode & 0o777 == 0o666 & ~umask  # not left private by mkstemp
