@@ -29,10 +29,9 @@ rule report:
         "logs/report.log",
     params:
         config=as_json(config),
-        min_models=config["fitting"]["min_models"],
     conda:
         "../envs/analysis.yaml"
     shell:
         "emergence report --scores {input.scores:q} --fits {input.fits:q} --figures {input.figures:q}"
-        " --manifests {input.manifests:q} --config {params.config:q} --min-models {params.min_models}"
+        " --manifests {input.manifests:q} --config {params.config:q}"
         " --out {output:q} 2> {log}"

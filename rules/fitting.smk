@@ -1,16 +1,19 @@
-# Stage 6: fit scaling curves per task x method across all models.
+# Stage 6: per task x method, fit scaling curves and emergence measures across every model.
 
 
 rule fit:
     input:
         scores=lambda w: scores_of(w.task, w.method),
     output:
-        "results/fits/{task}/{method}.parquet",
+        fits="results/fits/{task}/{method}.parquet",
+        calibration="results/calibration/{task}/{method}.parquet",
     log:
         "logs/fits/{task}/{method}.log",
     params:
-        min_models=config["fitting"]["min_models"],
+        settings=as_json(config["fitting"]),
+        seed=config["seed"],
     conda:
         "../envs/analysis.yaml"
     shell:
-        "emergence fit --scores {input.scores:q} --min-models {params.min_models} --out {output:q} 2> {log}"
+        "emergence fit --scores {input.scores:q} --settings {params.settings:q} --seed {params.seed}"
+        " --out {output.fits:q} --calibration {output.calibration:q} 2> {log}"

@@ -36,6 +36,9 @@ def tiny_checkpoints(tmp_path_factory) -> dict[str, Path]:
     return paths
 
 
+SWEEP_METRICS = ["exact_match", "exact_string_match", "maj@k", "token_edit_distance", "char_edit_distance", "target_logprob", "per_token_prob", "confidence", "brier_binary"]
+
+
 def sweep_config(checkpoints: dict[str, Path], **overrides) -> dict:
     """A small sweep over local tiny checkpoints; keyword arguments replace top-level keys."""
     config = {
@@ -46,9 +49,9 @@ def sweep_config(checkpoints: dict[str, Path], **overrides) -> dict:
         },
         "methods": {"zero_shot": {"kind": "zero_shot"}},
         "sampling": {"max_tokens": 6, "temperature": 0.0, "top_p": 1.0, "stop": ["\n"]},
-        "metrics": ["exact_match", "token_edit_distance", "target_logprob", "per_token_prob"],
+        "metrics": SWEEP_METRICS,
         "engine": {"name": "vllm", "dtype": "float32", "max_model_len": 256, "memory_fraction": 0.3, "tensor_parallel_size": 1, "chunk_size": 8},
-        "fitting": {"min_models": 3},
+        "fitting": {"min_models": 3, "bootstrap": 50},
     }
     config.update(overrides)
     return config

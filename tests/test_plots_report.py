@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from emergence.fits import fit_task_method
+from emergence.analysis import Settings, analyse_task_method
 from emergence.plots import plot_metric_vs_params
 from emergence.report import summarise_scores, write_report
 
@@ -25,7 +25,7 @@ def scores() -> pd.DataFrame:
             for item in range(4):
                 common = {"request_id": f"{model}-{digits}-{item}", "item_id": f"{digits}-{item}", "model": model, "family": "f",
                           "task": "addition", "method": "few_shot", "digits": digits, "n_params": n,
-                          "target_tokens": digits + 1}
+                          "training_flops": 6.0 * n * 1e9, "target_tokens": digits + 1}
                 rows += [{**common, "metric": "exact_match", "value": float(rng.random() < np.log10(n) / 10)},
                          {**common, "metric": "token_edit_distance", "value": float(rng.integers(0, digits + 2))},
                          {**common, "metric": "target_logprob", "value": -rng.random() * (digits + 1) * 12 / np.log10(n)}]
@@ -64,8 +64,9 @@ def test_report_embeds_figures_and_models(scores, tmp_path):
         plot_metric_vs_params(scores, figure.stem, figure, figure.stem)
     manifests = [{"model": m, "source": "tiny_random", "sha": "0123456789abcdef" * 4, "n_params": n,
                   "n_params_non_embedding": n // 2, "path": f"/models/{m}"} for m, n in MODELS.items()]
-    config = {"models": sorted(MODELS), "seed": 1, "note": "<b>escaped</b>"}
-    arguments = (figures, fit_task_method(scores), manifests, config, summarise_scores(scores))
+    config = {"models": sorted(MODELS), "seed": 1, "note": "<b>escaped</b>", "fitting": {"min_models": 3}}
+    fits, _ = analyse_task_method(scores, Settings(bootstrap=20))
+    arguments = (figures, fits, manifests, config, summarise_scores(scores))
     first, second = tmp_path / "report.html", tmp_path / "again" / "report.html"
     write_report(first, *arguments)
     write_report(second, *arguments)
@@ -78,3 +79,6 @@ def test_report_embeds_figures_and_models(scores, tmp_path):
         assert model in page
     assert "0123456789ab<" in page and "0123456789abc" not in page
     assert "&lt;b&gt;escaped&lt;/b&gt;" in page and "<b>escaped" not in page
+    breakthrough = fits[(fits["fit"] == "breakthroughness") & (fits["x"] == "n_params") & (fits["metric"] == "exact_match") & (fits["digits"] == "all")].iloc[0]
+    assert "<h2>Emergence measures</h2>" in page
+    assert f"{breakthrough.value:.4g} [{breakthrough.ci_low:.4g}, {breakthrough.ci_high:.4g}]" in page

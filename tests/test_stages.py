@@ -54,6 +54,11 @@ def test_few_shot_exemplars_are_seeded_same_digits_and_never_the_item():
     assert len(set(prompts["seed"])) == len(prompts)  # every request has its own sampling seed
 
 
+def chars(texts: list[str]) -> list[list[str]]:
+    """A batch tokenizer whose tokens are characters."""
+    return [list(text) for text in texts]
+
+
 def test_metrics_on_known_outputs():
     generations = pd.DataFrame(
         {
@@ -70,13 +75,14 @@ def test_metrics_on_known_outputs():
         }
     )
     tasks = pd.DataFrame({"item_id": ["a", "b", "c"], "digits": [3, 3, 3]})
-    scores = score_generations(generations, tasks, "m1", "f", 1000, list, ["exact_match", "token_edit_distance", "target_logprob", "per_token_prob"])
+    model = {"model": "m1", "family": "f", "n_params": 1000, "training_flops": 6e9}
+    scores = score_generations(generations, tasks, model, chars, ["exact_match", "token_edit_distance", "target_logprob", "per_token_prob"])
     wide = scores.pivot(index="item_id", columns="metric", values="value")
     assert list(wide["exact_match"]) == [1.0, 0.0, 0.0]
     assert list(wide["token_edit_distance"]) == [0.0, 1.0, 3.0]  # "9" vs "123": one substitution, two insertions
     assert wide["target_logprob"].to_numpy() == pytest.approx([-0.6, -3.0, -6.0])
     assert wide["per_token_prob"].to_numpy() == pytest.approx(np.exp([-0.2, -1.0, -2.0]))
-    assert (scores["n_params"] == 1000).all() and (scores["target_tokens"] == 3).all()
+    assert (scores["n_params"] == 1000).all() and (scores["target_tokens"] == 3).all() and (scores["training_flops"] == 6e9).all()
 
 
 def test_scratchpad_prompts_open_the_worked_format_and_score_the_answer_after_it():
@@ -90,7 +96,7 @@ def test_scratchpad_prompts_open_the_worked_format_and_score_the_answer_after_it
     assert "[" + row.target == meta["scratchpad"] and row.target.endswith("]" + row.answer)
     generations = prompts.assign(texts=[[t] for t in prompts["target"]], target_token_ids=[[0]] * len(prompts), target_logprobs=[[-0.5]] * len(prompts))
     generations.loc[0, "texts"] = ["1+2=3]"]  # closed the scratchpad without an answer
-    scores = score_generations(generations, items, "m", "f", 1, list, ["exact_match"])
+    scores = score_generations(generations, items, {"model": "m", "family": "f", "n_params": 1}, chars, ["exact_match"])
     assert scores["value"].iloc[0] == 0.0 and (scores["value"].iloc[1:] == 1.0).all()
 
 

@@ -7,7 +7,7 @@ import json
 import pandas as pd
 import pytest
 
-from conftest import engine_stats, snakemake, sweep_config
+from conftest import SWEEP_METRICS, engine_stats, snakemake, sweep_config
 from emergence import io
 
 STAGE_FILES = {
@@ -45,13 +45,20 @@ def test_every_stage_writes_files_that_follow_their_schema(finished_sweep, tiny_
             assert len(row.target_token_ids) == len(row.target_logprobs) == len(row.target)  # byte tokenizer
             assert all(lp <= 0 for lp in row.target_logprobs)
         scores = io.read_table(workdir / f"results/scores/{model}/addition/zero_shot.parquet", "scores")
-        assert set(scores["metric"]) == {"exact_match", "token_edit_distance", "target_logprob", "per_token_prob"}
+        assert set(scores["metric"]) == {*SWEEP_METRICS, "maj@1"} - {"maj@k"}  # greedy: one sample
         wide = scores.pivot(index="item_id", columns="metric", values="value")
         logprob_sums = generations.set_index("item_id")["target_logprobs"].map(sum)
         assert wide["target_logprob"].to_numpy() == pytest.approx(logprob_sums.loc[wide.index].to_numpy())
     assert sizes["tiny-a"] < sizes["tiny-b"] < sizes["tiny-c"]
     fits = io.read_table(workdir / "results/fits/addition/zero_shot.parquet", "fits")
-    assert {"sigmoid_floor", "power_law"} <= set(fits["fit"]) and (fits["n_models"] == 3).all()
+    assert {"mean", "sigmoid_floor", "power_law", "breakthroughness", "mirage", "calibration"} <= set(fits["fit"]) and (fits["n_models"] == 3).all()
+    means = fits[(fits["fit"] == "mean") & (fits["digits"] == "all")].set_index(["metric", "parameter"])["value"]
+    for model in tiny_checkpoints:
+        scores = io.read_table(workdir / f"results/scores/{model}/addition/zero_shot.parquet", "scores")
+        assert means["exact_match", model] == pytest.approx(scores.loc[scores["metric"] == "exact_match", "value"].mean())
+    calibration = io.read_table(workdir / "results/calibration/addition/zero_shot.parquet", "calibration")
+    counts = calibration.groupby(["digits", "model"])["count"].sum().to_dict()
+    assert counts == {(d, m): 18 if d == "all" else 6 for d in ("1", "2", "3", "all") for m in tiny_checkpoints}
     for metric in ("exact_match", "token_edit_distance"):
         assert (workdir / f"results/figures/addition/zero_shot/{metric}.png").stat().st_size > 1000
     report = (workdir / "results/report.html").read_text()
@@ -63,7 +70,7 @@ def test_same_config_and_seed_give_byte_identical_files(finished_sweep, tiny_che
     result = snakemake(tmp_path, config)
     assert result.returncode == 0, result.stderr[-3000:]
     produced = sorted(p.relative_to(workdir) for p in (workdir / "results").rglob("*") if p.suffix in {".parquet", ".png", ".html"} and "cache" not in p.parts)
-    assert len(produced) == 1 + 1 + 3 + 3 + 1 + 2 + 1  # tasks, prompts, generations, scores, fits, figures, report
+    assert len(produced) == 1 + 1 + 3 + 3 + 2 + 2 + 1  # tasks, prompts, generations, scores, fits + calibration, figures, report
     for relative in produced:
         assert (tmp_path / relative).read_bytes() == (workdir / relative).read_bytes(), relative
 

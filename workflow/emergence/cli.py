@@ -65,26 +65,41 @@ def cmd_infer(args) -> None:
 def cmd_score(args) -> None:
     from transformers import AutoTokenizer
 
-    from emergence.metrics import score_generations
+    from emergence.metrics import score_file
 
     manifest = json.loads(Path(args.manifest).read_text())
     tokenizer = AutoTokenizer.from_pretrained(manifest["path"])
-    generations = io.read_table(args.generations, "generations")
     tasks = io.read_table(args.tasks, "tasks")
-    tokenize = lambda text: tokenizer.encode(text, add_special_tokens=False)  # noqa: E731
-    scores = score_generations(generations, tasks, args.model, manifest["family"], manifest["n_params"], tokenize, json.loads(args.metrics))
-    io.write_table(scores, args.out, "scores", {"model": args.model, "model_sha": manifest["sha"]})
-    means = scores.groupby("metric")["value"].mean()
-    print(f"scores {args.model} {Path(args.generations).parent.name}/{Path(args.generations).stem}: " + ", ".join(f"{m} {v:.3f}" for m, v in means.items()))
+    tokenize = lambda texts: tokenizer(texts, add_special_tokens=False)["input_ids"] if texts else []  # noqa: E731
+    metrics = json.loads(args.metrics)
+    rows = score_file(args.generations, tasks, manifest, tokenize, metrics, args.out, {"model": args.model, "model_sha": manifest["sha"]})
+    print(f"scores {args.model} {Path(args.generations).parent.name}/{Path(args.generations).stem}: {rows} rows")
 
 
 def cmd_fit(args) -> None:
-    from emergence.fits import fit_task_method
+    from emergence.analysis import Settings, analyse_task_method
 
     scores = pd.concat([io.read_table(p, "scores") for p in args.scores], ignore_index=True)
-    fits = fit_task_method(scores, min_models=args.min_models)
+    fits, calibration = analyse_task_method(scores, Settings.from_config(json.loads(args.settings), args.seed))
     io.write_table(fits, args.out, "fits")
-    print(f"fits: {(fits['status'] == 'ok').sum()} parameters fitted, {(fits['status'] != 'ok').sum()} fits not made")
+    io.write_table(calibration, args.calibration, "calibration")
+    report_not_fittable(fits, sys.stdout)
+
+
+def report_not_fittable(fits: pd.DataFrame, stream) -> None:
+    """One line per distinct reason a fit or measure was not made, then a count of what was."""
+    for status, count in fits.loc[fits["status"] != "ok", "status"].value_counts().sort_index().items():
+        print(f"{count} rows {status}", file=stream)
+    print(f"fits: {(fits['status'] == 'ok').sum()} numbers with intervals, {(fits['status'] != 'ok').sum()} rows not fittable", file=stream)
+
+
+def cmd_fit_csv(args) -> None:
+    from emergence.analysis import Settings, analyse_csv
+
+    settings = Settings.from_config(json.loads(args.settings) if args.settings else {}, args.seed or 0)
+    fits = analyse_csv(pd.read_csv(args.csv), settings)
+    fits.to_csv(args.out or sys.stdout, index=False, float_format="%.6g")
+    report_not_fittable(fits, sys.stderr)
 
 
 def cmd_figure(args) -> None:
@@ -101,7 +116,7 @@ def cmd_report(args) -> None:
     fits = pd.concat([io.read_table(p, "fits") for p in args.fits], ignore_index=True)
     manifests = [json.loads(Path(p).read_text()) for p in args.manifests]
     config = json.loads(args.config)
-    write_report(Path(args.out), [Path(p) for p in args.figures], fits, manifests, config, summarise_scores(scores), args.min_models)
+    write_report(Path(args.out), [Path(p) for p in args.figures], fits, manifests, config, summarise_scores(scores))
     print(f"report: {args.out}")
 
 
@@ -114,9 +129,10 @@ COMMANDS = {
     "prompts": (cmd_prompts, "turn a task's test items into requests under one method", "--task --items --method --spec --sampling --seed:int --out"),
     "infer": (cmd_infer, "answer every request of one model (one engine load)", "--model --manifest --prompts+ --out+ --engine --settings --cache-dir --chunk-size:int --stats"),
     "score": (cmd_score, "score one model's generations for one task x method", "--model --manifest --generations --tasks --metrics --out"),
-    "fit": (cmd_fit, "fit scaling curves for one task x method across models", "--scores+ --min-models:int --out"),
+    "fit": (cmd_fit, "fits and emergence measures for one task x method across models", "--scores+ --settings --seed:int --out --calibration"),
+    "fit-csv": (cmd_fit_csv, "fits and emergence measures for any CSV of (model, scale, metric values)", "--csv --settings? --seed?:int --out?"),
     "figure": (cmd_figure, "one metric against parameters, one line per digit count", "--scores+ --metric --title --out"),
-    "report": (cmd_report, "the HTML report", "--scores+ --fits+ --figures+ --manifests+ --config --min-models:int --out"),
+    "report": (cmd_report, "the HTML report", "--scores+ --fits+ --figures+ --manifests+ --config --out"),
 }
 
 

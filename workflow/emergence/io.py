@@ -13,7 +13,7 @@ import json
 import os
 import tempfile
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterable, Iterator
 
 import pandas as pd
 import pyarrow as pa
@@ -82,6 +82,7 @@ SCHEMAS: dict[str, pa.Schema] = {
             ("method", pa.string()),
             ("digits", pa.int32()),
             ("n_params", pa.int64()),
+            ("training_flops", pa.float64()),  # C = 6ND; NaN when D is unknown
             ("target_tokens", pa.int32()),
             ("metric", pa.string()),
             ("value", pa.float64()),
@@ -93,12 +94,32 @@ SCHEMAS: dict[str, pa.Schema] = {
             ("task", pa.string()),
             ("method", pa.string()),
             ("digits", pa.string()),  # a digit count, or "all"
-            ("metric", pa.string()),
-            ("fit", pa.string()),
+            ("metric", pa.string()),  # a scored metric, or target_nll (-log P(target) per token)
+            ("x", pa.string()),  # the scale axis (n_params or training_flops); "" when none applies
+            ("fit", pa.string()),  # mean, sigmoid_floor, power_law, extrapolation, breakthroughness, flag, mirage, calibration
             ("parameter", pa.string()),
             ("value", pa.float64()),
+            ("ci_low", pa.float64()),  # bootstrap percentile interval over items
+            ("ci_high", pa.float64()),
             ("n_models", pa.int32()),
+            ("n_items", pa.int32()),
             ("status", pa.string()),  # "ok", or why the fit was not made
+        ]
+    ),
+    "calibration": pa.schema(  # reliability table: one row per model and non-empty confidence bin
+        [
+            ("family", pa.string()),
+            ("task", pa.string()),
+            ("method", pa.string()),
+            ("digits", pa.string()),
+            ("model", pa.string()),
+            ("n_params", pa.int64()),
+            ("bin", pa.int32()),
+            ("lower", pa.float64()),
+            ("upper", pa.float64()),
+            ("count", pa.int64()),
+            ("confidence", pa.float64()),  # mean confidence of the bin's items
+            ("accuracy", pa.float64()),  # their mean correctness
         ]
     ),
 }
@@ -148,14 +169,52 @@ def write_atomically(path: str | Path, write: Callable[[Path], None]) -> None:
 
 def write_table(df: pd.DataFrame, path: str | Path, stage: str, provenance: dict | None = None) -> None:
     """Write `df` as the Parquet file of `stage`, atomically, with provenance in its metadata."""
+    write_table_stream([df], path, stage, provenance)
+
+
+def write_table_stream(frames: Iterable[pd.DataFrame], path: str | Path, stage: str, provenance: dict | None = None) -> int:
+    """Write frames one row group at a time as the Parquet file of `stage`, atomically; returns the rows written.
+
+    Memory holds one frame at a time, so a stage can stream a file of any size.
+    """
     schema = SCHEMAS[stage]
-    missing = [name for name in schema.names if name not in df.columns]
-    if missing:
-        raise StageFileError(f"{path}: {stage} table lacks columns {missing}")
     meta = {"stage": stage, "emergence_version": __version__, **(provenance or {})}
-    table = pa.Table.from_pandas(df[schema.names], schema=schema, preserve_index=False)
-    table = table.replace_schema_metadata({"emergence": json.dumps(meta, sort_keys=True)})
-    write_atomically(path, lambda tmp: pq.write_table(table, tmp, compression="zstd"))
+    schema = schema.with_metadata({"emergence": json.dumps(meta, sort_keys=True)})
+    rows = 0
+
+    def write(tmp: Path) -> None:
+        nonlocal rows
+        with pq.ParquetWriter(tmp, schema, compression="zstd") as writer:
+            for df in frames:
+                missing = [name for name in schema.names if name not in df.columns]
+                if missing:
+                    raise StageFileError(f"{path}: {stage} table lacks columns {missing}")
+                writer.write_table(pa.Table.from_pandas(df[schema.names], schema=schema, preserve_index=False))
+                rows += len(df)
+
+    write_atomically(path, write)
+    return rows
+
+
+def iter_table(path: str | Path, stage: str, batch_rows: int = 65536) -> Iterator[pd.DataFrame]:
+    """A stage's Parquet file as pandas frames of at most `batch_rows` rows, checked like `read_table`."""
+    try:
+        source = pq.ParquetFile(path)
+    except FileNotFoundError:
+        raise StageFileError(f"{path}: missing") from None
+    except (pa.ArrowInvalid, OSError) as err:
+        raise StageFileError(f"{path}: not a readable Parquet file ({err})") from None
+    check_schema(path, source.schema_arrow, stage)
+    try:
+        for batch in source.iter_batches(batch_size=batch_rows):
+            yield batch.to_pandas()
+    except (pa.ArrowInvalid, OSError) as err:
+        raise StageFileError(f"{path}: not a readable Parquet file ({err})") from None
+
+
+def check_schema(path: str | Path, schema: pa.Schema, stage: str) -> None:
+    if not schema.remove_metadata().equals(SCHEMAS[stage]):
+        raise StageFileError(f"{path}: columns {schema.names} do not match the {stage} schema")
 
 
 def read_table(path: str | Path, stage: str) -> pd.DataFrame:
@@ -166,9 +225,7 @@ def read_table(path: str | Path, stage: str) -> pd.DataFrame:
         raise StageFileError(f"{path}: missing") from None
     except (pa.ArrowInvalid, OSError) as err:
         raise StageFileError(f"{path}: not a readable Parquet file ({err})") from None
-    expected = SCHEMAS[stage]
-    if not table.schema.remove_metadata().equals(expected):
-        raise StageFileError(f"{path}: columns {table.schema.names} do not match the {stage} schema")
+    check_schema(path, table.schema, stage)
     return table.to_pandas()
 
 

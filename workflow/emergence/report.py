@@ -10,6 +10,7 @@ import base64
 import html
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import yaml
 
@@ -25,8 +26,7 @@ img { max-width: 100%; }
 pre { background: #f7f7f7; padding: 1rem; overflow-x: auto; }
 """
 MODEL_COLUMNS = ["model", "family", "source", "sha", "n_params", "n_params_non_embedding", "training_tokens", "training_flops", "path"]
-FIT_INDEX = ["family", "task", "method", "digits", "n_models", "status"]
-JUMP_METRICS = {"exact_match": "exact match", "token_edit_distance": "token edit distance", "target_logprob": "log P(target)"}
+CURVE = ["family", "task", "method", "digits"]
 
 
 def summarise_scores(scores: pd.DataFrame) -> pd.DataFrame:
@@ -56,48 +56,54 @@ def heldout_loss_section(manifests: list[dict]) -> list[str]:
     return [*parts, table_html(pd.DataFrame(rows))]
 
 
-def jump_section(summary: pd.DataFrame, min_models: int = 3) -> list[str]:
-    """Does exact match jump where the continuous metrics move smoothly? Answered in numbers per curve."""
-    from emergence.fits import largest_step_share
-
-    means = summary[summary["metric"].isin(JUMP_METRICS)]
-    rows = []
-    for (family, task, method, digits), curve in means.groupby(["family", "task", "method", "digits"], sort=True):
-        wide = curve.pivot_table(index="n_params", columns="metric", values="mean").sort_index()
-        if len(wide) < min_models or "exact_match" not in wide:
-            continue
-        row = {"family": family, "task": task, "method": method, "digits": digits, "exact match, smallest → largest": f"{wide['exact_match'].iloc[0]:.2f} → {wide['exact_match'].iloc[-1]:.2f}"}
-        for metric, label in JUMP_METRICS.items():
-            if metric in wide:
-                row[f"largest step share: {label}"] = largest_step_share(wide[metric].to_numpy())
-        rows.append(row)
-    if not rows:
-        return []
-    table = pd.DataFrame(rows)
-    moving = table.dropna(subset=["largest step share: exact match"])
-    lines = [f"Exact match moves across sizes in {len(moving)} of {len(table)} curves (family × task × method × digit count)."]
-    for label in JUMP_METRICS.values():
-        column = f"largest step share: {label}"
-        if column in moving and len(moving):
-            lines.append(f"Median share of the movement made in the largest single step, {label}: {moving[column].median():.2f}.")
-    lines.append("1.00 means the whole change happens between two neighbouring sizes; even steps over k sizes give 1/(k−1).")
-    return ["<h2>Jump or smooth?</h2>", *[f"<p>{html.escape(line)}</p>" for line in lines], table_html(table)]
-
-
 def table_html(df: pd.DataFrame) -> str:
     return df.to_html(index=False, na_rep="", float_format=lambda v: f"{v:.4g}", border=0)
 
 
+def with_interval(rows: pd.DataFrame) -> pd.Series:
+    """"value [low, high]" strings; the status instead where a row holds no number."""
+    def cell(row) -> str:
+        if row.status != "ok":
+            return row.status
+        if np.isnan(row.ci_low):
+            return f"{row.value:.4g}"
+        return f"{row.value:.4g} [{row.ci_low:.4g}, {row.ci_high:.4g}]"
+
+    return pd.Series([cell(row) for row in rows.itertuples()], index=rows.index, dtype=object)
+
+
+def measures_section(fits: pd.DataFrame, fitting: dict) -> list[str]:
+    """Does a metric jump where the continuous metrics move smoothly? Breakthroughness and flags per curve."""
+    axis = fitting.get("x_axes", ["n_params"])[0]
+    measured = fits[(fits["fit"] == "breakthroughness") & (fits["x"] == axis)]
+    flags = fits[(fits["fit"] == "flag") & (fits["status"] == "ok") & (fits["value"] == 1.0) & fits["x"].isin(["", axis])]
+    if measured.empty:
+        return []
+    table = measured.assign(cell=with_interval(measured)).pivot_table(index=CURVE, columns="metric", values="cell", aggfunc="first")
+    raised = flags.groupby(CURVE)["parameter"].agg(lambda p: "; ".join(sorted(p)))
+    table = table.join(raised.rename("flags raised"), how="left").fillna({"flags raised": ""}).reset_index()
+    level = fitting.get("confidence_level", 0.9)
+    notes = [
+        f"Breakthroughness (BIG-bench; Srivastava et al. 2022) of every metric along {axis}, oriented so that "
+        f"improvement is positive, with its {level:.0%} bootstrap interval over items.",
+        f"Flags: resolution_limited (every smaller model below {fitting.get('resolution_items', 3)} correct items); "
+        f"metric_disagreement: X (breakthroughness at least {fitting.get('emergent_breakthroughness')} under the "
+        f"discontinuous metric, at most {fitting.get('smooth_breakthroughness')} in size under continuous metric X).",
+    ]
+    return ["<h2>Emergence measures</h2>", *[f"<p>{html.escape(n)}</p>" for n in notes], table_html(table)]
+
+
 def fit_tables(fits: pd.DataFrame) -> list[tuple[str, pd.DataFrame]]:
-    """One table per (fit, metric), a row per task/method/digits and a column per parameter, in `fits` order."""
+    """One table per (fit, metric, x axis): a row per curve, a column per parameter, with intervals."""
     tables = []
-    for (fit, metric), group in fits.groupby(["fit", "metric"], sort=True):
-        rows = pd.MultiIndex.from_frame(group[FIT_INDEX].drop_duplicates())
-        parameters = [name for name in group["parameter"].unique() if name]  # "" marks a fit not made
-        wide = group.set_index([*FIT_INDEX, "parameter"])["value"].unstack("parameter").reindex(rows)
-        wide = wide.reindex(columns=parameters).reset_index()
+    shown = fits[fits["fit"].isin(["sigmoid_floor", "power_law", "extrapolation", "mirage", "calibration"])]
+    for (fit, metric, x), group in shown.groupby(["fit", "metric", "x"], sort=True):
+        cells = group.assign(cell=with_interval(group))
+        parameters = [p for p in group["parameter"].unique() if p]  # "" marks a fit not made
+        wide = cells.pivot_table(index=[*CURVE, "n_models", "n_items"], columns="parameter", values="cell", aggfunc="first")
+        wide = wide.reindex(columns=parameters or [""]).reset_index()
         wide.columns.name = None
-        tables.append((f"{fit} on {metric}", wide))
+        tables.append((f"{fit} on {metric}" + (f" against {x}" if x else ""), wide.rename(columns={"": "status"})))
     return tables
 
 
@@ -111,9 +117,7 @@ def figure_html(path: Path) -> str:
     return f'<figure><img src="data:image/png;base64,{data}" alt="{caption}"><figcaption>{caption}</figcaption></figure>'
 
 
-def write_report(
-    out: Path, figures: list[Path], fits: pd.DataFrame, manifests: list[dict], config: dict, summary: pd.DataFrame, min_models: int = 3
-) -> None:
+def write_report(out: Path, figures: list[Path], fits: pd.DataFrame, manifests: list[dict], config: dict, summary: pd.DataFrame) -> None:
     """Write the report page to `out`, atomically."""
     models = pd.DataFrame([{column: manifest.get(column) for column in MODEL_COLUMNS} for manifest in manifests])
     if len(models):
@@ -123,7 +127,7 @@ def write_report(
         '<html lang="en"><head><meta charset="utf-8"><title>Emergence Lab report</title>',
         f"<style>{CSS}</style></head><body>",
         "<h1>Emergence Lab report</h1>",
-        *jump_section(summary, min_models),
+        *measures_section(fits, config.get("fitting", {})),
         *heldout_loss_section(manifests),
         "<h2>Figures</h2>",
         *[figure_html(path) for path in figures],

@@ -1,0 +1,195 @@
+"""Means, fits and emergence measures with bootstrap intervals: recovered, covered, and refused when degenerate."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from emergence import io
+from emergence.analysis import Curve, Settings, analyse_curve, analyse_task_method
+from emergence.fits import sigmoid_floor
+from emergence.measures import breakthroughness, expected_calibration_error, reliability_table
+
+KEY = {"family": "f", "task": "t", "method": "m", "digits": "all"}
+N = np.logspace(6, 9, 6)
+NC, ALPHA = 1e10, 0.3
+
+
+def long_scores(values: dict[str, np.ndarray], n_params=None, tokens: np.ndarray | None = None, digits: int = 1) -> pd.DataFrame:
+    """Scores in the stage's long format from item x model matrices, one per metric."""
+    frames = []
+    for metric, matrix in values.items():
+        items, models = matrix.shape
+        n_params = N[:models] if n_params is None else n_params
+        frames.append(pd.DataFrame({
+            "request_id": [f"{metric}-{i}-{j}" for i in range(items) for j in range(models)],
+            "item_id": np.repeat([f"d{digits}-i{i}" for i in range(items)], models),
+            "model": np.tile([f"m{j}" for j in range(models)], items),
+            "family": "f", "task": "t", "method": "m", "digits": digits,
+            "n_params": np.tile(np.asarray(n_params, float).astype(np.int64), items),
+            "training_flops": np.tile(6 * np.asarray(n_params, float) * 1e9, items),
+            "target_tokens": (tokens if tokens is not None else np.ones_like(matrix, int)).ravel(),
+            "metric": metric, "value": matrix.ravel(),
+        }))
+    return pd.concat(frames, ignore_index=True)
+
+
+def rows_of(scores: pd.DataFrame, **settings) -> pd.DataFrame:
+    return pd.DataFrame(analyse_curve(scores, KEY, Settings(**settings))[0])
+
+
+def value(fits: pd.DataFrame, fit: str, parameter: str, metric: str | None = None, x: str | None = None) -> pd.Series:
+    chosen = fits[(fits["fit"] == fit) & (fits["parameter"] == parameter)]
+    if metric:
+        chosen = chosen[chosen["metric"] == metric]
+    if x is not None:
+        chosen = chosen[chosen["x"] == x]
+    assert len(chosen) == 1, (fit, parameter, metric, x, len(chosen))
+    return chosen.iloc[0]
+
+
+def test_breakthroughness_by_hand():
+    assert breakthroughness(np.array([0.0, 1.0, 2.0, 3.0])) == 3.0  # even steps: the number of steps
+    assert breakthroughness(np.array([3.0, 2.0, 1.0, 0.0])) == -3.0  # worse with scale: negative
+    assert breakthroughness(np.array([0.0, 0.1, 0.2, 1.0])) == pytest.approx(10.0)  # I = 1, root median square 0.1
+    assert breakthroughness(np.array([0.0, 0.0, 0.0, 1.0])) == np.inf  # most steps flat: a pure jump
+    both = breakthroughness(np.array([[0.0, 1.0, 2.0, 3.0], [0.0, 0.1, 0.2, 1.0]]))  # replicates at once
+    assert both == pytest.approx([3.0, 10.0])
+
+
+def test_expected_calibration_error_by_hand():
+    confidence, correct = np.array([0.9, 0.9, 0.1, 0.1]), np.array([1.0, 0.0, 0.0, 0.0])
+    # bin 9: accuracy 0.5 at confidence 0.9, half the items; bin 1: accuracy 0 at 0.1, the other half
+    assert expected_calibration_error(confidence, correct, np.ones((1, 4)), 10) == pytest.approx([0.5 * 0.4 + 0.5 * 0.1])
+    twice_first = np.array([[2.0, 0.0, 1.0, 1.0]])  # a replicate that drew item 0 twice, item 1 never
+    assert expected_calibration_error(confidence, correct, twice_first, 10) == pytest.approx([0.5 * 0.1 + 0.5 * 0.1])
+    table = reliability_table(confidence, correct, 10)
+    assert [(r["bin"], r["count"], r["accuracy"]) for r in table] == [(1, 2, 0.0), (9, 2, 0.5)]
+
+
+def test_items_are_resampled_jointly_across_models():
+    rng = np.random.default_rng(0)
+    base = rng.normal(size=(30, 1))
+    curve = Curve(long_scores({"exact_match": base + np.arange(4)}), KEY, Settings(bootstrap=50), None)
+    means = curve.means("exact_match")
+    assert means.shape == (51, 4)
+    assert np.ptp(means[:, 0]) > 0.1  # replicates differ ...
+    assert np.allclose(np.diff(means, axis=1), 1.0)  # ... by the same items for every model
+
+
+def test_power_law_is_recovered_and_extrapolated():
+    loss = (NC / N) ** ALPHA
+    fits = rows_of(long_scores({"target_logprob": -np.tile(loss, (20, 1))}), bootstrap=20)
+    assert value(fits, "power_law", "alpha", x="n_params")["value"] == pytest.approx(ALPHA, rel=1e-6)
+    assert value(fits, "power_law", "N_c", x="n_params")["value"] == pytest.approx(NC, rel=1e-5)
+    assert value(fits, "power_law", "N_c", x="training_flops")["value"] == pytest.approx(NC * 6e9, rel=1e-5)
+    assert value(fits, "extrapolation", "m5: error", x="n_params")["value"] == pytest.approx(0.0, abs=1e-6)
+    assert value(fits, "extrapolation", "m5: observed", x="n_params")["value"] == pytest.approx(loss[-1])
+
+
+def test_bootstrap_intervals_cover_the_truth():
+    """200 noisy datasets from known (N_c, alpha): 90% intervals must cover the truth 80-97% of the time."""
+    rng = np.random.default_rng(1)
+    hits = {"alpha": 0, "N_c": 0}
+    datasets = 200
+    for _ in range(datasets):
+        shared, own = rng.normal(size=(40, 1)), rng.normal(size=(40, len(N)))
+        nll = (NC / N) ** ALPHA * (1 + 0.3 * shared + 0.3 * own)  # item difficulty shared by all sizes
+        fits = rows_of(long_scores({"target_logprob": -nll}), bootstrap=100, extrapolate=0, x_axes=("n_params",))
+        for name, truth in (("alpha", ALPHA), ("N_c", NC)):
+            row = value(fits, "power_law", name)
+            hits[name] += row["ci_low"] <= truth <= row["ci_high"]
+    for name, count in hits.items():
+        assert 0.80 <= count / datasets <= 0.97, (name, count)
+
+
+def test_sigmoid_fit_flags_and_mirage():
+    n = np.logspace(5, 9, 5)
+    accuracy = sigmoid_floor(np.log10(n), 0.0, 8.5, 6.0)  # 0, 0, 0, ~0.05, ~0.95: a late jump
+    items = 40
+    correct = (np.arange(items)[:, None] < np.round(accuracy * items)).astype(float)
+    per_token = np.linspace(0.2, 0.9, 5)  # per-token probability rising smoothly
+    tokens = np.full((items, 5), 2)
+    scores = long_scores({"exact_match": correct, "target_logprob": np.tile(2 * np.log(per_token), (items, 1))}, n_params=n, tokens=tokens)
+    fits = rows_of(scores, bootstrap=30, emergent_breakthroughness=10.0, smooth_breakthroughness=5.0)
+    assert value(fits, "sigmoid_floor", "midpoint", x="n_params")["value"] == pytest.approx(8.5, abs=0.1)
+    assert value(fits, "flag", "resolution_limited", "exact_match")["value"] == 1.0  # m3 has 2 of 40 right, < 3
+    em_jump = value(fits, "breakthroughness", "breakthroughness", "exact_match", "n_params")["value"]
+    nll_jump = value(fits, "breakthroughness", "breakthroughness", "target_nll", "n_params")["value"]
+    assert em_jump > 10 and abs(nll_jump) < 5
+    assert value(fits, "flag", "metric_disagreement: target_nll", x="n_params")["value"] == 1.0
+    for i, p in enumerate(per_token):
+        assert value(fits, "mirage", f"m{i}: predicted p^L")["value"] == pytest.approx(p**2)
+        assert value(fits, "mirage", f"m{i}: observed")["value"] == pytest.approx(correct[:, i].mean())
+
+
+def test_resolution_limited_when_small_models_score_below_three_items():
+    correct = np.zeros((40, 4))
+    correct[:2, 2] = 1  # 2 of 40 at the third size: under 3 items
+    correct[:30, 3] = 1
+    fits = rows_of(long_scores({"exact_match": correct}, n_params=N[:4]), bootstrap=10)
+    assert value(fits, "flag", "resolution_limited", "exact_match")["value"] == 1.0
+    correct[2, 2] = 1  # 3 of 40: resolved
+    fits = rows_of(long_scores({"exact_match": correct}, n_params=N[:4]), bootstrap=10)
+    assert value(fits, "flag", "resolution_limited", "exact_match")["value"] == 0.0
+
+
+@pytest.mark.parametrize(
+    ("matrix", "n_models", "status"),
+    [
+        (np.ones((5, 2)) * 0.5, 2, "not fittable: too few models (2 < 3)"),
+        (np.zeros((5, 4)), 4, "not fittable: exact_match is 0 for every model"),
+        (np.where(np.eye(5, 4) == 1, np.nan, 0.5), 4, "not fittable: NaN exact_match values for m0, m1, m2, m3"),
+    ],
+)
+def test_degenerate_curves_are_recorded_not_fittable(matrix, n_models, status):
+    fits = rows_of(long_scores({"exact_match": matrix}, n_params=N[:n_models]), bootstrap=10)
+    fitted = fits[fits["fit"].isin(["sigmoid_floor", "breakthroughness"])]
+    assert len(fitted) and (fitted["status"] == status).all() and fitted["value"].isna().all()
+    assert not np.isinf(fits["value"]).any()
+
+
+def test_unknown_flops_make_only_that_axis_unfittable():
+    scores = long_scores({"exact_match": np.tile([0.0, 0.2, 0.9, 1.0], (10, 1))}, n_params=N[:4])
+    scores.loc[scores["model"] == "m1", "training_flops"] = np.nan
+    fits = rows_of(scores, bootstrap=10)
+    assert (fits.loc[fits["x"] == "training_flops", "status"] == "not fittable: training FLOPs unknown for m1").all()
+    assert (fits.loc[fits["x"] == "n_params", "status"] == "ok").all()
+
+
+def test_task_method_tables_are_deterministic_and_follow_their_schemas(tmp_path):
+    rng = np.random.default_rng(2)
+    scores = pd.concat([long_scores({"exact_match": (rng.random((8, 4)) < p).astype(float), "confidence": rng.random((8, 4))}, n_params=N[:4], digits=d)
+                        for d, p in ((1, 0.8), (2, 0.3))], ignore_index=True)
+    fits, calibration = analyse_task_method(scores, Settings(bootstrap=20))
+    assert sorted(fits["digits"].unique()) == ["1", "2", "all"]
+    assert value(fits[fits["digits"] == "all"], "mean", "m0", "exact_match")["n_items"] == 16
+    io.write_table(fits, tmp_path / "fits.parquet", "fits")
+    io.write_table(calibration, tmp_path / "calibration.parquet", "calibration")
+    assert io.read_table(tmp_path / "calibration.parquet", "calibration")["count"].groupby(io.read_table(tmp_path / "calibration.parquet", "calibration")["digits"]).sum().to_dict() == {"1": 32, "2": 32, "all": 64}
+    again, _ = analyse_task_method(scores, Settings(bootstrap=20))
+    pd.testing.assert_frame_equal(fits, again)
+
+
+def run_cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "emergence", *args], capture_output=True, text=True)
+
+
+def test_fit_csv_command(tmp_path):
+    csv = tmp_path / "results.csv"
+    pd.DataFrame({"model": ["a", "b", "c", "d"], "n_params": [1e6, 1e7, 1e8, 1e9],
+                  "target_nll": (NC / np.array([1e6, 1e7, 1e8, 1e9])) ** ALPHA,
+                  "exact_match": [0.0, 0.0, 0.01, 0.7], "n_items": 100}).to_csv(csv, index=False)
+    result = run_cli("fit-csv", "--csv", str(csv), "--out", str(tmp_path / "fits.csv"))
+    assert result.returncode == 0, result.stdout + result.stderr
+    fits = pd.read_csv(tmp_path / "fits.csv", keep_default_na=False, na_values=[""])
+    assert value(fits, "power_law", "alpha", x="n_params")["value"] == pytest.approx(ALPHA, rel=1e-5)
+    assert value(fits, "flag", "resolution_limited", "exact_match")["value"] == 1.0  # 1 of 100 at c: under 3
+    bad = tmp_path / "bad.csv"
+    pd.DataFrame({"model": ["a"], "n_params": [1], "bleu": [0.5]}).to_csv(bad, index=False)
+    result = run_cli("fit-csv", "--csv", str(bad))
+    assert result.returncode == 1 and result.stdout.startswith("error: unknown metric 'bleu'")

@@ -1,0 +1,138 @@
+"""Every metric on hand-computed cases: empty outputs, long targets, unicode, several samples, choices with ties."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from emergence.metrics import METRICS, expand_metrics, item_table, majority_answer, score_generations, spec
+
+
+def chars(texts: list[str]) -> list[list[str]]:
+    return [list(text) for text in texts]
+
+
+def generations(texts: list[list[str]], answers: list[str], **columns) -> pd.DataFrame:
+    """Stored generations for one task x method, with log P(target) = -1 per target token."""
+    n = len(texts)
+    frame = pd.DataFrame(
+        {
+            "request_id": [f"r{i}" for i in range(n)],
+            "item_id": [f"i{i}" for i in range(n)],
+            "task": "t",
+            "method": "m",
+            "texts": texts,
+            "answer": answers,
+            "answer_regex": "",
+            "target_token_ids": [[0] * len(a) for a in answers],
+            "target_logprobs": [[-1.0] * len(a) for a in answers],
+            "token_logprobs": [[[-0.5, -0.5]] * len(t) for t in texts],
+        }
+    )
+    for name, values in columns.items():
+        frame[name] = values
+    return frame
+
+
+def score(gens: pd.DataFrame, metrics: list[str]) -> pd.DataFrame:
+    tasks = pd.DataFrame({"item_id": gens["item_id"], "digits": 1})
+    scores = score_generations(gens, tasks, {"model": "m", "family": "f", "n_params": 10}, chars, metrics)
+    return scores.pivot(index="item_id", columns="metric", values="value").loc[gens["item_id"]]
+
+
+def test_edit_distances_on_empty_long_and_unicode_outputs():
+    gens = generations([[""], ["12"], ["café"], ["123 "]], ["123", "12345", "cafe", "123"])
+    wide = score(gens, ["exact_match", "exact_string_match", "token_edit_distance", "normalized_token_edit_distance", "char_edit_distance"])
+    assert list(wide["exact_match"]) == [0, 0, 0, 1]
+    assert list(wide["exact_string_match"]) == [0, 0, 0, 1]
+    assert list(wide["token_edit_distance"]) == [3, 3, 1, 0]  # empty: 3 insertions; "12" vs "12345": 3
+    assert list(wide["normalized_token_edit_distance"]) == pytest.approx([1.0, 3 / 5, 1 / 4, 0.0])
+    assert list(wide["char_edit_distance"]) == [3, 3, 1, 0]  # é is one character, one substitution
+
+
+def test_extraction_differs_from_string_match():
+    gens = generations([["[1+2=3]3"], ["[1+2=3]4"]], ["3", "3"])
+    gens["answer_regex"] = r"\](-?\d+)$"
+    wide = score(gens, ["exact_match", "exact_string_match"])
+    assert list(wide["exact_match"]) == [1, 0] and list(wide["exact_string_match"]) == [0, 0]
+
+
+def test_log_probability_metrics():
+    gens = generations([["1"], ["22"]], ["1", "22"])
+    gens["target_logprobs"] = [[-0.5], [-1.0, -3.0]]
+    wide = score(gens, ["target_logprob", "mean_token_logprob", "per_token_prob"])
+    assert list(wide["target_logprob"]) == [-0.5, -4.0]
+    assert list(wide["mean_token_logprob"]) == [-0.5, -2.0]
+    assert wide["per_token_prob"].to_numpy() == pytest.approx(np.exp([-0.5, -2.0]))
+
+
+def test_confidence_and_binary_brier():
+    gens = generations([["7"], ["8"]], ["7", "7"])
+    gens["token_logprobs"] = [[[np.log(0.8)]], [[np.log(0.6)]]]
+    wide = score(gens, ["confidence", "brier_binary"])
+    assert wide["confidence"].to_numpy() == pytest.approx([0.8, 0.6])
+    assert wide["brier_binary"].to_numpy() == pytest.approx([0.2**2, 0.6**2])  # right at 0.8, wrong at 0.6
+
+
+def test_pass_at_k_and_maj_at_k_over_samples():
+    # item 0: 2 of 4 samples right; majority tied between "5" and "6": the first sampled, "6", wins
+    # item 1: 3 of 4 right; item 2: none parse but one; item 3: one sample only
+    texts = [["6", "5", "6", "5"], ["5", "4", "5", "5"], ["", "", "5", ""], ["5"]]
+    gens = generations(texts, ["5", "5", "5", "5"])
+    scores = score_generations(gens, pd.DataFrame({"item_id": gens["item_id"], "digits": 1}), {"model": "m", "family": "f", "n_params": 1}, chars, ["pass@k", "maj@k"])
+    wide = scores.pivot(index="item_id", columns="metric", values="value")
+    assert sorted(wide.columns) == ["maj@1", "maj@2", "maj@3", "maj@4", "pass@1", "pass@2", "pass@3", "pass@4"]
+    assert list(wide.loc["i0", ["pass@1", "pass@2", "pass@3", "pass@4"]]) == pytest.approx([0.5, 1 - 1 / 6, 1.0, 1.0])
+    assert list(wide.loc["i1", ["pass@1", "pass@2"]]) == pytest.approx([0.75, 1.0])
+    assert list(wide.loc["i0", ["maj@1", "maj@2", "maj@3", "maj@4"]]) == [0, 0, 0, 0]  # 6; 6/5 tie -> 6; 6,5,6; tie -> 6
+    assert list(wide.loc["i1", ["maj@1", "maj@2", "maj@3", "maj@4"]]) == [1, 1, 1, 1]
+    assert list(wide.loc["i2", ["maj@1", "maj@2", "maj@3", "maj@4"]]) == [0, 0, 1, 1]  # unparsed samples do not vote
+    assert wide.loc["i3", "pass@1"] == 1 and wide.loc["i3"].drop(["pass@1", "maj@1"]).isna().all()  # no rows past n
+    assert len(scores) == 4 * 8 - 6
+
+
+def test_majority_answer_ties_and_blanks():
+    assert majority_answer(["a", "b", "b", "a"]) == "a"
+    assert majority_answer([" b", "a", "b "]) == "b"
+    assert majority_answer(["", " "]) == ""
+
+
+def test_multiple_choice_item_with_ties():
+    # item 0: two choices tie for the highest log-probability; only the second is correct
+    # item 1: two correct choices (equal best target score); the likeliest is the third
+    logprobs = [[np.log(0.4), np.log(0.4), np.log(0.2)], [np.log(0.1), np.log(0.3), np.log(0.6)]]
+    targets = [[0, 1, 0], [1, 0, 1]]
+    gens = generations([["a"], ["b"]], ["b", "a"], choice_logprobs=logprobs, choice_scores=targets)
+    wide = score(gens, ["multiple_choice_grade", "correct_choice_prob", "brier_multiclass", "confidence", "brier_binary"])
+    assert list(wide["multiple_choice_grade"]) == [0.5, 1.0]  # a tie shares the grade
+    assert wide["correct_choice_prob"].to_numpy() == pytest.approx([0.4, 0.7])
+    brier_0 = 0.4**2 + 0.6**2 + 0.2**2
+    brier_1 = (0.1 - 0.5) ** 2 + 0.3**2 + (0.6 - 0.5) ** 2
+    assert wide["brier_multiclass"].to_numpy() == pytest.approx([brier_0, brier_1])
+    assert wide["confidence"].to_numpy() == pytest.approx([0.4, 0.6])
+    assert wide["brier_binary"].to_numpy() == pytest.approx([(0.4 - 0.5) ** 2, (0.6 - 1.0) ** 2])
+
+
+def test_choice_metrics_skip_generation_items():
+    scores = score_generations(generations([["1"]], ["1"]), pd.DataFrame({"item_id": ["i0"], "digits": [1]}),
+                               {"model": "m", "family": "f", "n_params": 1}, chars, ["exact_match", "multiple_choice_grade"])
+    assert list(scores["metric"]) == ["exact_match"]
+
+
+def test_unknown_metric_is_refused():
+    with pytest.raises(ValueError, match="unknown metric 'bleu'"):
+        spec("bleu")
+    with pytest.raises(ValueError, match="unknown metric"):
+        spec("pass@0")
+
+
+def test_expand_metrics():
+    assert expand_metrics(["exact_match", "maj@k", "pass@2"], 3) == ["exact_match", "maj@1", "maj@2", "maj@3", "pass@2"]
+
+
+def test_every_registered_metric_runs_on_one_table():
+    gens = generations([["1", "2"]], ["1"], choice_logprobs=[[-1.0, -2.0]], choice_scores=[[1, 0]])
+    items = item_table(gens, chars)
+    for name, metric in METRICS.items():
+        assert np.isfinite(metric.fn(items)).all(), name
