@@ -306,14 +306,15 @@ def analyse_csv(table: pd.DataFrame, settings: Settings) -> pd.DataFrame:
     Columns: `model`; `n_params` and/or `training_flops`; optionally `family`, `task` and `item`
     (item ids: with them, intervals come from resampling items) or `n_items` (how many items each
     mean is over, for the resolution flag); every other column is a metric, named as in the
-    config's metrics list, or `target_nll` for a per-token loss.
+    config's metrics list, or `target_nll` for a per-token loss. With `training_tokens` (D) and
+    `target_nll`, the Chinchilla form is fitted too, over all rows (point estimate only).
     """
     if "model" not in table:
         raise ValueError("CSV lacks a 'model' column")
     axes = tuple(axis for axis in settings.x_axes if axis in table)
     if not axes:
         raise ValueError(f"CSV needs a scale column: {' or '.join(X_LABELS)}")
-    ids = ["model", "family", "task", "item", "n_items", *X_LABELS]
+    ids = ["model", "family", "task", "item", "n_items", "training_tokens", *X_LABELS]
     metrics = [c for c in table.columns if c not in ids and c != "target_tokens"]
     for metric in metrics:
         if metric != TARGET_NLL:
@@ -334,4 +335,18 @@ def analyse_csv(table: pd.DataFrame, settings: Settings) -> pd.DataFrame:
     rows = []
     for (family, task), curve in scores.groupby(["family", "task"], sort=True):
         rows += analyse_curve(curve, {"family": family, "task": task, "method": "", "digits": "all"}, settings, items_per_model)[0]
+    if {"n_params", "training_tokens", TARGET_NLL} <= set(table.columns):
+        rows += chinchilla_rows(table, settings)
     return pd.DataFrame(rows, columns=COLUMNS)
+
+
+def chinchilla_rows(table: pd.DataFrame, settings: Settings) -> list[dict]:
+    """L(N, D) = E + A/N^alpha + B/D^beta over every (N, D, loss) row of a CSV."""
+    points = table.groupby(["model", "n_params", "training_tokens"], as_index=False)[TARGET_NLL].mean()
+    key = {"family": "all", "task": "all", "method": "", "digits": "all", "metric": TARGET_NLL, "x": "n_params,training_tokens",
+           "fit": "chinchilla", "ci_low": np.nan, "ci_high": np.nan, "n_models": len(points), "n_items": 1}
+    if len(points) < 5:
+        return [{**key, "parameter": "", "value": np.nan, "status": f"not fittable: too few (N, D) points ({len(points)} < 5)"}]
+    fitted = fits.fit_chinchilla(points["n_params"].to_numpy(float), points["training_tokens"].to_numpy(float),
+                                 points[TARGET_NLL].to_numpy(float), settings.huber_delta)
+    return [{**key, "parameter": name, "value": value, "status": "ok"} for name, value in fitted.items()]
