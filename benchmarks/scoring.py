@@ -80,10 +80,10 @@ import json, resource, sys, time
 from pathlib import Path
 import pandas as pd
 from transformers import PreTrainedTokenizerFast
-from emergence.metrics import score_file
+from emergence.metrics import batch_tokenizer, score_file
 folder, metrics = Path(sys.argv[1]), json.loads(sys.argv[2])
 tokenizer = PreTrainedTokenizerFast(tokenizer_file=str(folder / "tokenizer.json"))
-tokenize = lambda texts: tokenizer(texts, add_special_tokens=False)["input_ids"] if texts else []
+tokenize = batch_tokenizer(tokenizer)
 tasks = pd.DataFrame({"item_id": [f"i{i}" for i in range(%d)], "digits": 4})
 model = {"model": "bench", "family": "bench", "n_params": 1000, "training_flops": 6e9}
 started = time.perf_counter()

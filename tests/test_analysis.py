@@ -193,3 +193,13 @@ def test_fit_csv_command(tmp_path):
     pd.DataFrame({"model": ["a"], "n_params": [1], "bleu": [0.5]}).to_csv(bad, index=False)
     result = run_cli("fit-csv", "--csv", str(bad))
     assert result.returncode == 1 and result.stdout.startswith("error: unknown metric 'bleu'")
+
+
+def test_items_missing_for_one_model_are_left_out_for_all():
+    matrix = np.tile([0.0, 0.2, 0.6, 1.0], (10, 1))
+    matrix[0] = [1.0, 1.0, 1.0, 1.0]  # item 0 goes missing for m2 below: its row must go for every model
+    scores = long_scores({"exact_match": matrix}, n_params=N[:4])
+    scores = scores[~((scores["item_id"] == "d1-i0") & (scores["model"] == "m2"))]
+    fits = rows_of(scores, bootstrap=10)
+    assert value(fits, "mean", "m0", "exact_match")["value"] == 0.0 and value(fits, "mean", "m0", "exact_match")["n_items"] == 9
+    assert value(fits, "breakthroughness", "breakthroughness", "exact_match", "n_params")["status"] == "ok"

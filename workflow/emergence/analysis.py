@@ -72,11 +72,12 @@ class Curve:
             self.tokens = tokens.reindex(index=wide.index, columns=self.models).to_numpy(float)
             self.values[TARGET_NLL] = -self.values["target_logprob"] / np.maximum(self.tokens, 1.0)
             self.nan[TARGET_NLL] = self.nan["target_logprob"]
-        complete = ~np.isnan(np.stack(list(self.values.values()))).any(axis=(0, 2)) if self.values else np.zeros(0, bool)
-        if self.nan and not any(self.nan.values()):  # a missing item, not a NaN score: keep the items every model has
-            self.values = {m: v[complete] for m, v in self.values.items()}
-            if "target_logprob" in self.values:
-                self.tokens = self.tokens[complete]
+        # keep the items every model has under every usable metric (a metric with NaN scores is not used)
+        usable = [v for m, v in self.values.items() if not self.nan[m]]
+        complete = ~np.isnan(np.stack(usable)).any(axis=(0, 2)) if usable else np.ones(len(wide), bool)
+        self.values = {m: v[complete] for m, v in self.values.items()}
+        if "target_logprob" in self.values:
+            self.tokens = self.tokens[complete]
         self.n_items = len(next(iter(self.values.values()))) if self.values else 0
         self.items_per_model = items_per_model or self.n_items  # what a mean is taken over: its resolution
         rng = np.random.default_rng([settings.seed, int(stable_hash(key)[:12], 16)])

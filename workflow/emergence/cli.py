@@ -65,14 +65,13 @@ def cmd_infer(args) -> None:
 def cmd_score(args) -> None:
     from transformers import AutoTokenizer
 
-    from emergence.metrics import score_file
+    from emergence.metrics import batch_tokenizer, score_file
 
     manifest = json.loads(Path(args.manifest).read_text())
     tokenizer = AutoTokenizer.from_pretrained(manifest["path"])
     tasks = io.read_table(args.tasks, "tasks")
-    tokenize = lambda texts: tokenizer(texts, add_special_tokens=False)["input_ids"] if texts else []  # noqa: E731
     metrics = json.loads(args.metrics)
-    rows = score_file(args.generations, tasks, manifest, tokenize, metrics, args.out, {"model": args.model, "model_sha": manifest["sha"]})
+    rows = score_file(args.generations, tasks, manifest, batch_tokenizer(tokenizer), metrics, args.out, {"model": args.model, "model_sha": manifest["sha"]})
     print(f"scores {args.model} {Path(args.generations).parent.name}/{Path(args.generations).stem}: {rows} rows")
 
 

@@ -199,7 +199,8 @@ def write_table_stream(frames: Iterable[pd.DataFrame], path: str | Path, stage: 
 def iter_table(path: str | Path, stage: str, batch_rows: int = 65536) -> Iterator[pd.DataFrame]:
     """A stage's Parquet file as pandas frames of at most `batch_rows` rows, checked like `read_table`."""
     try:
-        source = pq.ParquetFile(path)
+        # without pre-buffering, memory holds one batch; pre-buffered column chunks stay until the file closes
+        source = pq.ParquetFile(path, pre_buffer=False, buffer_size=1 << 20)
     except FileNotFoundError:
         raise StageFileError(f"{path}: missing") from None
     except (pa.ArrowInvalid, OSError) as err:

@@ -226,6 +226,14 @@ def row_sums(lists) -> np.ndarray:
     return np.bincount(np.repeat(np.arange(len(lists)), lengths), weights=flat, minlength=len(lists))
 
 
+def batch_tokenizer(tokenizer) -> Callable[[list[str]], list[list[int]]]:
+    """A transformers tokenizer as a batch function without special tokens; a fast one's Rust core is called directly."""
+    core = getattr(tokenizer, "backend_tokenizer", None)
+    if core is None:
+        return lambda texts: tokenizer(texts, add_special_tokens=False)["input_ids"] if texts else []
+    return lambda texts: [encoding.ids for encoding in core.encode_batch(texts, add_special_tokens=False)] if texts else []
+
+
 def tokenize_unique(texts: list[str], tokenize: Callable[[list[str]], list[list[int]]]) -> list[list[int]]:
     """Tokenize each distinct text once: answers and outputs repeat across items, models and methods."""
     codes, uniques = pd.factorize(pd.Series(texts, dtype=object))
