@@ -7,6 +7,7 @@ from pathlib import Path
 from snakemake.utils import validate
 
 from emergence.config import ConfigError, check_config, schema_problem
+from emergence.plots import figure_plan
 
 # A bad config stops the run before any job, with one line naming the key (Snakemake's own
 # message prints the whole schema); then Snakemake's validation, which also fills in defaults.
@@ -29,7 +30,7 @@ os.environ["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get(
 MODELS = sorted(config["models"])
 TASKS = sorted(config["tasks"])
 METHODS = sorted(config["methods"])
-FIGURE_METRICS = [m for m in ("exact_match", "token_edit_distance") if m in config["metrics"]]
+FIGURES, FIGURE_NOTES = figure_plan(config)
 
 
 def as_json(obj):
@@ -50,11 +51,18 @@ def scores_of(task, method):
     return expand("results/scores/{model}/{task}/{method}.parquet", model=MODELS, task=task, method=method)
 
 
-def figures():
-    return expand(
-        "results/figures/{task}/{method}/{metric}.png", task=TASKS, method=METHODS, metric=FIGURE_METRICS
-    )
+def figures(extension="png"):
+    return [f"results/figures/{stem}.{extension}" for stem in FIGURES]
+
+
+def figure_inputs(wildcards):
+    """The fit tables a figure reads, and every model's manifest (for N and C)."""
+    tables = FIGURES[wildcards.figure]["tables"]
+    return {
+        "fits": [f"results/fits/{task}/{method}.parquet" for task, method in tables],
+        "manifests": expand("results/models/{model}/manifest.json", model=MODELS),
+    }
 
 
 def get_final_output():
-    return ["results/report.html"]
+    return ["results/report.html", *figures("pdf")]

@@ -1,20 +1,27 @@
-# Stage 7: figures (one metric against parameters, one line per digit count) and the HTML report.
+# Stage 7: the figure set (PNG and PDF, one job each) and the HTML report.
 
 
 rule figure:
     input:
-        scores=lambda w: scores_of(w.task, w.method),
+        unpack(figure_inputs),
     output:
-        "results/figures/{task}/{method}/{metric}.png",
+        png="results/figures/{figure}.png",
+        pdf="results/figures/{figure}.pdf",
     log:
-        "logs/figures/{task}/{method}/{metric}.log",
+        "logs/figures/{figure}.log",
+    wildcard_constraints:
+        figure="|".join(FIGURES) or "no-figure",
     params:
-        title=lambda w: f"{w.task}, {w.method.replace('_', '-')}",
+        kind=lambda w: FIGURES[w.figure]["kind"],
+        options=lambda w: as_json(FIGURES[w.figure]["options"]),
+        title=lambda w: FIGURES[w.figure]["title"],
+        style=as_json(config["figures"]["style"]),
     conda:
         "../envs/analysis.yaml"
     shell:
-        "emergence figure --scores {input.scores:q} --metric {wildcards.metric:q} --title {params.title:q}"
-        " --out {output:q} 2> {log}"
+        "emergence figure --kind {params.kind} --fits {input.fits:q} --manifests {input.manifests:q}"
+        " --options {params.options:q} --title {params.title:q} --style {params.style:q}"
+        " --out {output.png:q} {output.pdf:q} 2> {log}"
 
 
 rule report:
@@ -29,9 +36,9 @@ rule report:
         "logs/report.log",
     params:
         config=as_json(config),
+        notes=as_json(FIGURE_NOTES),
     conda:
         "../envs/analysis.yaml"
     shell:
         "emergence report --scores {input.scores:q} --fits {input.fits:q} --figures {input.figures:q}"
-        " --manifests {input.manifests:q} --config {params.config:q}"
-        " --out {output:q} 2> {log}"
+        " --manifests {input.manifests:q} --config {params.config:q} --notes {params.notes:q} --out {output:q} 2> {log}"

@@ -49,9 +49,10 @@ def sweep_config(checkpoints: dict[str, Path], **overrides) -> dict:
         },
         "methods": {"zero_shot": {"kind": "zero_shot"}},
         "sampling": {"max_tokens": 6, "temperature": 0.0, "top_p": 1.0, "stop": ["\n"]},
-        "metrics": SWEEP_METRICS,
+        "metrics": list(SWEEP_METRICS),
         "engine": {"name": "vllm", "dtype": "float32", "max_model_len": 256, "memory_fraction": 0.3, "tensor_parallel_size": 1, "chunk_size": 8},
         "fitting": {"min_models": 3, "bootstrap": 50},
+        "figures": {"x": "n_params", "metric": "exact_match"},
     }
     config.update(overrides)
     return config

@@ -32,6 +32,10 @@ def refused(tmp_path, config) -> str:
         (lambda c: c["tasks"]["addition"].update(n_test=0), "tasks.addition.n_test: task addition has zero test items"),
         (lambda c: c["methods"].update(few={"kind": "few_shot", "k": 9}), "methods.few.k: 9 exemplars need n_train >= 9"),
         (lambda c: c.update(training={**DEFAULT["training"], "seq_len": 64}), "training.seq_len: 64 is shorter than the longest curriculum line (155 tokens)"),
+        (lambda c: c["metrics"].append("bleu"), "metrics.9: 'bleu' is not one of"),
+        (lambda c: c["figures"].update(metric="char_edit_distance_x"), "figures.metric: char_edit_distance_x is not among the scored metrics"),
+        (lambda c: c["figures"].update(method="cot"), "figures.method: cot is not a configured method (zero_shot)"),
+        (lambda c: c["fitting"].update(confidence_level=1.5), "fitting.confidence_level: 1.5 is greater than or equal to the maximum of 1"),
     ],
 )
 def test_bad_config_fails_with_one_line(tmp_path, change, message):

@@ -48,6 +48,7 @@ def test_changing_only_evaluation_settings_retrains_nothing(tmp_path):
     config["training"] = TRAINING
     config["tasks"] = {"addition": {**config["tasks"]["addition"], "digits": [1], "n_test": 4}}
     config["methods"] = {"zero_shot": {"kind": "zero_shot"}}
+    config["figures"]["method"] = None  # the first method
     first = snakemake(tmp_path, config, "--until", "model")
     assert first.returncode == 0, first.stdout[-2000:] + first.stderr[-2000:]
     assert (tmp_path / "results/training/tiny/training.json").exists()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pandas as pd
 import pytest
@@ -10,6 +11,7 @@ import pytest
 from conftest import SWEEP_METRICS, engine_stats, snakemake, sweep_config
 from emergence import io
 
+FIGURES = ["loss/addition", "metrics/addition/zero_shot", "tasks/exact_match"]  # one method, one family of three: no extrapolation
 STAGE_FILES = {
     "tasks": "results/tasks/addition.parquet",
     "prompts": "results/prompts/addition/zero_shot.parquet",
@@ -59,18 +61,21 @@ def test_every_stage_writes_files_that_follow_their_schema(finished_sweep, tiny_
     calibration = io.read_table(workdir / "results/calibration/addition/zero_shot.parquet", "calibration")
     counts = calibration.groupby(["digits", "model"])["count"].sum().to_dict()
     assert counts == {(d, m): 18 if d == "all" else 6 for d in ("1", "2", "3", "all") for m in tiny_checkpoints}
-    for metric in ("exact_match", "token_edit_distance"):
-        assert (workdir / f"results/figures/addition/zero_shot/{metric}.png").stat().st_size > 1000
+    for stem in FIGURES:
+        assert (workdir / f"results/figures/{stem}.png").stat().st_size > 1000
+        assert (workdir / f"results/figures/{stem}.pdf").read_bytes().startswith(b"%PDF")
     report = (workdir / "results/report.html").read_text()
-    assert all(model in report for model in tiny_checkpoints) and "data:image/png;base64" in report
+    assert all(model in report for model in tiny_checkpoints) and report.count("data:image/png;base64") == len(FIGURES)
+    assert "Extrapolation: not drawn, no family has 3 models besides the 1 held out." in report
 
 
 def test_same_config_and_seed_give_byte_identical_files(finished_sweep, tiny_checkpoints, tmp_path):
     workdir, config = finished_sweep
     result = snakemake(tmp_path, config)
     assert result.returncode == 0, result.stderr[-3000:]
-    produced = sorted(p.relative_to(workdir) for p in (workdir / "results").rglob("*") if p.suffix in {".parquet", ".png", ".html"} and "cache" not in p.parts)
-    assert len(produced) == 1 + 1 + 3 + 3 + 2 + 2 + 1  # tasks, prompts, generations, scores, fits + calibration, figures, report
+    produced = sorted(p.relative_to(workdir) for p in (workdir / "results").rglob("*")
+                      if p.suffix in {".parquet", ".png", ".pdf", ".html"} and "cache" not in p.parts)
+    assert len(produced) == 1 + 1 + 3 + 3 + 2 + 2 * len(FIGURES) + 1  # tasks, prompts, generations, scores, fits + calibration, figures, report
     for relative in produced:
         assert (tmp_path / relative).read_bytes() == (workdir / relative).read_bytes(), relative
 
@@ -80,6 +85,15 @@ def test_second_run_has_nothing_to_do(finished_sweep):
     result = snakemake(workdir, config, "--dry-run")
     assert result.returncode == 0
     assert "Nothing to be done" in result.stdout + result.stderr
+
+
+def test_changing_figure_style_reruns_only_figures_and_report(finished_sweep, tiny_checkpoints):
+    workdir, config = finished_sweep
+    restyled = {**config, "figures": {**config["figures"], "style": {"font_size": 12}}}
+    result = snakemake(workdir, restyled, "--dry-run")
+    assert result.returncode == 0, result.stderr[-3000:]
+    jobs = dict(re.findall(r"^(\w+)\s+(\d+)$", result.stdout, flags=re.MULTILINE))
+    assert jobs == {"figure": str(len(FIGURES)), "report": "1", "all": "1", "total": str(len(FIGURES) + 2)}, result.stdout[-2000:]
 
 
 def test_new_task_and_method_send_only_new_requests(finished_sweep, tiny_checkpoints):

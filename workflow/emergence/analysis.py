@@ -21,7 +21,9 @@ from emergence.metrics import spec
 
 X_LABELS = {"n_params": "parameters", "training_flops": "training FLOPs"}
 TARGET_NLL = "target_nll"  # per-token loss, -log P(target) / target tokens: what power laws fit
+CALIBRATION_METRICS = ("confidence", "brier_binary")  # about the model's certainty, not its performance
 SIGMOID_CONTINUOUS = ("per_token_prob", "correct_choice_prob")  # bounded, higher-better, not 0/1
+CURVE_POINTS = 60  # points of each fitted curve stored for figures
 COLUMNS = ["family", "task", "method", "digits", "metric", "x", "fit", "parameter", "value", "ci_low", "ci_high", "n_models", "n_items", "status"]
 CALIBRATION_COLUMNS = ["family", "task", "method", "digits", "model", "n_params", "bin", "lower", "upper", "count", "confidence", "accuracy"]
 
@@ -177,6 +179,7 @@ def add_fit(rows: Rows, metric: str, axis: str, fit: str) -> None:
         return
     for name in replicates[0]:
         rows.add(metric, axis, fit, name, [r[name] if r else np.nan for r in replicates])
+    add_curve(rows, metric, axis, f"{fit}_curve", fit, replicates, x)
     small = len(x) - settings.extrapolate
     if settings.extrapolate < 1 or small < settings.min_models:
         return
@@ -185,12 +188,21 @@ def add_fit(rows: Rows, metric: str, axis: str, fit: str) -> None:
     except ValueError as err:
         rows.not_fittable(metric, axis, "extrapolation", f"not fittable: {fit} fit on the smaller models failed ({err})")
         return
+    add_curve(rows, metric, axis, "extrapolation_curve", fit, held, x)
     predicted = np.array([predict(fit, p, x[small:]) if p else np.full(len(x) - small, np.nan) for p in held])
     for i, model in enumerate(np.array(curve.models)[order][small:]):
         observed = means[:, small + i]
         rows.add(metric, axis, "extrapolation", f"{model}: predicted", predicted[:, i])
         rows.add(metric, axis, "extrapolation", f"{model}: observed", observed)
         rows.add(metric, axis, "extrapolation", f"{model}: error", predicted[:, i] - observed)
+
+
+def add_curve(rows: Rows, metric: str, axis: str, name: str, fit: str, replicates: list[dict | None], x: np.ndarray) -> None:
+    """The fitted curve at CURVE_POINTS log-spaced scales across `x`, with its bootstrap band (parameter = the scale)."""
+    grid = np.geomspace(x.min(), x.max(), CURVE_POINTS)
+    predicted = np.array([predict(fit, p, grid) if p else np.full(len(grid), np.nan) for p in replicates])
+    for i, scale in enumerate(grid):
+        rows.add(metric, axis, name, f"{scale:.6g}", predicted[:, i])
 
 
 def add_breakthroughness(rows: Rows, metric: str, axis: str) -> np.ndarray | None:
@@ -217,7 +229,7 @@ def add_flags(rows: Rows, metrics: list[str], breakthrough: dict[tuple[str, str]
         if not discontinuous(metric):
             continue
         for (other, other_axis), smooth in breakthrough.items():
-            if other_axis != axis or discontinuous(other):
+            if other_axis != axis or discontinuous(other) or other in CALIBRATION_METRICS:
                 continue
             disagree = jump[0] >= settings.emergent_breakthroughness and abs(smooth[0]) <= settings.smooth_breakthroughness
             rows.add(metric, axis, "flag", f"metric_disagreement: {other}", [float(disagree)])

@@ -102,10 +102,12 @@ def cmd_fit_csv(args) -> None:
 
 
 def cmd_figure(args) -> None:
-    from emergence.plots import plot_metric_vs_params
+    from emergence.plots import render
 
-    scores = pd.concat([io.read_table(p, "scores") for p in args.scores], ignore_index=True)
-    plot_metric_vs_params(scores, args.metric, Path(args.out), args.title)
+    fits = pd.concat([io.read_table(p, "fits") for p in args.fits], ignore_index=True)
+    manifests = [json.loads(Path(p).read_text()) for p in args.manifests]
+    missing = render(args.kind, fits, manifests, json.loads(args.options), args.title, [Path(p) for p in args.out], json.loads(args.style))
+    print(f"figure {args.out[0]}" + (f": not drawn, {missing}" if missing else ""))
 
 
 def cmd_report(args) -> None:
@@ -115,7 +117,7 @@ def cmd_report(args) -> None:
     fits = pd.concat([io.read_table(p, "fits") for p in args.fits], ignore_index=True)
     manifests = [json.loads(Path(p).read_text()) for p in args.manifests]
     config = json.loads(args.config)
-    write_report(Path(args.out), [Path(p) for p in args.figures], fits, manifests, config, summarise_scores(scores))
+    write_report(Path(args.out), [Path(p) for p in args.figures], fits, manifests, config, summarise_scores(scores), json.loads(args.notes))
     print(f"report: {args.out}")
 
 
@@ -130,8 +132,8 @@ COMMANDS = {
     "score": (cmd_score, "score one model's generations for one task x method", "--model --manifest --generations --tasks --metrics --out"),
     "fit": (cmd_fit, "fits and emergence measures for one task x method across models", "--scores+ --settings --seed:int --out --calibration"),
     "fit-csv": (cmd_fit_csv, "fits and emergence measures for any CSV of (model, scale, metric values)", "--csv --settings? --seed?:int --out?"),
-    "figure": (cmd_figure, "one metric against parameters, one line per digit count", "--scores+ --metric --title --out"),
-    "report": (cmd_report, "the HTML report", "--scores+ --fits+ --figures+ --manifests+ --config --out"),
+    "figure": (cmd_figure, "one figure of the set, as PNG and PDF", "--kind --fits+ --manifests+ --options --title --style --out+"),
+    "report": (cmd_report, "the HTML report", "--scores+ --fits+ --figures+ --manifests+ --config --notes --out"),
 }
 
 

@@ -42,6 +42,11 @@ def check_config(config: dict) -> None:
         short = [task for task, pool in pools.items() if pool < k]
         if short:
             raise ConfigError(f"methods.{name}.k: {k} exemplars need n_train >= {k}, task {short[0]} has {pools[short[0]]}")
+    figures = config["figures"]
+    if figures["metric"] not in config["metrics"]:
+        raise ConfigError(f"figures.metric: {figures['metric']} is not among the scored metrics {config['metrics']}")
+    if figures.get("method") and figures["method"] not in config["methods"]:
+        raise ConfigError(f"figures.method: {figures['method']} is not a configured method ({', '.join(config['methods'])})")
 
 
 def schema_problem(config: dict, schema_file: str | Path) -> str | None:

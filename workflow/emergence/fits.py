@@ -31,7 +31,7 @@ def fit_sigmoid_floor(log_n: np.ndarray, y: np.ndarray, start: dict | None = Non
 
     `log_n` is log10 of parameters or of training FLOPs. The midpoint is kept within one data span
     of the sizes seen, so a flat curve cannot send it off to infinity. `start` (a previous fit, as
-    bootstrap replicates pass) replaces the grid. Raises ValueError when no start converges.
+    bootstrap replicates pass) replaces the grid. Raises ValueError when no start ends finite.
     """
     log_n, y = np.asarray(log_n, float), np.asarray(y, float)
     span = max(np.ptp(log_n), 1.0)
@@ -42,13 +42,11 @@ def fit_sigmoid_floor(log_n: np.ndarray, y: np.ndarray, start: dict | None = Non
     starts = [[floor_start, m, s] for m, s in itertools.product(midpoint_starts, SIGMOID_SLOPE_STARTS)]
     if start:
         starts = [np.clip([start["floor"], start["midpoint"], start["slope"]], lower, np.minimum(upper, 1e6))]
-    best = None
-    for p0 in starts:
-        result = least_squares(lambda p: sigmoid_floor(log_n, *p) - y, p0, bounds=(lower, upper))
-        if result.success and (best is None or result.cost < best.cost):
-            best = result
-    if best is None:
-        raise ValueError("no start converged")
+    results = [least_squares(lambda p: sigmoid_floor(log_n, *p) - y, p0, bounds=(lower, upper)) for p0 in starts]
+    finite = [r for r in results if np.isfinite(r.cost)]  # a start that ran out of evaluations still ends at a usable point
+    if not finite:
+        raise ValueError("no start reached a finite fit")
+    best = min(finite, key=lambda r: r.cost)
     floor, midpoint, slope = best.x
     rmse = float(np.sqrt(np.mean(best.fun**2)))
     return {"floor": float(floor), "midpoint": float(midpoint), "slope": float(slope), "rmse": rmse}

@@ -107,17 +107,45 @@ def fit_tables(fits: pd.DataFrame) -> list[tuple[str, pd.DataFrame]]:
     return tables
 
 
+FIGURE_SECTIONS = {  # figure kind (its folder under results/figures/): heading and what to look for
+    "loss": ("Loss against scale", "Per-token loss of the answer against parameters and compute, log-log, with each family's power law and its bootstrap band."),
+    "tasks": ("Every task against scale", "One panel per task, one line per family; chance dashed."),
+    "methods": ("Prompting methods against scale", "Where an augmented method starts to help: one line per method."),
+    "metrics": ("One set of outputs under three metrics", "Exact match next to token edit distance and log P(target), one line per operand length: a jump under one and a slope under the others is a metric's doing."),
+    "multiple_choice": ("Multiple-choice grade and Brier score", "The same choices scored discontinuously and continuously."),
+    "extrapolation": ("Extrapolation to the largest model", "Fitted on the smaller models; the band is the bootstrap interval of the prediction."),
+}
+
+
 def figure_html(path: Path) -> str:
-    """A figure as an inline base64 PNG, captioned with its task / method / metric path."""
+    """A figure as an inline base64 PNG, captioned with its path under results/figures/."""
     path = Path(path)
     if path.suffix != ".png":
         raise ValueError(f"{path}: only PNG figures can be embedded")
     data = base64.b64encode(path.read_bytes()).decode("ascii")
-    caption = html.escape(" / ".join([*path.parent.parts[-2:], path.stem]))
+    parts = path.with_suffix("").parts
+    caption = html.escape(" / ".join(parts[parts.index("figures") + 1 :] if "figures" in parts else parts[-3:]))
     return f'<figure><img src="data:image/png;base64,{data}" alt="{caption}"><figcaption>{caption}</figcaption></figure>'
 
 
-def write_report(out: Path, figures: list[Path], fits: pd.DataFrame, manifests: list[dict], config: dict, summary: pd.DataFrame) -> None:
+def figures_section(figures: list[Path], notes: list[str]) -> list[str]:
+    """Figures grouped by kind, each group with what to look for; then why any figure was not drawn."""
+    kinds = {kind: [f for f in figures if kind in Path(f).parts] for kind in FIGURE_SECTIONS}
+    parts = ["<h2>Figures</h2>"]
+    for kind, paths in kinds.items():
+        if paths:
+            heading, caption = FIGURE_SECTIONS[kind]
+            parts += [f"<h3>{html.escape(heading)}</h3>", f"<p>{html.escape(caption)}</p>", *[figure_html(p) for p in paths]]
+    others = [f for f in figures if not any(f in paths for paths in kinds.values())]
+    parts += [figure_html(p) for p in others]
+    if notes:
+        parts += ["<h3>Figures not drawn</h3>", "<ul>", *[f"<li>{html.escape(note)}</li>" for note in notes], "</ul>"]
+    return parts
+
+
+def write_report(
+    out: Path, figures: list[Path], fits: pd.DataFrame, manifests: list[dict], config: dict, summary: pd.DataFrame, notes: list[str] = ()
+) -> None:
     """Write the report page to `out`, atomically."""
     models = pd.DataFrame([{column: manifest.get(column) for column in MODEL_COLUMNS} for manifest in manifests])
     if len(models):
@@ -129,8 +157,7 @@ def write_report(out: Path, figures: list[Path], fits: pd.DataFrame, manifests: 
         "<h1>Emergence Lab report</h1>",
         *measures_section(fits, config.get("fitting", {})),
         *heldout_loss_section(manifests),
-        "<h2>Figures</h2>",
-        *[figure_html(path) for path in figures],
+        *figures_section(figures, list(notes)),
         "<h2>Fits</h2>",
     ]
     for caption, table in fit_tables(fits):
