@@ -8,6 +8,7 @@ from snakemake.utils import validate
 
 from emergence.config import ConfigError, check_config, schema_problem
 from emergence.plots import figure_plan
+from emergence.prompts import expand_methods
 
 # A bad config stops the run before any job, with one line naming the key (Snakemake's own
 # message prints the whole schema); then Snakemake's validation, which also fills in defaults.
@@ -29,12 +30,24 @@ envvars:
 os.environ["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
 MODELS = sorted(config["models"])
 TASKS = sorted(config["tasks"])
-METHODS = sorted(config["methods"])
+METHOD_SPECS = expand_methods(config["methods"])  # a list of k: one method per k
+METHODS = sorted(METHOD_SPECS)
 FIGURES, FIGURE_NOTES = figure_plan(config)
 
 
 def as_json(obj):
     return json.dumps(obj, sort_keys=True)
+
+
+BIGBENCH_ARCHIVE = "resources/downloads/bigbench-1.0.0.tar.gz"
+
+
+def task_inputs(wildcards):
+    """A shifted variant is made from its clean task's items; a BIG-bench task from the archive."""
+    spec = config["tasks"][wildcards.task]
+    if spec["kind"] == "variant":
+        return {"base": f"results/tasks/{spec['of']}.parquet"}
+    return {"archive": BIGBENCH_ARCHIVE} if spec["kind"] == "bigbench" else {}
 
 
 def model_inputs(wildcards):

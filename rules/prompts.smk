@@ -9,7 +9,7 @@ rule prompts:
     log:
         "logs/prompts/{task}/{method}.log",
     params:
-        spec=lambda w: as_json(config["methods"][w.method]),
+        spec=lambda w: as_json(METHOD_SPECS[w.method]),
         sampling=as_json(config["sampling"]),
         seed=config["seed"],
     conda:

@@ -35,6 +35,9 @@ def refused(tmp_path, config) -> str:
         (lambda c: c["metrics"].append("bleu"), "metrics.9: 'bleu' is not one of"),
         (lambda c: c["figures"].update(metric="char_edit_distance_x"), "figures.metric: char_edit_distance_x is not among the scored metrics"),
         (lambda c: c["figures"].update(method="cot"), "figures.method: cot is not a configured method (zero_shot)"),
+        (lambda c: c["tasks"].update(noisy={"kind": "variant", "of": "division", "shift": "typos"}), "tasks.noisy.of: division is not a configured task to shift"),
+        (lambda c: c["methods"].update(sc={"kind": "self_consistency", "k": 1}), "methods.sc: self_consistency samples several chains: set n >= 2 and a temperature > 0"),
+        (lambda c: c["tasks"].update(gsm={"kind": "gsm8k", "n_test": 5}), "tasks.gsm: 'revision' is a required property"),
         (lambda c: c["fitting"].update(confidence_level=1.5), "fitting.confidence_level: 1.5 is greater than or equal to the maximum of 1"),
     ],
 )

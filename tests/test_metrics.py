@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -136,3 +138,56 @@ def test_every_registered_metric_runs_on_one_table():
     items = item_table(gens, chars)
     for name, metric in METRICS.items():
         assert np.isfinite(metric.fn(items)).all(), name
+
+
+@pytest.mark.parametrize(
+    ("text", "strict", "flexible"),
+    [
+        ("12\nThe answer is 1,234.", "1234", "1234"),  # thousands comma, trailing period
+        ("It costs $56, so the answer is $56", "56", "56"),  # dollar sign
+        ("7-24=-17\nThe answer is -17.", "-17", "-17"),  # negative number
+        ("3 apples and 4 pears make 7", "", "7"),  # several numbers, no answer sentence: flexible takes the last
+        ("no number here", "", ""),  # nothing to extract
+        ("The answer is 42. Then 5 more.", "42", "5"),  # the rules disagree
+        ("the answer is: (B)", "B", ""),  # a choice letter
+        ("The answer is 0.5.", "0.5", "0.5"),  # a decimal
+    ],
+)
+def test_answer_extraction_on_tricky_strings(text, strict, flexible):
+    from emergence.metrics import extract_answer, last_number, normalise
+    from emergence.prompts import STRICT_ANSWER_REGEX
+
+    assert normalise(extract_answer(text, STRICT_ANSWER_REGEX)) == strict
+    assert last_number(text) == flexible
+
+
+def test_strict_and_flexible_exact_match_are_both_reported():
+    from emergence.prompts import STRICT_ANSWER_REGEX
+
+    gens = generations([["4+5=9\nThe answer is 9."], ["4+5=9\nSo 9"], ["The answer is 9. No, 8"]], ["9", "9", "9"])
+    gens["answer_regex"] = STRICT_ANSWER_REGEX
+    wide = score(gens, ["exact_match", "flexible_exact_match"])
+    assert list(wide["exact_match"]) == [1, 0, 1] and list(wide["flexible_exact_match"]) == [1, 1, 0]
+
+
+def test_complexity_vote_counts_only_the_most_complex_chains():
+    from emergence.prompts import STRICT_ANSWER_REGEX
+
+    chains = ["The answer is 5.", "a\nThe answer is 5.", "a\nb\nc\nThe answer is 7.", "a\nb\nThe answer is 7.", "a\nb\nThe answer is 5."]
+    gens = generations([chains], ["7"])
+    gens["answer_regex"] = STRICT_ANSWER_REGEX
+    wide = score(gens, ["maj@k", "cmaj@k"])
+    assert wide.loc["i0", "maj@5"] == 0  # 5, 5, 7, 7, 5: plain majority is 5
+    assert wide.loc["i0", "cmaj@2"] == 1  # the two longest chains (3 and 2 steps, first drawn on ties) both say 7
+    assert wide.loc["i0", "cmaj@3"] == 1  # 3, 2, 2 steps: 7, 7, 5
+    assert wide.loc["i0", "cmaj@5"] == 0  # all five: the plain majority again
+
+
+def test_closed_book_answers_match_any_alias():
+    gens = generations([["The Nile"], ["nile river delta"], ["Amazon"]], ["Nile", "Nile", "Nile"])
+    tasks = pd.DataFrame({"item_id": gens["item_id"], "digits": 0, "metadata": json.dumps({"aliases": ["nile", "nile river"]})})
+    scores = score_generations(gens, tasks, {"model": "m", "family": "f", "n_params": 1}, chars, ["normalized_exact_match", "token_f1", "exact_match"])
+    wide = scores.pivot(index="item_id", columns="metric", values="value").loc[gens["item_id"]]
+    assert list(wide["normalized_exact_match"]) == [1, 0, 0]  # "the" is dropped; "delta" is extra
+    assert list(wide["exact_match"]) == [0, 0, 0]
+    assert wide["token_f1"].to_numpy() == pytest.approx([1.0, 0.8, 0.0])  # best reference "nile river": P 2/3, R 1

@@ -39,14 +39,17 @@ def synthetic_scores(method: str, shift: float) -> pd.DataFrame:
 
 @pytest.fixture(scope="module")
 def tables() -> dict[str, pd.DataFrame]:
-    return {method: analyse_task_method(synthetic_scores(method, shift), Settings(bootstrap=30))[0]
-            for method, shift in (("zero_shot", 0.6), ("scratchpad", 0.0))}
+    tables = {method: analyse_task_method(synthetic_scores(method, shift), Settings(bootstrap=30))[0]
+              for method, shift in (("zero_shot", 0.6), ("scratchpad", 0.0))}
+    shifted = synthetic_scores("zero_shot", 1.0).assign(task="addition_typos")  # a shifted variant: later to rise
+    return {**tables, "typos": analyse_task_method(shifted, Settings(bootstrap=30))[0]}
 
 
 FIGURES = {  # kind: (the tables it reads, its options, panels across)
     "loss": (["zero_shot"], {}, 2),
     "tasks": (["zero_shot"], {"metric": "exact_match", "x": "training_flops", "chance": {"addition": 0.0}}, 1),
-    "methods": (["zero_shot", "scratchpad"], {"metric": "exact_match", "x": "n_params"}, 1),
+    "methods": (["zero_shot", "scratchpad"], {"metric": "exact_match", "x": "n_params", "by": "method"}, 1),
+    "robustness": (["zero_shot", "typos"], {"metric": "exact_match", "x": "n_params", "by": "task"}, 1),
     "metrics": (["scratchpad"], {"metrics": ["exact_match", "token_edit_distance", "target_logprob"], "x": "n_params"}, 3),
     "extrapolation": (["zero_shot"], {"metrics": {"exact_match": "sigmoid_floor", "target_nll": "power_law"}, "x": "n_params"}, 2),
 }
@@ -107,6 +110,10 @@ def test_figure_plan_asks_for_what_the_sweep_can_draw():
     assert "Loss against scale: not drawn, the sweep does not score target_logprob." in notes
     assert "Prompting methods against scale: not drawn, the sweep has one method." in notes
     assert "Extrapolation: not drawn, no family has 5 models besides the 1 held out." in notes
+    tasks = {**sweep()["tasks"], "addition_typos": {"kind": "variant", "of": "addition"}, "addition_words": {"kind": "variant", "of": "addition"}}
+    shifted, notes = figure_plan(sweep(tasks=tasks))
+    assert shifted["robustness/addition"]["tables"] == [("addition", "zero_shot"), ("addition_typos", "zero_shot"), ("addition_words", "zero_shot")]
+    assert not any(note.startswith("Robustness") for note in notes)
 
 
 def test_summarise_scores():

@@ -99,17 +99,26 @@ def test_changing_figure_style_reruns_only_figures_and_report(finished_sweep, ti
 def test_new_task_and_method_send_only_new_requests(finished_sweep, tiny_checkpoints):
     workdir, config = finished_sweep
     before = {model: len(engine_stats(workdir, model)) for model in tiny_checkpoints}
-    tasks = {**config["tasks"], "subtraction": {"kind": "synthetic_arithmetic", "operation": "subtraction", "digits": [2], "n_test": 5, "n_train": 4}}
-    methods = {**config["methods"], "few_shot_2": {"kind": "few_shot", "k": 2}}
+    tasks = {**config["tasks"], "subtraction": {"kind": "synthetic_arithmetic", "operation": "subtraction", "digits": [2], "n_test": 5, "n_train": 4},
+             "addition_words": {"kind": "variant", "of": "addition", "shift": "number_words"}}
+    methods = {**config["methods"], "few_shot_2": {"kind": "few_shot", "k": 2},
+               "self_consistency": {"kind": "self_consistency", "k": 1, "n": 3, "temperature": 0.8, "max_tokens": 10}}
     result = snakemake(workdir, sweep_config(tiny_checkpoints, tasks=tasks, methods=methods))
     assert result.returncode == 0, result.stderr[-3000:]
     for model in tiny_checkpoints:
         runs = engine_stats(workdir, model)
         assert len(runs) == before[model] + 1  # one inference job per model
         latest = runs[-1]
-        # old: addition/zero_shot (18); new: addition/few_shot_2 (18), subtraction x 2 methods (5 + 5)
-        assert latest["requests"] == 18 + 18 + 5 + 5
-        assert latest["cached"] == 18 and latest["sent"] == 28 and latest["engine_loads"] == 1
+        # old: addition/zero_shot (18); new: addition x 2 new methods (18 + 18), subtraction x 3 methods (5 x 3),
+        # addition_words x 3 methods (18 x 3); self-consistency is one request per item, n samples each
+        assert latest["requests"] == 18 + 36 + 15 + 54
+        assert latest["cached"] == 18 and latest["sent"] == 105 and latest["engine_loads"] == 1
+        sampled = io.read_table(workdir / f"results/generations/{model}/addition/self_consistency.parquet", "generations")
+        assert len(sampled) == 18 and all(len(texts) == 3 for texts in sampled["texts"])
+        scores = io.read_table(workdir / f"results/scores/{model}/addition/self_consistency.parquet", "scores")
+        assert {"maj@1", "maj@2", "maj@3"} <= set(scores["metric"])  # every k <= n, from the same samples
+    assert (workdir / "results/figures/robustness/addition.png").stat().st_size > 1000
+    assert (workdir / "results/figures/methods/addition.png").stat().st_size > 1000
 
 
 def test_generations_match_a_direct_engine_run(finished_sweep, tiny_checkpoints):

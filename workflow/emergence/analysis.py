@@ -22,7 +22,7 @@ from emergence.metrics import spec
 X_LABELS = {"n_params": "parameters", "training_flops": "training FLOPs"}
 TARGET_NLL = "target_nll"  # per-token loss, -log P(target) / target tokens: what power laws fit
 CALIBRATION_METRICS = ("confidence", "brier_binary")  # about the model's certainty, not its performance
-SIGMOID_CONTINUOUS = ("per_token_prob", "correct_choice_prob")  # bounded, higher-better, not 0/1
+BOUNDED = ("per_token_prob", "correct_choice_prob")  # continuous, in [0, 1], higher is better: a sigmoid can fit them
 CURVE_POINTS = 60  # points of each fitted curve stored for figures
 COLUMNS = ["family", "task", "method", "digits", "metric", "x", "fit", "parameter", "value", "ci_low", "ci_high", "n_models", "n_items", "status"]
 CALIBRATION_COLUMNS = ["family", "task", "method", "digits", "model", "n_params", "bin", "lower", "upper", "count", "confidence", "accuracy"]
@@ -34,6 +34,7 @@ class Settings:
 
     min_models: int = 3
     x_axes: tuple[str, ...] = ("n_params", "training_flops")
+    sigmoid_metrics: tuple[str, ...] = ("exact_match",)
     bootstrap: int = 200
     confidence_level: float = 0.9
     huber_delta: float = 1e-3
@@ -54,8 +55,9 @@ def discontinuous(metric: str) -> bool:
     return metric != TARGET_NLL and spec(metric).discontinuous
 
 
-def sigmoid_applies(metric: str) -> bool:
-    return discontinuous(metric) or metric in SIGMOID_CONTINUOUS
+def sigmoid_applies(metric: str, settings: Settings) -> bool:
+    """Sigmoids are fitted to the configured metrics (each refit on every bootstrap replicate: the costly part)."""
+    return metric in settings.sigmoid_metrics and (discontinuous(metric) or metric in BOUNDED)
 
 
 class Curve:
@@ -290,7 +292,7 @@ def analyse_curve(scores: pd.DataFrame, key: dict, settings: Settings, items_per
             samples = add_breakthroughness(rows, metric, axis)
             if samples is not None:
                 breakthrough[metric, axis] = samples
-            if sigmoid_applies(metric):
+            if sigmoid_applies(metric, settings):
                 add_fit(rows, metric, axis, "sigmoid_floor")
             if metric == TARGET_NLL:
                 add_fit(rows, metric, axis, "power_law")

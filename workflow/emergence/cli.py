@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import tarfile
 import zipfile
 from pathlib import Path
 
@@ -38,7 +39,8 @@ def cmd_train(args) -> None:
 def cmd_task(args) -> None:
     from emergence.tasks import build_task
 
-    items = build_task(args.name, json.loads(args.spec), args.seed)
+    base = io.read_table(args.base, "tasks") if args.base else None
+    items = build_task(args.name, json.loads(args.spec), args.seed, base, Path(args.archive) if args.archive else None)
     io.write_table(items, args.out, "tasks", {"task": args.name})
     print(f"task {args.name}: {(items['split'] == 'test').sum()} test items, {(items['split'] == 'train').sum()} train items")
 
@@ -126,7 +128,7 @@ def cmd_report(args) -> None:
 COMMANDS = {
     "model": (cmd_model, "materialise a checkpoint and write its manifest", "--name --entry --seed:int --wheel? --trained? --out"),
     "train": (cmd_train, "train one member of the tiny model family", "--name --entry --training --seed:int --out"),
-    "task": (cmd_task, "build a task's items", "--name --spec --seed:int --out"),
+    "task": (cmd_task, "build a task's items", "--name --spec --seed:int --base? --archive? --out"),
     "prompts": (cmd_prompts, "turn a task's test items into requests under one method", "--task --items --method --spec --sampling --seed:int --out"),
     "infer": (cmd_infer, "answer every request of one model (one engine load)", "--model --manifest --prompts+ --out+ --engine --settings --cache-dir --chunk-size:int --stats"),
     "score": (cmd_score, "score one model's generations for one task x method", "--model --manifest --generations --tasks --metrics --out"),
@@ -162,7 +164,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser().parse_args(argv)
     try:
         args.func(args)
-    except (ModelError, TaskError, PromptError, io.StageFileError, ValueError, zipfile.BadZipFile) as err:
+    except (ModelError, TaskError, PromptError, io.StageFileError, ValueError, zipfile.BadZipFile, tarfile.TarError) as err:
         print(f"error: {err}", flush=True)
         sys.exit(1)
 

@@ -34,19 +34,33 @@ def check_config(config: dict) -> None:
             raise ConfigError(f"training.seq_len: {training['seq_len']} is shorter than the longest curriculum line ({longest} tokens)")
     pools = {}
     for name, task in config["tasks"].items():
+        if task["kind"] == "variant":
+            base = config["tasks"].get(task["of"])
+            if base is None or base["kind"] == "variant":
+                raise ConfigError(f"tasks.{name}.of: {task['of']} is not a configured task to shift")
+            continue
         if task["n_test"] == 0:
             raise ConfigError(f"tasks.{name}.n_test: task {name} has zero test items")
         pools[name] = task.get("n_train", 0)
+    for name, task in config["tasks"].items():
+        if task["kind"] == "variant":
+            pools[name] = pools[task["of"]]
     for name, method in config["methods"].items():
-        k = method.get("k", 0)
+        k = max(method["k"]) if isinstance(method.get("k"), list) else method.get("k", 0)
         short = [task for task, pool in pools.items() if pool < k]
         if short:
             raise ConfigError(f"methods.{name}.k: {k} exemplars need n_train >= {k}, task {short[0]} has {pools[short[0]]}")
     figures = config["figures"]
     if figures["metric"] not in config["metrics"]:
         raise ConfigError(f"figures.metric: {figures['metric']} is not among the scored metrics {config['metrics']}")
-    if figures.get("method") and figures["method"] not in config["methods"]:
-        raise ConfigError(f"figures.method: {figures['method']} is not a configured method ({', '.join(config['methods'])})")
+    from emergence.prompts import expand_methods
+
+    methods = expand_methods(config["methods"])
+    if figures.get("method") and figures["method"] not in methods:
+        raise ConfigError(f"figures.method: {figures['method']} is not a configured method ({', '.join(methods)})")
+    for name, method in methods.items():
+        if method["kind"] in ("self_consistency", "complexity_based") and (method.get("n", 1) < 2 or not method.get("temperature")):
+            raise ConfigError(f"methods.{name}: {method['kind']} samples several chains: set n >= 2 and a temperature > 0")
 
 
 def schema_problem(config: dict, schema_file: str | Path) -> str | None:

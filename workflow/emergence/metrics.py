@@ -13,7 +13,10 @@ correct choices); items without them are not multiple choice and get no rows for
 
 from __future__ import annotations
 
+import json
 import re
+import string
+import unicodedata
 from collections import Counter
 from dataclasses import dataclass
 from typing import Callable, Iterable
@@ -33,7 +36,8 @@ class Metric:
 
 
 METRICS: dict[str, Metric] = {}
-SAMPLED = ("pass", "maj")  # "pass@k" / "maj@k" in the config: one metric per k up to the samples drawn
+SAMPLED = ("pass", "maj", "cmaj")  # "pass@k" etc. in the config: one metric per k up to the samples drawn
+NUMBER = re.compile(r"-?\$?\d[\d,]*(?:\.\d+)?")
 
 
 def metric(name: str, discontinuous: bool = False, lower_is_better: bool = False, choices: bool = False):
@@ -57,10 +61,66 @@ def spec(name: str) -> Metric:
 # --- discontinuous --------------------------------------------------------------------------------
 
 
+def normalise(answer: str) -> str:
+    """An answer as compared: stripped of spaces and a final period; a number loses "$" and thousands commas."""
+    answer = answer.strip().removesuffix(".").strip()
+    if re.fullmatch(r"-?\$?\d[\d,]*(\.\d+)?", answer):
+        answer = answer.replace("$", "").replace(",", "")
+    return answer
+
+
+def last_number(text: str) -> str:
+    """The flexible extraction rule: the last number in the text, normalised ("" when there is none)."""
+    numbers = NUMBER.findall(text)
+    return normalise(numbers[-1]) if numbers else ""
+
+
 @metric("exact_match", discontinuous=True)
 def exact_match(items: pd.DataFrame) -> np.ndarray:
-    """Accuracy after answer extraction: 1 when the extracted answer equals the item's answer, stripped."""
-    return (items["output"].str.strip() == items["answer"].str.strip()).to_numpy(dtype=float)
+    """Accuracy after answer extraction (the method's strict rule): the normalised answers are equal."""
+    return np.array([normalise(o) == normalise(a) for o, a in zip(items["output"], items["answer"])], dtype=float)
+
+
+@metric("flexible_exact_match", discontinuous=True)
+def flexible_exact_match(items: pd.DataFrame) -> np.ndarray:
+    """Accuracy under the flexible rule: the last number of the whole output equals the answer."""
+    return np.array([last_number(raw) == normalise(a) for raw, a in zip(items["raw"], items["answer"])], dtype=float)
+
+
+def normalise_text(text: str) -> str:
+    """Lower case without punctuation, articles (a, an, the) or extra white space: SQuAD/TriviaQA scoring."""
+    text = "".join(ch for ch in str(text).lower() if ch not in string.punctuation and not unicodedata.category(ch).startswith("P"))
+    return " ".join(re.sub(r"\b(a|an|the)\b", " ", text).split())
+
+
+def token_f1(prediction: str, references: list[str]) -> float:
+    """Best token-overlap F1 against any reference after `normalise_text`: partial credit for near misses.
+
+    Two answers both empty after normalisation match, as in the SQuAD scorer; no references score 0.
+    """
+    predicted, best = normalise_text(prediction).split(), 0.0
+    for reference in references:
+        wanted = normalise_text(reference).split()
+        if not predicted or not wanted:
+            best = max(best, float(predicted == wanted))
+            continue
+        same = sum((Counter(predicted) & Counter(wanted)).values())
+        if same:
+            precision, recall = same / len(predicted), same / len(wanted)
+            best = max(best, 2 * precision * recall / (precision + recall))
+    return best
+
+
+@metric("normalized_exact_match", discontinuous=True)
+def normalized_exact_match(items: pd.DataFrame) -> np.ndarray:
+    """1 when the normalised output equals any normalised reference (TriviaQA's aliases, else the answer)."""
+    return np.array([float(normalise_text(o) in {normalise_text(r) for r in refs}) for o, refs in zip(items["output"], items["references"])])
+
+
+@metric("token_f1")
+def token_f1_metric(items: pd.DataFrame) -> np.ndarray:
+    """Best token-overlap F1 against the references: partial credit for a near miss (continuous)."""
+    return np.array([token_f1(o, list(refs)) for o, refs in zip(items["output"], items["references"])])
 
 
 @metric("exact_string_match", discontinuous=True)
@@ -76,7 +136,7 @@ def pass_at_k(items: pd.DataFrame, k: int) -> np.ndarray:
     """
     out = np.full(len(items), np.nan)
     for row, (samples, answer) in enumerate(zip(items["samples"], items["answer"])):
-        n, c = len(samples), sum(s.strip() == answer.strip() for s in samples)
+        n, c = len(samples), sum(normalise(s) == normalise(answer) for s in samples)
         if n >= k:
             out[row] = 1.0 if n - c < k else 1.0 - float(np.prod(1.0 - k / np.arange(n - c + 1, n + 1)))
     return out
@@ -84,7 +144,7 @@ def pass_at_k(items: pd.DataFrame, k: int) -> np.ndarray:
 
 def majority_answer(samples: Iterable[str]) -> str:
     """The most common non-empty answer; a tie goes to the answer sampled first. "" when none parsed."""
-    votes = Counter(s.strip() for s in samples if s.strip())
+    votes = Counter(normalise(s) for s in samples if normalise(s))
     return max(votes, key=lambda answer: votes[answer], default="")  # max keeps the first of equals
 
 
@@ -94,11 +154,29 @@ def maj_at_k(items: pd.DataFrame, k: int) -> np.ndarray:
     Samples with no extractable answer do not vote. NaN for an item with fewer than k samples.
     """
     return np.array(
-        [float(majority_answer(s[:k]) == a.strip()) if len(s) >= k else np.nan for s, a in zip(items["samples"], items["answer"])]
+        [float(majority_answer(s[:k]) == normalise(a)) if len(s) >= k else np.nan for s, a in zip(items["samples"], items["answer"])]
     )
 
 
-SAMPLED_FNS = {"pass": pass_at_k, "maj": maj_at_k}
+def chain_steps(text: str) -> int:
+    """Reasoning steps of a sampled chain: its non-empty lines before the answer sentence (Fu et al. 2023)."""
+    return sum(1 for line in text.split("\n") if line.strip() and not line.strip().lower().startswith("the answer is"))
+
+
+def complex_maj_at_k(items: pd.DataFrame, k: int) -> np.ndarray:
+    """Complexity-based voting (Fu et al. 2023): the majority answer of the k samples with the most steps.
+
+    Ties in step count go to the sample drawn first. NaN for an item with fewer than k samples.
+    """
+    out = np.full(len(items), np.nan)
+    for row, (samples, texts, answer) in enumerate(zip(items["samples"], items["texts"], items["answer"])):
+        if len(samples) >= k:
+            ranked = sorted(range(len(samples)), key=lambda i: (-chain_steps(texts[i]), i))[:k]
+            out[row] = float(majority_answer([samples[i] for i in sorted(ranked)]) == normalise(answer))
+    return out
+
+
+SAMPLED_FNS = {"pass": pass_at_k, "maj": maj_at_k, "cmaj": complex_maj_at_k}
 
 
 def choice_probs(items: pd.DataFrame) -> list[np.ndarray]:
@@ -253,9 +331,11 @@ def item_table(generations: pd.DataFrame, tokenize: Callable[[list[str]], list[l
     items = pd.DataFrame(
         {
             "samples": samples,
+            "texts": generations["texts"].to_numpy(),
             "output": [s[0] if s else "" for s in samples],
             "raw": [texts[0] if len(texts) else "" for texts in generations["texts"]],
             "answer": generations["answer"].to_numpy(),
+            "references": [[answer] for answer in generations["answer"]],  # score_generations adds a task's aliases
             "target_logprob": row_sums(generations["target_logprobs"].to_numpy()),
             "target_tokens": np.fromiter(map(len, generations["target_token_ids"]), dtype=np.int64, count=len(generations)),
             "sample_logprob": row_sums(first_sample_logprobs),
@@ -286,6 +366,8 @@ def score_generations(generations: pd.DataFrame, tasks: pd.DataFrame, model: dic
     k up to the samples an item has.
     """
     items = item_table(generations, tokenize)
+    aliases = {i: json.loads(m).get("aliases") for i, m in zip(tasks["item_id"], tasks["metadata"])} if "metadata" in tasks else {}
+    items["references"] = [aliases.get(i) or refs for i, refs in zip(generations["item_id"], items["references"])]
     max_samples = max((len(s) for s in items["samples"]), default=1)
     names = expand_metrics(metrics, max_samples)
     for name in names:

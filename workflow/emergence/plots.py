@@ -105,6 +105,8 @@ def log_axis(ax, x: str) -> None:
 def draw_series(ax, points: pd.DataFrame, x: str, index: int, name: str, joined: bool = True) -> None:
     """Means with their interval as error bars; joined by a line unless the models are of another family."""
     points = points.dropna(subset=[x])
+    if points.empty:  # e.g. a model without a known D on the compute axis: no legend entry either
+        return
     errors = np.vstack([points["value"] - points["ci_low"], points["ci_high"] - points["value"]]).clip(min=0)
     ax.errorbar(points[x], points["value"], yerr=np.nan_to_num(errors), capsize=3, marker=MARKERS[index % len(MARKERS)],
                 color=COLOURS[index % len(COLOURS)], linestyle=DASHES[index % len(DASHES)] if joined else "none", label=name)
@@ -180,20 +182,24 @@ def task_grid_figure(fits: pd.DataFrame, models: pd.DataFrame, metric: str, x: s
     save_all(fig, outs)
 
 
-def methods_figure(fits: pd.DataFrame, models: pd.DataFrame, metric: str, x: str, title: str, outs: list[Path], style: dict) -> None:
-    """`metric` against scale, one line per prompting method, for the main family (Wei et al. 2022, Fig. 3)."""
+def comparison_figure(fits: pd.DataFrame, models: pd.DataFrame, metric: str, x: str, by: str, title: str, outs: list[Path], style: dict) -> None:
+    """`metric` against scale for the main family, one line per method (Wei et al. 2022, Fig. 3) or per task variant.
+
+    `by` is "method" (where augmented prompting starts to help) or "task" (clean against shifted inputs,
+    Wei et al. 2022, Figs. 5-6).
+    """
     means = model_means(fits, models, metric)
     family = main_family(means)
     if family is None:
         raise MissingInputs(f"no {metric} means")
     require_scale(means, x)
     fig, (ax,) = new_figure(style)
-    for index, (method, points) in enumerate(means[means["family"] == family].groupby("method", sort=True)):
-        draw_series(ax, points, x, index, method.replace("_", "-"))
+    for index, (name, points) in enumerate(means[means["family"] == family].groupby(by, sort=False)):
+        draw_series(ax, points, x, index, name.replace("_", "-"))
     log_axis(ax, x)
     ax.set_ylabel(label(metric))
     ax.set_title(f"{title} ({family} family)")
-    legend(ax, "method")
+    legend(ax, by)
     save_all(fig, outs)
 
 
@@ -263,7 +269,8 @@ def not_drawn_figure(reason: str, title: str, outs: list[Path], style: dict) -> 
 FIGURES = {
     "loss": loss_figure,
     "tasks": task_grid_figure,
-    "methods": methods_figure,
+    "methods": comparison_figure,
+    "robustness": comparison_figure,
     "metrics": metrics_figure,
     "multiple_choice": metrics_figure,
     "extrapolation": extrapolation_figure,
@@ -290,7 +297,9 @@ def figure_plan(config: dict) -> tuple[dict[str, dict], list[str]]:
     Each entry gives the figure's kind, the task x method fit tables it reads, its options and title.
     """
     figures_cfg = config["figures"]
-    tasks, methods, metrics = list(config["tasks"]), list(config["methods"]), config["metrics"]
+    from emergence.prompts import expand_methods
+
+    tasks, methods, metrics = list(config["tasks"]), list(expand_methods(config["methods"])), config["metrics"]
     method = figures_cfg.get("method") or methods[0]
     x, metric = figures_cfg["x"], figures_cfg["metric"]
     fitting = config["fitting"]
@@ -309,7 +318,7 @@ def figure_plan(config: dict) -> tuple[dict[str, dict], list[str]]:
                                "title": f"{label(metric)} per task, {method}"}
     if len(methods) > 1:
         for task in tasks:
-            plan[f"methods/{task}"] = {"kind": "methods", "tables": [(task, m) for m in methods], "options": {"metric": metric, "x": x},
+            plan[f"methods/{task}"] = {"kind": "methods", "tables": [(task, m) for m in methods], "options": {"metric": metric, "x": x, "by": "method"},
                                        "title": f"Prompting methods, {task}"}
     else:
         notes.append("Prompting methods against scale: not drawn, the sweep has one method.")
@@ -334,5 +343,13 @@ def figure_plan(config: dict) -> tuple[dict[str, dict], list[str]]:
         for m in methods:
             plan[f"multiple_choice/{task}/{m}"] = {"kind": "multiple_choice", "tables": [(task, m)], "options": {"metrics": choice, "x": x},
                                                    "title": f"Grade and Brier score: {task}, {m}"}
-    notes.append("Robustness (clean against shifted inputs): not drawn, the sweep has no shifted task variants.")
+    variants: dict[str, list[str]] = {}
+    for task, spec in config["tasks"].items():
+        if spec["kind"] == "variant":
+            variants.setdefault(spec["of"], []).append(task)
+    for clean, shifted in variants.items():
+        plan[f"robustness/{clean}"] = {"kind": "robustness", "tables": [(t, method) for t in [clean, *shifted]], "options": {"metric": metric, "x": x, "by": "task"},
+                                       "title": f"Clean against shifted inputs, {clean}, {method}"}
+    if not variants:
+        notes.append("Robustness (clean against shifted inputs): not drawn, the sweep has no shifted task variants.")
     return plan, notes

@@ -28,7 +28,16 @@ prompt_method = registrar(PROMPT_METHODS)
 
 SEPARATOR = "\n"  # between exemplars, as between the lines of the training curriculum
 SCRATCHPAD_CUE = "S:"  # opens a worked line
-ANSWER_REGEX = {"scratchpad": r"\]([^\]]*)$"}  # the answer follows the closing bracket
+# Chain of thought (Wei et al. 2022b): "Q: ...\nA: <one step a line>\nThe answer is X." The strict
+# rule reads X after "The answer is"; the flexible rule (metric flexible_exact_match) takes the last number.
+STRICT_ANSWER_REGEX = r"[Tt]he answer is:?\s*\(?\$?(-?[\w,.]*\w)"
+ANSWER_REGEX = {
+    "scratchpad": r"\]([^\]]*)$",  # the answer follows the closing bracket
+    "chain_of_thought": STRICT_ANSWER_REGEX,
+    "self_consistency": STRICT_ANSWER_REGEX,
+    "complexity_based": STRICT_ANSWER_REGEX,
+}
+CHAIN_STOP = ["\n\n", "\nQ:"]  # a chain ends at the blank line before the next question
 
 
 @prompt_method("zero_shot")
@@ -62,6 +71,72 @@ def scratchpad(test: pd.DataFrame, train: pd.DataFrame, spec: dict, rng: random.
     return prompts
 
 
+def reasoning_steps(item) -> list[str]:
+    """An item's worked steps: its rationale's lines (GSM8K), or its scratchpad's steps (arithmetic)."""
+    meta = json.loads(item.metadata)
+    if "rationale" in meta:
+        return [line.strip() for line in meta["rationale"].splitlines() if line.strip()]
+    if "scratchpad" in meta:
+        return meta["scratchpad"][1:].split("]")[0].split(";")
+    raise PromptError(f"item {item.item_id} has no rationale or scratchpad for chain-of-thought exemplars")
+
+
+def chain(item) -> str:
+    """One step a line, then the answer sentence: the exemplar (and teacher-forced) answer of a chain of thought."""
+    return "\n".join([*reasoning_steps(item), f"The answer is {item.target}."])
+
+
+def question(item) -> str:
+    """The bare question, without a task's own prompt format (BIG-bench inputs carry "Q: ... A:")."""
+    return json.loads(item.metadata).get("question", item.input)
+
+
+def chain_prompt(shots: list, item) -> str:
+    return "".join(f"Q: {question(shot)}\nA: {chain(shot)}\n\n" for shot in shots) + f"Q: {question(item)}\nA:"
+
+
+@prompt_method("chain_of_thought")
+@prompt_method("self_consistency")
+def chain_of_thought(test: pd.DataFrame, train: pd.DataFrame, spec: dict, rng: random.Random) -> list[tuple[str, str]]:
+    """k exemplars with worked rationales, then the question (Wei et al. 2022b).
+
+    Self-consistency (Wang et al. 2023) is the same prompt sampled n times in one request at a
+    temperature; its majority vote is the maj@k metric, for every k up to n, from the same samples.
+    """
+    return [(chain_prompt(shots, item), " " + chain(item)) for item, shots in exemplars(test, train, spec.get("k", 0), rng)]
+
+
+@prompt_method("complexity_based")
+def complexity_based(test: pd.DataFrame, train: pd.DataFrame, spec: dict, rng: random.Random) -> list[tuple[str, str]]:
+    """The k exemplars with the most reasoning steps in the pool of the item's digit count (Fu et al. 2023).
+
+    Ties go to a seeded order. Sampled n times; the vote over the most complex sampled chains is the
+    cmaj@k metric.
+    """
+    k, prompts = spec.get("k", 0), []
+    pools = {digits: group for digits, group in train.groupby("digits")}
+    for item in test.itertuples():
+        pool = list(pools.get(item.digits, train.iloc[:0]).itertuples())
+        order = {shot.item_id: rng.random() for shot in pool}
+        ranked = sorted(pool, key=lambda shot: (-len(reasoning_steps(shot)), order[shot.item_id]))
+        shots = [shot for shot in ranked if shot.input != item.input][:k]
+        if len(shots) < k:
+            raise PromptError(f"{k} exemplars need {k} train items with {item.digits} digits, found {len(shots)}")
+        prompts.append((chain_prompt(shots, item), " " + chain(item)))
+    return prompts
+
+
+def expand_methods(methods: dict) -> dict:
+    """The configured methods with a list of k (the in-context learning curve) made one method per k."""
+    out = {}
+    for name, spec in methods.items():
+        if isinstance(spec.get("k"), list):
+            out.update({f"{name}_k{k}": {**spec, "k": k} for k in spec["k"]})
+        else:
+            out[name] = spec
+    return out
+
+
 def exemplars(test: pd.DataFrame, train: pd.DataFrame, k: int, rng: random.Random):
     """Each test item with k exemplars drawn from the train pool of its digit count, never itself."""
     pools = {digits: group for digits, group in train.groupby("digits")}
@@ -85,7 +160,10 @@ def build_prompts(task: str, items: pd.DataFrame, method: str, spec: dict, sampl
     test = items[items["split"] == "test"].reset_index(drop=True)
     train = items[items["split"] == "train"].reset_index(drop=True)
     rng = random.Random(f"{seed}/{task}/{method}")
-    prompts, targets = zip(*PROMPT_METHODS[kind](test, train, spec, rng)) if len(test) else ((), ())
+    try:
+        prompts, targets = zip(*PROMPT_METHODS[kind](test, train, spec, rng)) if len(test) else ((), ())
+    except PromptError as err:
+        raise PromptError(f"method {method} on task {task}: {err}") from None
     return pd.DataFrame(
         {
             "request_id": [f"{task}/{method}/{item_id}" for item_id in test["item_id"]],
@@ -95,15 +173,21 @@ def build_prompts(task: str, items: pd.DataFrame, method: str, spec: dict, sampl
             "prompt": list(prompts),
             "target": list(targets),
             "answer": test["target"],
-            "answer_regex": ANSWER_REGEX.get(kind, ""),
+            "answer_regex": [ANSWER_REGEX.get(kind) or output_regex(m) for m in test["metadata"]],
             "max_tokens": int(spec.get("max_tokens", sampling["max_tokens"])),
             "temperature": float(spec.get("temperature", sampling["temperature"])),
             "top_p": float(spec.get("top_p", sampling["top_p"])),
             "n": int(spec.get("n", 1)),
             "seed": [_request_seed(seed, task, method, item_id) for item_id in test["item_id"]],
-            "stop": [list(spec.get("stop", sampling["stop"]))] * len(test),
+            "stop": [list(spec.get("stop", CHAIN_STOP if kind in ANSWER_REGEX and kind != "scratchpad" else sampling["stop"]))] * len(test),
         }
     )
+
+
+def output_regex(metadata: str) -> str:
+    """A task's own answer pattern (BIG-bench's output_regex) as the extraction rule; "" reads the whole output."""
+    regex = json.loads(metadata).get("output_regex")
+    return f"({regex})" if regex else ""
 
 
 def _request_seed(seed: int, task: str, method: str, item_id: str) -> int:

@@ -113,6 +113,7 @@ FIGURE_SECTIONS = {  # figure kind (its folder under results/figures/): heading 
     "methods": ("Prompting methods against scale", "Where an augmented method starts to help: one line per method."),
     "metrics": ("One set of outputs under three metrics", "Exact match next to token edit distance and log P(target), one line per operand length: a jump under one and a slope under the others is a metric's doing."),
     "multiple_choice": ("Multiple-choice grade and Brier score", "The same choices scored discontinuously and continuously."),
+    "robustness": ("Clean against shifted inputs", "The same items with typos, a distracting sentence, or numbers in words: one line per variant."),
     "extrapolation": ("Extrapolation to the largest model", "Fitted on the smaller models; the band is the bootstrap interval of the prediction."),
 }
 

@@ -10,6 +10,9 @@ from __future__ import annotations
 import hashlib
 import json
 import random
+import re
+import tempfile
+from pathlib import Path
 from typing import Callable
 
 import pandas as pd
@@ -128,12 +131,72 @@ def synthetic_arithmetic(name: str, spec: dict, seed: int) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def build_task(name: str, spec: dict, seed: int) -> pd.DataFrame:
-    """Build the items of one configured task, refusing an empty one."""
+@task_builder("gsm8k")
+@task_builder("mmlu")
+@task_builder("trivia_qa")
+def hub_task(name: str, spec: dict, seed: int) -> pd.DataFrame:
+    """A benchmark dataset from the Hugging Face hub at a pinned revision (see emergence.hub_tasks)."""
+    from emergence import hub_tasks
+
     kind = spec["kind"]
-    if kind not in TASK_BUILDERS:
-        raise TaskError(f"task {name}: unknown kind {kind!r} (known: {sorted(TASK_BUILDERS)})")
-    items = TASK_BUILDERS[kind](name, spec, seed)
+    subject = spec.get("subject", "")
+    folder = hub_tasks.fetch(hub_tasks.HUB_FILES[kind][0], spec["revision"], hub_tasks.hub_patterns(kind, subject))
+    counts = {"n_test": spec.get("n_test"), "n_train": spec.get("n_train", 0)}
+    if kind == "mmlu":
+        return hub_tasks.mmlu_items(folder, subject, seed, **counts)
+    return {"gsm8k": hub_tasks.gsm8k_items, "trivia_qa": hub_tasks.trivia_qa_items}[kind](folder, seed, **counts)
+
+
+WORKED_QUESTION = re.compile(r"What is (\d+) (plus|minus|times) (\d+)\?")  # BIG-bench arithmetic's questions
+OPERATION_WORDS = {"plus": "addition", "minus": "subtraction", "times": "multiplication"}
+
+
+def bigbench_task(name: str, spec: dict, seed: int, archive: Path) -> pd.DataFrame:
+    """BIG-bench JSON tasks from the bigbench==1.0.0 source archive (see emergence.bigbench).
+
+    Inputs carry the task's own prefixes (`Q: ... A: ` by default), so zero- and few-shot prompts read
+    as BIG-bench writes them; plain arithmetic questions also get worked steps, so chain-of-thought
+    and scratchpad methods apply to them.
+    """
+    from emergence import bigbench
+
+    with tempfile.TemporaryDirectory() as tmp:
+        files = bigbench.extract_tasks(archive, spec["tasks"], Path(tmp))
+        loaded = [(f.parent.relative_to(tmp).as_posix(), bigbench.load_task_file(f, f.relative_to(tmp).as_posix())) for f in files]
+    items = bigbench.task_items(loaded, seed, spec.get("n_test"), spec.get("n_train", 0))
+    inputs, metadata = [], []
+    for row in items.itertuples():
+        meta = json.loads(row.metadata) | {"question": row.input}
+        inputs.append(f"{meta['task_prefix']}{meta['input_prefix'].lstrip()}{row.input}{meta['output_prefix']}")
+        worked = WORKED_QUESTION.search(row.input)
+        if worked:
+            a, b, operation = int(worked[1]), int(worked[3]), OPERATION_WORDS[worked[2]]
+            if str(OPERATORS[operation][1](a, b)) == row.target:
+                meta["scratchpad"] = scratchpad(operation, a, b)
+        metadata.append(json.dumps(meta, sort_keys=True))
+    return items.assign(input=inputs, metadata=metadata, digits=items["digits"].astype("int32"))
+
+
+def build_task(name: str, spec: dict, seed: int, base: pd.DataFrame | None = None, archive: Path | None = None) -> pd.DataFrame:
+    """Build the items of one configured task, refusing an empty one.
+
+    A `variant` shifts its `base` task's items; a `bigbench` task reads the BIG-bench `archive`.
+    """
+    kind = spec["kind"]
+    if kind == "bigbench":
+        if archive is None:
+            raise TaskError(f"task {name}: BIG-bench tasks need the bigbench source archive")
+        items = bigbench_task(name, spec, seed, archive)
+    elif kind == "variant":
+        from emergence.robustness import shifted_items
+
+        if base is None:
+            raise TaskError(f"task {name}: a variant needs the items of its task {spec['of']}")
+        items = shifted_items(base, name, spec["shift"], spec.get("rate", 0.0), seed)
+    elif kind not in TASK_BUILDERS:
+        raise TaskError(f"task {name}: unknown kind {kind!r} (known: {sorted([*TASK_BUILDERS, 'bigbench', 'variant'])})")
+    else:
+        items = TASK_BUILDERS[kind](name, spec, seed)
     if (items["split"] == "test").sum() == 0:
         raise TaskError(f"task {name}: no test items")
     if items["item_id"].duplicated().any():
