@@ -8,7 +8,7 @@ from snakemake.utils import validate
 
 from emergence.config import ConfigError, check_config, schema_problem
 from emergence.plots import figure_plan
-from emergence.prompts import expand_methods
+from emergence.prompts import expand_methods, sweep_pairs
 
 # A bad config stops the run before any job, with one line naming the key (Snakemake's own
 # message prints the whole schema); then Snakemake's validation, which also fills in defaults.
@@ -32,7 +32,13 @@ MODELS = sorted(config["models"])
 TASKS = sorted(config["tasks"])
 METHOD_SPECS = expand_methods(config["methods"])  # a list of k: one method per k
 METHODS = sorted(METHOD_SPECS)
+PAIRS = sweep_pairs(config)  # (task, method): every method, or those a task lists
 FIGURES, FIGURE_NOTES = figure_plan(config)
+
+
+def per_pair(pattern, **wildcards):
+    """`pattern` filled in for every (task, method) of the sweep; other wildcards as given."""
+    return [pattern.format(task=task, method=method, **wildcards) for task, method in PAIRS]
 
 
 def as_json(obj):

@@ -26,8 +26,8 @@ rule figure:
 
 rule report:
     input:
-        scores=expand("results/scores/{model}/{task}/{method}.parquet", model=MODELS, task=TASKS, method=METHODS),
-        fits=expand("results/fits/{task}/{method}.parquet", task=TASKS, method=METHODS),
+        scores=[path for model in MODELS for path in per_pair("results/scores/{model}/{task}/{method}.parquet", model=model)],
+        fits=per_pair("results/fits/{task}/{method}.parquet"),
         figures=figures(),
         manifests=expand("results/models/{model}/manifest.json", model=MODELS),
     output:

@@ -6,9 +6,9 @@
 rule inference:
     input:
         manifest="results/models/{model}/manifest.json",
-        prompts=expand("results/prompts/{task}/{method}.parquet", task=TASKS, method=METHODS),
+        prompts=per_pair("results/prompts/{task}/{method}.parquet"),
     output:
-        expand("results/generations/{{model}}/{task}/{method}.parquet", task=TASKS, method=METHODS),
+        per_pair("results/generations/{{model}}/{task}/{method}.parquet"),
     log:
         "logs/inference/{model}.log",
     params:

@@ -88,3 +88,14 @@ def test_shifted_variant_keeps_items_and_changes_only_test_inputs(items, shift):
     meta = json.loads(variant.loc[~train, "metadata"].iloc[0])
     assert meta["shift"] == shift and meta["clean_input"] == items.loc[~train, "input"].iloc[0]
     assert shifted_items(items, "multiplication_shifted", shift, 0.3, 0).equals(variant)
+
+
+def test_tasks_can_run_a_subset_of_methods():
+    from emergence.prompts import sweep_pairs
+
+    config = {"methods": {"zero": {"kind": "zero_shot"}, "few": {"kind": "few_shot", "k": [1, 2]}, "cot": {"kind": "chain_of_thought"}},
+              "tasks": {"a": {"kind": "synthetic_arithmetic"}, "b": {"kind": "bigbench", "methods": ["zero", "few"]},
+                        "b_typos": {"kind": "variant", "of": "b"}, "c": {"kind": "variant", "of": "a", "methods": ["cot"]}}}
+    assert sweep_pairs(config) == [("a", "zero"), ("a", "few_k1"), ("a", "few_k2"), ("a", "cot"),
+                                   ("b", "zero"), ("b", "few_k1"), ("b", "few_k2"),
+                                   ("b_typos", "zero"), ("b_typos", "few_k1"), ("b_typos", "few_k2"), ("c", "cot")]

@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from emergence import io
 from emergence.analysis import Settings, analyse_task_method
 from emergence.fits import sigmoid_floor
 from emergence.plots import DEFAULT_STYLE, figure_plan, render
@@ -58,7 +59,9 @@ FIGURES = {  # kind: (the tables it reads, its options, panels across)
 @pytest.mark.parametrize("kind", sorted(FIGURES))
 def test_every_figure_renders_deterministically(kind, tables, tmp_path):
     methods, options, panels = FIGURES[kind]
-    fits = pd.concat([tables[m] for m in methods], ignore_index=True)
+    for method in methods:  # the fixture tables as the fit stage's Parquet files, read back as a figure job does
+        io.write_table(tables[method], tmp_path / "fits" / f"{method}.parquet", "fits")
+    fits = pd.concat([io.read_table(tmp_path / "fits" / f"{m}.parquet", "fits") for m in methods], ignore_index=True)
     for folder in ("a", "b"):
         outs = [tmp_path / folder / f"{kind}.png", tmp_path / folder / f"{kind}.pdf"]
         assert render(kind, fits, MANIFESTS, options, f"{kind} figure", outs, {}) == ""

@@ -45,19 +45,22 @@ def check_config(config: dict) -> None:
     for name, task in config["tasks"].items():
         if task["kind"] == "variant":
             pools[name] = pools[task["of"]]
-    for name, method in config["methods"].items():
-        k = max(method["k"]) if isinstance(method.get("k"), list) else method.get("k", 0)
-        short = [task for task, pool in pools.items() if pool < k]
-        if short:
-            raise ConfigError(f"methods.{name}.k: {k} exemplars need n_train >= {k}, task {short[0]} has {pools[short[0]]}")
     figures = config["figures"]
     if figures["metric"] not in config["metrics"]:
         raise ConfigError(f"figures.metric: {figures['metric']} is not among the scored metrics {config['metrics']}")
-    from emergence.prompts import expand_methods
+    from emergence.prompts import expand_methods, sweep_pairs
 
     methods = expand_methods(config["methods"])
     if figures.get("method") and figures["method"] not in methods:
         raise ConfigError(f"figures.method: {figures['method']} is not a configured method ({', '.join(methods)})")
+    for name, task in config["tasks"].items():
+        unknown = sorted(set(task.get("methods", [])) - set(config["methods"]))
+        if unknown:
+            raise ConfigError(f"tasks.{name}.methods: {', '.join(unknown)} not among the configured methods ({', '.join(config['methods'])})")
+    for task, method in sweep_pairs(config):
+        k = methods[method].get("k", 0)
+        if pools[task] < k:
+            raise ConfigError(f"methods.{method}.k: {k} exemplars need n_train >= {k}, task {task} has {pools[task]}")
     for name, method in methods.items():
         if method["kind"] in ("self_consistency", "complexity_based") and (method.get("n", 1) < 2 or not method.get("temperature")):
             raise ConfigError(f"methods.{name}: {method['kind']} samples several chains: set n >= 2 and a temperature > 0")

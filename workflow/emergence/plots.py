@@ -295,14 +295,17 @@ def figure_plan(config: dict) -> tuple[dict[str, dict], list[str]]:
     """The figures a sweep can draw, by output stem under results/figures/, and a note for each it cannot.
 
     Each entry gives the figure's kind, the task x method fit tables it reads, its options and title.
+    Summary figures use `figures.method`, or for a task that does not run it, the task's first method.
     """
-    figures_cfg = config["figures"]
-    from emergence.prompts import expand_methods
+    from emergence.prompts import sweep_pairs
 
-    tasks, methods, metrics = list(config["tasks"]), list(expand_methods(config["methods"])), config["metrics"]
-    method = figures_cfg.get("method") or methods[0]
-    x, metric = figures_cfg["x"], figures_cfg["metric"]
-    fitting = config["fitting"]
+    pairs = sweep_pairs(config)
+    runs: dict[str, list[str]] = {}
+    for task, m in pairs:
+        runs.setdefault(task, []).append(m)
+    tasks, metrics, fitting = sorted(runs), config["metrics"], config["fitting"]
+    x, metric, wanted = config["figures"]["x"], config["figures"]["metric"], config["figures"].get("method")
+    main = {task: wanted if wanted in methods else methods[0] for task, methods in runs.items()}
     families: dict[str, int] = {}
     for name, entry in config["models"].items():
         families[entry.get("family", name)] = families.get(entry.get("family", name), 0) + 1
@@ -311,45 +314,45 @@ def figure_plan(config: dict) -> tuple[dict[str, dict], list[str]]:
     chance = {task: 0.0 for task in tasks}  # exact answers to generation tasks: no guessing
     if "target_logprob" in metrics:
         for task in tasks:
-            plan[f"loss/{task}"] = {"kind": "loss", "tables": [(task, method)], "options": {}, "title": f"Per-token loss, {task}, {method}"}
+            plan[f"loss/{task}"] = {"kind": "loss", "tables": [(task, main[task])], "options": {}, "title": f"Per-token loss, {task}, {main[task]}"}
     else:
         notes.append("Loss against scale: not drawn, the sweep does not score target_logprob.")
-    plan[f"tasks/{metric}"] = {"kind": "tasks", "tables": [(t, method) for t in tasks], "options": {"metric": metric, "x": x, "chance": chance},
-                               "title": f"{label(metric)} per task, {method}"}
-    if len(methods) > 1:
-        for task in tasks:
-            plan[f"methods/{task}"] = {"kind": "methods", "tables": [(task, m) for m in methods], "options": {"metric": metric, "x": x, "by": "method"},
+    methods_named = sorted(set(main.values()))
+    plan[f"tasks/{metric}"] = {"kind": "tasks", "tables": [(t, main[t]) for t in tasks], "options": {"metric": metric, "x": x, "chance": chance},
+                               "title": f"{label(metric)} per task, {', '.join(methods_named)}"}
+    for task in tasks:
+        if len(runs[task]) > 1:
+            plan[f"methods/{task}"] = {"kind": "methods", "tables": [(task, m) for m in runs[task]], "options": {"metric": metric, "x": x, "by": "method"},
                                        "title": f"Prompting methods, {task}"}
-    else:
+    if all(len(methods) == 1 for methods in runs.values()):
         notes.append("Prompting methods against scale: not drawn, the sweep has one method.")
     continuous = [m for m in ("exact_match", "token_edit_distance", "target_logprob") if m in metrics]
     choice = [m for m in ("multiple_choice_grade", "brier_multiclass") if m in metrics]
     extrapolated = {m: fit for m, fit in ((metric, "sigmoid_floor"), ("target_nll", "power_law"))
                     if m != "target_nll" or "target_logprob" in metrics}
     can_extrapolate = fitting["extrapolate"] >= 1 and largest - fitting["extrapolate"] >= fitting["min_models"]
-    for task in tasks:
-        for m in methods:
-            plan[f"metrics/{task}/{m}"] = {"kind": "metrics", "tables": [(task, m)], "options": {"metrics": continuous, "x": x},
-                                           "title": f"One set of outputs, three metrics: {task}, {m}"}
-            if can_extrapolate:
-                plan[f"extrapolation/{task}/{m}"] = {"kind": "extrapolation", "tables": [(task, m)], "options": {"metrics": extrapolated, "x": x},
-                                                     "title": f"Extrapolation to the largest model: {task}, {m}"}
+    for task, m in pairs:
+        plan[f"metrics/{task}/{m}"] = {"kind": "metrics", "tables": [(task, m)], "options": {"metrics": continuous, "x": x},
+                                       "title": f"One set of outputs, three metrics: {task}, {m}"}
+        if can_extrapolate:
+            plan[f"extrapolation/{task}/{m}"] = {"kind": "extrapolation", "tables": [(task, m)], "options": {"metrics": extrapolated, "x": x},
+                                                 "title": f"Extrapolation to the largest model: {task}, {m}"}
     if not can_extrapolate:
         notes.append(f"Extrapolation: not drawn, no family has {fitting['min_models']} models besides the {fitting['extrapolate']} held out.")
     multiple_choice_tasks = [t for t, spec in config["tasks"].items() if spec.get("kind") == "multiple_choice"]
     if not multiple_choice_tasks or len(choice) < 2:
         notes.append("Multiple-choice grade next to Brier score: not drawn, the sweep has no multiple-choice task scored under both.")
     for task in multiple_choice_tasks if len(choice) == 2 else []:
-        for m in methods:
+        for m in runs[task]:
             plan[f"multiple_choice/{task}/{m}"] = {"kind": "multiple_choice", "tables": [(task, m)], "options": {"metrics": choice, "x": x},
                                                    "title": f"Grade and Brier score: {task}, {m}"}
     variants: dict[str, list[str]] = {}
     for task, spec in config["tasks"].items():
-        if spec["kind"] == "variant":
+        if spec["kind"] == "variant" and main.get(task) == main.get(spec["of"]):
             variants.setdefault(spec["of"], []).append(task)
-    for clean, shifted in variants.items():
-        plan[f"robustness/{clean}"] = {"kind": "robustness", "tables": [(t, method) for t in [clean, *shifted]], "options": {"metric": metric, "x": x, "by": "task"},
-                                       "title": f"Clean against shifted inputs, {clean}, {method}"}
+    for clean, shifted in sorted(variants.items()):
+        plan[f"robustness/{clean}"] = {"kind": "robustness", "tables": [(t, main[clean]) for t in [clean, *sorted(shifted)]],
+                                       "options": {"metric": metric, "x": x, "by": "task"}, "title": f"Clean against shifted inputs, {clean}, {main[clean]}"}
     if not variants:
         notes.append("Robustness (clean against shifted inputs): not drawn, the sweep has no shifted task variants.")
     return plan, notes

@@ -147,8 +147,8 @@ def hub_task(name: str, spec: dict, seed: int) -> pd.DataFrame:
     return {"gsm8k": hub_tasks.gsm8k_items, "trivia_qa": hub_tasks.trivia_qa_items}[kind](folder, seed, **counts)
 
 
-WORKED_QUESTION = re.compile(r"What is (\d+) (plus|minus|times) (\d+)\?")  # BIG-bench arithmetic's questions
-OPERATION_WORDS = {"plus": "addition", "minus": "subtraction", "times": "multiplication"}
+WORKED_QUESTION = re.compile(r"What is (\d+) (plus|minus|times|divided by) (\d+)\?")  # BIG-bench arithmetic's questions
+OPERATION_WORDS = {"plus": "addition", "minus": "subtraction", "times": "multiplication", "divided by": "division"}
 
 
 def bigbench_task(name: str, spec: dict, seed: int, archive: Path) -> pd.DataFrame:
@@ -171,7 +171,9 @@ def bigbench_task(name: str, spec: dict, seed: int, archive: Path) -> pd.DataFra
         worked = WORKED_QUESTION.search(row.input)
         if worked:
             a, b, operation = int(worked[1]), int(worked[3]), OPERATION_WORDS[worked[2]]
-            if str(OPERATORS[operation][1](a, b)) == row.target:
+            if operation == "division":  # BIG-bench's quotients are exact: one step
+                meta["scratchpad"] = f"[{a}/{b}={row.target}]{row.target}"
+            elif str(OPERATORS[operation][1](a, b)) == row.target:
                 meta["scratchpad"] = scratchpad(operation, a, b)
         metadata.append(json.dumps(meta, sort_keys=True))
     return items.assign(input=inputs, metadata=metadata, digits=items["digits"].astype("int32"))
