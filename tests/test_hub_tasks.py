@@ -167,3 +167,34 @@ def test_token_f1_scores_overlap_against_the_best_reference():
     assert token_f1("new york city", ["York", "New York"]) == pytest.approx(0.8)  # P 2/3, R 2/2
     assert token_f1("", ["Paris"]) == 0.0 and token_f1("Paris", []) == 0.0
     assert token_f1("The", ["a"]) == 1.0  # both empty after normalisation
+
+
+def test_mmlu_and_gsm8k_run_through_the_workflow(hub, tiny_checkpoints, tmp_path):
+    """Offline from the laid-out cache: MMLU choices scored by the engine (grade, Brier), GSM8K by chain of thought."""
+    from conftest import snakemake, sweep_config
+
+    from emergence import io as stages
+
+    tasks = {"mmlu": {"kind": "mmlu", "subject": "abstract_algebra", "revision": "main", "n_test": 4, "n_train": 2, "methods": ["zero_shot"]},
+             "gsm8k": {"kind": "gsm8k", "revision": SHA, "n_test": 3, "n_train": 2}}
+    methods = {"zero_shot": {"kind": "zero_shot"}, "cot": {"kind": "chain_of_thought", "k": 1, "max_tokens": 16}}
+    metrics = ["exact_match", "flexible_exact_match", "multiple_choice_grade", "correct_choice_prob", "brier_multiclass", "target_logprob"]
+    config = sweep_config(tiny_checkpoints, tasks=tasks, methods=methods, metrics=metrics)
+    config["figures"] = {"x": "n_params", "metric": "exact_match", "method": "zero_shot"}
+    config["engine"]["max_model_len"] = 512  # a chain-of-thought exemplar of a word problem, byte by byte
+    result = snakemake(tmp_path / "run", config)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    run = tmp_path / "run"
+    for model in tiny_checkpoints:
+        generations = stages.read_table(run / f"results/generations/{model}/mmlu/zero_shot.parquet", "generations")
+        assert all(len(c) == 4 for c in generations["choice_logprobs"]) and all(sum(s) == 1 for s in generations["choice_scores"])
+        scores = stages.read_table(run / f"results/scores/{model}/mmlu/zero_shot.parquet", "scores")
+        grade = scores[scores["metric"] == "multiple_choice_grade"].set_index("item_id")["value"]
+        chosen = {row.item_id: int(max(range(4), key=lambda i: row.choice_logprobs[i])) for row in generations.itertuples()}
+        correct = {row.item_id: list(row.choice_scores).index(1.0) for row in generations.itertuples()}
+        assert grade.to_dict() == {item: float(chosen[item] == correct[item]) for item in chosen}
+        gsm = stages.read_table(run / f"results/scores/{model}/gsm8k/cot.parquet", "scores")
+        assert {"exact_match", "flexible_exact_match"} <= set(gsm["metric"]) and "multiple_choice_grade" not in set(gsm["metric"])
+    cot = stages.read_table(run / "results/prompts/gsm8k/cot.parquet", "prompts")
+    assert cot["prompt"].str.contains("#### ").sum() == 0 and cot["prompt"].str.contains("The answer is").all()
+    assert (run / "results/figures/multiple_choice/mmlu/zero_shot.png").stat().st_size > 1000

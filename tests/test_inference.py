@@ -40,6 +40,23 @@ def test_vllm_and_transformers_agree_in_fp32(tiny_checkpoints):
     assert max(abs(a - b) for r in vllm_results for a, b in zip(r.target_logprobs, r.target_logprobs[1:])) > 1e-3
 
 
+def test_multiple_choice_log_probabilities(tiny_checkpoints):
+    """Each choice is scored as a teacher-forced continuation; the engines agree, and a choice equal to the target scores as the target."""
+    from dataclasses import replace
+
+    checkpoint = str(tiny_checkpoints["tiny-c"])
+    batch = [replace(r, choices=(r.target, r.target + "0", " 7")) for r in requests(2)] + requests(1)
+    vllm_results = load_engine("vllm", checkpoint, SETTINGS).run(batch)
+    hf_results = load_engine("hf", checkpoint, SETTINGS).run(batch)
+    for request, ours, reference in zip(batch, vllm_results, hf_results):
+        assert len(ours.choice_logprobs) == len(request.choices)
+        assert ours.choice_logprobs == pytest.approx(reference.choice_logprobs, abs=1e-4)
+        if request.choices:
+            assert ours.choice_logprobs[0] == pytest.approx(sum(ours.target_logprobs), abs=1e-5)
+            assert ours.choice_logprobs[1] < ours.choice_logprobs[0]  # a longer continuation costs more
+    assert vllm_results[-1].choice_logprobs == []  # no choices, nothing scored
+
+
 class KilledAfter:
     """Wraps the real engine and dies (as a SIGKILL would) after answering `chunks` chunks."""
 

@@ -117,7 +117,7 @@ def test_multiple_choice_item_with_ties():
 
 
 def test_choice_metrics_skip_generation_items():
-    scores = score_generations(generations([["1"]], ["1"]), pd.DataFrame({"item_id": ["i0"], "digits": [1]}),
+    scores = score_generations(generations([["1"]], ["1"], choice_logprobs=[[]], choice_scores=[[]]), pd.DataFrame({"item_id": ["i0"], "digits": [1]}),
                                {"model": "m", "family": "f", "n_params": 1}, chars, ["exact_match", "multiple_choice_grade"])
     assert list(scores["metric"]) == ["exact_match"]
 

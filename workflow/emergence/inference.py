@@ -24,7 +24,7 @@ from emergence.io import SCHEMAS, StageFileError, read_table, stable_hash, write
 
 # Settings that change what an engine computes; memory and batching settings do not.
 OUTPUT_SETTINGS = ("dtype", "max_model_len", "tensor_parallel_size", "trust_remote_code")
-ANSWER_FIELDS = ["texts", "token_ids", "token_logprobs", "finish_reasons", "target_token_ids", "target_logprobs", "prompt_tokens"]
+ANSWER_FIELDS = ["texts", "token_ids", "token_logprobs", "finish_reasons", "target_token_ids", "target_logprobs", "prompt_tokens", "choice_logprobs"]
 CACHE_SCHEMA = pa.schema(
     [("key", pa.string())] + [SCHEMAS["generations"].field(f) for f in ANSWER_FIELDS + ["engine", "engine_version"]]
 )
@@ -36,7 +36,8 @@ def request_key(model_sha: str, engine: str, settings: dict, row: dict) -> str:
             "model_sha": model_sha,
             "engine": engine_version(engine),
             "settings": {k: settings.get(k) for k in OUTPUT_SETTINGS},
-            "request": asdict(_request(row)),
+            # a request without choices keeps the key it had before choices existed
+            "request": {k: v for k, v in asdict(_request(row)).items() if k != "choices" or v},
         }
     )
 
@@ -57,6 +58,8 @@ class RequestCache:
         for chunk in self.chunks():
             try:
                 table = pq.read_table(chunk)
+                if "choice_logprobs" not in table.column_names:  # written before choices were scored
+                    table = table.append_column("choice_logprobs", pa.array([[]] * len(table), pa.list_(pa.float64())))
                 if not table.schema.remove_metadata().equals(CACHE_SCHEMA):
                     raise ValueError("wrong columns")
                 tables.append(table)
@@ -126,6 +129,7 @@ def _request(row: dict) -> Request:
         n=int(row["n"]),
         seed=int(row["seed"]),
         stop=tuple(row["stop"]),
+        choices=tuple(row.get("choices", ())),
     )
 
 

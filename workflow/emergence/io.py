@@ -49,6 +49,8 @@ SCHEMAS: dict[str, pa.Schema] = {
             ("n", pa.int32()),
             ("seed", pa.int64()),
             ("stop", pa.list_(pa.string())),
+            ("choices", pa.list_(pa.string())),  # multiple choice: continuations scored after the prompt; [] otherwise
+            ("choice_scores", pa.list_(pa.float64())),  # their target scores; the best marks the correct ones
         ]
     ),
     "generations": pa.schema(
@@ -70,6 +72,8 @@ SCHEMAS: dict[str, pa.Schema] = {
             ("engine", pa.string()),
             ("engine_version", pa.string()),
             ("seed", pa.int64()),
+            ("choice_scores", pa.list_(pa.float64())),
+            ("choice_logprobs", pa.list_(pa.float64())),  # log P(choice | prompt) per choice; [] when none
         ]
     ),
     "scores": pa.schema(

@@ -343,8 +343,8 @@ def item_table(generations: pd.DataFrame, tokenize: Callable[[list[str]], list[l
     )
     items["output_tokens"] = tokenize_unique([text.strip() for text in items["output"]], tokenize)
     items["answer_tokens"] = tokenize_unique([answer.strip() for answer in items["answer"]], tokenize)
-    for column in ("choice_logprobs", "choice_scores"):
-        if column in generations:
+    if "choice_logprobs" in generations and len(generations) and all(len(c) for c in generations["choice_logprobs"]):
+        for column in ("choice_logprobs", "choice_scores"):  # a multiple-choice task: every item has choices
             items[column] = generations[column].to_numpy()
     return items
 

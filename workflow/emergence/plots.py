@@ -339,7 +339,7 @@ def figure_plan(config: dict) -> tuple[dict[str, dict], list[str]]:
                                                  "title": f"Extrapolation to the largest model: {task}, {m}"}
     if not can_extrapolate:
         notes.append(f"Extrapolation: not drawn, no family has {fitting['min_models']} models besides the {fitting['extrapolate']} held out.")
-    multiple_choice_tasks = [t for t, spec in config["tasks"].items() if spec.get("kind") == "multiple_choice"]
+    multiple_choice_tasks = [t for t, spec in sorted(config["tasks"].items()) if spec["kind"] == "mmlu" or spec.get("multiple_choice")]
     if not multiple_choice_tasks or len(choice) < 2:
         notes.append("Multiple-choice grade next to Brier score: not drawn, the sweep has no multiple-choice task scored under both.")
     for task in multiple_choice_tasks if len(choice) == 2 else []:

@@ -196,8 +196,24 @@ def build_prompts(task: str, items: pd.DataFrame, method: str, spec: dict, sampl
             "n": int(spec.get("n", 1)),
             "seed": [_request_seed(seed, task, method, item_id) for item_id in test["item_id"]],
             "stop": [list(spec.get("stop", CHAIN_STOP if kind in ANSWER_REGEX and kind != "scratchpad" else sampling["stop"]))] * len(test),
+            "choices": [choices_of(m)[0] for m in test["metadata"]],
+            "choice_scores": [choices_of(m)[1] for m in test["metadata"]],
         }
     )
+
+
+def choices_of(metadata: str) -> tuple[list[str], list[float]]:
+    """A multiple-choice item's choices (scored as continuations, after a space) and their scores; empty otherwise.
+
+    MMLU items carry `choices` and `answer_index`; BIG-bench items asked for as multiple choice carry
+    `choice_scores` (their target_scores).
+    """
+    meta = json.loads(metadata)
+    if "answer_index" in meta:
+        return [f" {c}" for c in meta["choices"]], [float(i == meta["answer_index"]) for i in range(len(meta["choices"]))]
+    if "choice_scores" in meta:
+        return [f" {c}" for c in meta["choice_scores"]], [float(v) for v in meta["choice_scores"].values()]
+    return [], []
 
 
 def output_regex(metadata: str) -> str:

@@ -168,6 +168,8 @@ def bigbench_task(name: str, spec: dict, seed: int, archive: Path) -> pd.DataFra
     for row in items.itertuples():
         meta = json.loads(row.metadata) | {"question": row.input}
         inputs.append(f"{meta['task_prefix']}{meta['input_prefix'].lstrip()}{row.input}{meta['output_prefix']}")
+        if spec.get("multiple_choice") and meta["target_scores"]:
+            meta["choice_scores"] = meta["target_scores"]
         worked = WORKED_QUESTION.search(row.input)
         if worked:
             a, b, operation = int(worked[1]), int(worked[3]), OPERATION_WORDS[worked[2]]

@@ -2,13 +2,14 @@
 
 An engine serves exactly one request type: a prompt with full sampling parameters, answered with
 the sampled continuations (text, token ids, per-token log-probabilities, finish reasons) and the
-teacher-forced log-probabilities of the item's target after the prompt. Backends register by name:
+teacher-forced log-probabilities of the item's target after the prompt, and, for a multiple-choice
+item, log P(choice | prompt) of each choice. Backends register by name:
 `vllm` (the workflow's engine, CPU or GPU) and `hf` (Hugging Face transformers, the reference).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
 
@@ -22,6 +23,7 @@ class Request:
     n: int
     seed: int
     stop: tuple[str, ...]
+    choices: tuple[str, ...] = ()  # continuations scored by teacher forcing (multiple choice)
 
 
 @dataclass
@@ -33,6 +35,7 @@ class Result:
     target_token_ids: list[int]
     target_logprobs: list[float]
     prompt_tokens: int
+    choice_logprobs: list[float] = field(default_factory=list)  # log P(choice | prompt), one per choice
 
 
 class Engine(Protocol):

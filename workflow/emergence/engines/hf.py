@@ -33,22 +33,26 @@ class HFEngine:
             return [self._answer(request) for request in requests]
 
     def _answer(self, request: Request) -> Result:
-        torch = self.torch
         prompt_ids = self.tokenizer.encode(request.prompt)
         samples = [self._sample(prompt_ids, request, draw) for draw in range(request.n)]
-        context, target = split_target(self.tokenizer, request.prompt, request.target)
-        logits = self.model(torch.tensor([context + target])).logits[0].float()
-        logprobs = torch.log_softmax(logits, dim=-1)
-        forced = [logprobs[len(context) + i - 1, token].item() for i, token in enumerate(target)]
+        forced = self._forced(*split_target(self.tokenizer, request.prompt, request.target))
+        choices = [sum(self._forced(*split_target(self.tokenizer, request.prompt, c))) for c in request.choices]
         return Result(
             texts=[s[0] for s in samples],
             token_ids=[s[1] for s in samples],
             token_logprobs=[s[2] for s in samples],
             finish_reasons=[s[3] for s in samples],
-            target_token_ids=target,
+            target_token_ids=split_target(self.tokenizer, request.prompt, request.target)[1],
             target_logprobs=forced,
             prompt_tokens=len(prompt_ids),
+            choice_logprobs=choices,
         )
+
+    def _forced(self, context: list[int], target: list[int]) -> list[float]:
+        """log P of each target token after the context, teacher-forced in one forward pass."""
+        logits = self.model(self.torch.tensor([context + target])).logits[0].float()
+        logprobs = self.torch.log_softmax(logits, dim=-1)
+        return [logprobs[len(context) + i - 1, token].item() for i, token in enumerate(target)]
 
     def _sample(self, prompt_ids: list[int], request: Request, draw: int):
         """Decode one continuation; stop at EOS, at a stop string (cut from the text) or at max_tokens."""

@@ -45,9 +45,11 @@ class VLLMEngine:
         from vllm.inputs import TokensPrompt
 
         prompts, params, splits = [], [], []
+        forced = SamplingParams(temperature=0.0, max_tokens=1, prompt_logprobs=0)
         for request in requests:
             context, target = split_target(self.tokenizer, request.prompt, request.target)
-            splits.append((context, target))
+            choices = [split_target(self.tokenizer, request.prompt, choice) for choice in request.choices]
+            splits.append((context, target, choices))
             prompts.append(TokensPrompt(prompt_token_ids=self.tokenizer.encode(request.prompt)))
             params.append(
                 SamplingParams(
@@ -60,14 +62,19 @@ class VLLMEngine:
                     logprobs=0,
                 )
             )
-            prompts.append(TokensPrompt(prompt_token_ids=context + target))
-            params.append(SamplingParams(temperature=0.0, max_tokens=1, prompt_logprobs=0))
-        outputs = self.llm.generate(prompts, params, use_tqdm=True)
+            for sequence in [(context, target), *choices]:  # the target, then each choice, teacher-forced
+                prompts.append(TokensPrompt(prompt_token_ids=sequence[0] + sequence[1]))
+                params.append(forced)
+        outputs = iter(self.llm.generate(prompts, params, use_tqdm=True))
         results = []
-        for index, (request, (context, target)) in enumerate(zip(requests, splits)):
-            generated, forced = outputs[2 * index], outputs[2 * index + 1]
+        for request, (context, target, choices) in zip(requests, splits):
+            generated, scored = next(outputs), next(outputs)
             samples = generated.outputs
-            positions = forced.prompt_logprobs[len(context):]
+            positions = scored.prompt_logprobs[len(context):]
+            choice_logprobs = []
+            for choice_context, choice in choices:
+                steps = next(outputs).prompt_logprobs[len(choice_context):]
+                choice_logprobs.append(sum(step[t].logprob for t, step in zip(choice, steps)))
             results.append(
                 Result(
                     texts=[decode_sample(self.tokenizer, s.token_ids, request.stop) for s in samples],
@@ -77,6 +84,7 @@ class VLLMEngine:
                     target_token_ids=list(target),
                     target_logprobs=[step[t].logprob for t, step in zip(target, positions)],
                     prompt_tokens=len(generated.prompt_token_ids),
+                    choice_logprobs=choice_logprobs,
                 )
             )
         return results
