@@ -31,13 +31,9 @@ SCRATCHPAD_CUE = "S:"  # opens a worked line
 # Chain of thought (Wei et al. 2022b): "Q: ...\nA: <one step a line>\nThe answer is X." The strict
 # rule reads X after "The answer is"; the flexible rule (metric flexible_exact_match) takes the last number.
 STRICT_ANSWER_REGEX = r"[Tt]he answer is:?\s*\(?\$?(-?[\w,.]*\w)"
-ANSWER_REGEX = {
-    "scratchpad": r"\]([^\]]*)$",  # the answer follows the closing bracket
-    "chain_of_thought": STRICT_ANSWER_REGEX,
-    "self_consistency": STRICT_ANSWER_REGEX,
-    "complexity_based": STRICT_ANSWER_REGEX,
-}
+CHAIN_METHODS = ("chain_of_thought", "self_consistency", "complexity_based")
 CHAIN_STOP = ["\n\n", "\nQ:"]  # a chain ends at the blank line before the next question
+ANSWER_REGEX = {"scratchpad": r"\]([^\]]*)$", **{kind: STRICT_ANSWER_REGEX for kind in CHAIN_METHODS}}  # scratchpad: after "]"
 
 
 @prompt_method("zero_shot")
@@ -195,7 +191,7 @@ def build_prompts(task: str, items: pd.DataFrame, method: str, spec: dict, sampl
             "top_p": float(spec.get("top_p", sampling["top_p"])),
             "n": int(spec.get("n", 1)),
             "seed": [_request_seed(seed, task, method, item_id) for item_id in test["item_id"]],
-            "stop": [list(spec.get("stop", CHAIN_STOP if kind in ANSWER_REGEX and kind != "scratchpad" else sampling["stop"]))] * len(test),
+            "stop": [list(spec.get("stop", CHAIN_STOP if kind in CHAIN_METHODS else sampling["stop"]))] * len(test),
             "choices": [choices_of(m)[0] for m in test["metadata"]],
             "choice_scores": [choices_of(m)[1] for m in test["metadata"]],
         }
