@@ -111,3 +111,14 @@ def test_cache_key_changes_with_model_sha_and_request():
     assert base != request_key("sha-a", "hf", SETTINGS, row)
     assert base != request_key("sha-a", "vllm", {**SETTINGS, "dtype": "bfloat16"}, row)
     assert base != request_key("sha-a", "vllm", SETTINGS, {**row, "seed": 4})
+
+
+def test_seeded_sampling_survives_a_batch_larger_than_one_prefill(tiny_checkpoints):
+    """Many long sampled prompts in one call: vLLM on CPUs crashed here while prompts were prefilled in pieces."""
+    engine = load_engine("vllm", str(tiny_checkpoints["tiny-a"]), SETTINGS)
+    batch = [Request(prompt="12+34=46\n" * (10 + i % 15), target=" 5", max_tokens=4, temperature=0.7, top_p=1.0, n=4, seed=i, stop=("\n\n",))
+             for i in range(400)]
+    results = engine.run(batch)
+    assert len(results) == 400 and all(len(r.texts) == 4 for r in results)
+    again = engine.run(batch[:5])
+    assert [r.token_ids for r in again] == [r.token_ids for r in results[:5]]  # per-request seeds: the same draws

@@ -36,6 +36,9 @@ class VLLMEngine:
             enforce_eager=on_cpu,  # CUDA graphs on GPUs; on CPUs compilation costs more than it saves
             distributed_executor_backend="uni" if on_cpu else None,
             generation_config="vllm",
+            # On CPUs a seeded sampler cannot rewind its generator when a partly prefilled prompt's
+            # token is discarded ("CPU Generator does not use offset"): prefill prompts whole.
+            enable_chunked_prefill=not on_cpu,
         )
         self.tokenizer = self.llm.get_tokenizer()
         self.max_model_len = settings["max_model_len"]
