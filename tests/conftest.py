@@ -58,8 +58,8 @@ def sweep_config(checkpoints: dict[str, Path], **overrides) -> dict:
     return config
 
 
-def snakemake(workdir: Path, config: dict, *args: str) -> subprocess.CompletedProcess:
-    """Run the real workflow on `config` in `workdir`; returns the finished process."""
+def snakemake(workdir: Path, config: dict, *args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    """Run the real workflow on `config` in `workdir` (in `env`, default this one); returns the finished process."""
     workdir.mkdir(parents=True, exist_ok=True)
     configfile = workdir / "sweep.yaml"
     configfile.write_text(yaml.safe_dump(config, sort_keys=True))
@@ -67,7 +67,7 @@ def snakemake(workdir: Path, config: dict, *args: str) -> subprocess.CompletedPr
         sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"), "--directory", str(workdir),
         "--configfile", str(configfile), "--cores", "2", *args,
     ]
-    return subprocess.run(command, capture_output=True, text=True, timeout=1800)
+    return subprocess.run(command, capture_output=True, text=True, timeout=1800, env=env)
 
 
 def engine_stats(workdir: Path, model: str) -> list[dict]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 
@@ -72,3 +73,33 @@ def test_lint_reports_nothing():
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "Lints for" not in result.stdout + result.stderr, result.stdout + result.stderr
+
+
+def test_malformed_yaml_is_refused_before_any_job(tmp_path):
+    (tmp_path / "sweep.yaml").write_text("seed: 0\nmodels: {tiny: [1,\n")
+    result = subprocess.run(
+        [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"), "--directory", str(tmp_path),
+         "--configfile", str(tmp_path / "sweep.yaml"), "--cores", "1"],
+        capture_output=True, text=True, timeout=300,
+    )
+    assert result.returncode == 1 and not (tmp_path / "results").exists()
+    assert "Config file is not valid JSON or YAML" in result.stderr
+
+
+@pytest.mark.parametrize("sweep, models, gpus", [("pythia", 16, {1}), ("qwen2.5", 7, {1, 2, 4})])
+def test_production_sweeps_follow_the_schema_and_plan_one_inference_job_per_model(tmp_path, sweep, models, gpus):
+    from emergence.config import check_config, schema_problem
+
+    config = yaml.safe_load((REPO / f"config/sweeps/{sweep}.yaml").read_text())
+    assert schema_problem(config, REPO / "config/schema.yaml") is None
+    check_config(config)
+    assert {m["resources"]["gpus"] for m in config["models"].values()} == gpus
+    assert all(m["training_tokens"] and m["non_embedding_parameters"] < m["parameters"] for m in config["models"].values())
+    result = subprocess.run(
+        [sys.executable, "-m", "snakemake", "-n", "--snakefile", str(REPO / "Snakefile"), "--directory", str(tmp_path),
+         "--configfile", str(REPO / f"config/sweeps/{sweep}.yaml")],
+        capture_output=True, text=True, timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    counts = dict(re.findall(r"^(\w+)\s+(\d+)$", result.stdout, re.M))
+    assert int(counts["inference"]) == int(counts["model"]) == models

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import gc
 import json
+import re
+import subprocess
+import sys
 
 import pytest
 
@@ -12,6 +16,14 @@ from emergence.engines import Request, load_engine
 from emergence.inference import RequestCache, run_inference
 from emergence.prompts import build_prompts
 from emergence.tasks import build_task
+
+@pytest.fixture(autouse=True)
+def release_engines():
+    """Tear down each test's engines before the next test loads one: an engine collected later
+    would reset vLLM's process-wide parallel state under the next engine's feet."""
+    yield
+    gc.collect()
+
 
 SETTINGS = {"dtype": "float32", "max_model_len": 256, "memory_fraction": 0.3, "tensor_parallel_size": 1, "seed": 0}
 
@@ -58,19 +70,19 @@ def test_multiple_choice_log_probabilities(tiny_checkpoints):
 
 
 class KilledAfter:
-    """Wraps the real engine and dies (as a SIGKILL would) after answering `chunks` chunks."""
+    """Wraps the real engine and dies (as a SIGKILL would, or with `error`) after answering `chunks` chunks."""
 
-    def __init__(self, chunks: int):
-        self.chunks, self.engine, self.sent = chunks, None, 0
+    def __init__(self, chunks: int, error: BaseException = KeyboardInterrupt("killed")):
+        self.chunks, self.error, self.engine, self.sent, self.settings = chunks, error, None, 0, None
 
     def __call__(self, name, checkpoint, settings):
         self.engine = load_engine(name, checkpoint, settings)
-        self.name, self.version = self.engine.name, self.engine.version
+        self.name, self.version, self.tokenizer, self.settings = self.engine.name, self.engine.version, self.engine.tokenizer, settings
         return self
 
     def run(self, batch):
         if self.chunks == 0:
-            raise KeyboardInterrupt("killed")
+            raise self.error
         self.chunks -= 1
         self.sent += len(batch)
         return self.engine.run(batch)
@@ -99,6 +111,64 @@ def test_killed_job_resumes_with_only_uncached_requests(tiny_checkpoints, tmp_pa
 
     again = run_inference(*args)
     assert again["sent"] == 0 and again["engine_loads"] == 0  # everything cached: the engine is not loaded
+
+
+def test_out_of_memory_is_retried_with_smaller_settings_keeping_finished_chunks(tiny_checkpoints, tmp_path):
+    import torch
+
+    from emergence.inference import EngineOutOfMemory, attempt_settings
+
+    config = sweep_config(tiny_checkpoints)
+    items = build_task("addition", config["tasks"]["addition"], 0)
+    prompt_file = tmp_path / "prompts.parquet"
+    io.write_table(build_prompts("addition", items, "zero_shot", {"kind": "zero_shot"}, config["sampling"], 0), prompt_file, "prompts")
+    manifest = {"sha": "test-sha", "path": str(tiny_checkpoints["tiny-b"])}
+    settings = {**config["engine"], "seed": 0, "max_num_seqs": 64}
+    out, stats = tmp_path / "generations.parquet", tmp_path / "stats.jsonl"
+    args = ("tiny-b", manifest, [str(prompt_file)], [str(out)], "vllm", settings, tmp_path / "cache", 4, stats)
+
+    first = KilledAfter(chunks=3, error=torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB"))
+    with pytest.raises(EngineOutOfMemory, match="ran out of memory on attempt 1 .* 12 answers are cached"):
+        run_inference(*args, engine_factory=first)
+    assert first.settings["max_num_seqs"] == 64 and not out.exists()
+
+    second = KilledAfter(chunks=99)
+    retried = run_inference(*args, engine_factory=second, attempt=2)
+    assert second.settings["max_num_seqs"] == 32 and second.settings["memory_fraction"] == pytest.approx(0.3 * 0.85)
+    assert retried["cached"] == 12 and retried["sent"] == 6 == second.sent
+    assert attempt_settings(settings, 3)["max_num_seqs"] == 16 and attempt_settings(settings, 1) == settings
+
+    uninterrupted = tmp_path / "uninterrupted.parquet"
+    run_inference("tiny-b", manifest, [str(prompt_file)], [str(uninterrupted)], "vllm", settings, tmp_path / "fresh", 18, stats)
+    assert io.read_table(out, "generations").equals(io.read_table(uninterrupted, "generations"))
+
+
+def test_prompt_longer_than_the_context_fails_with_one_line_or_is_truncated_and_recorded(tiny_checkpoints, tmp_path):
+    config = sweep_config(tiny_checkpoints)
+    items = build_task("addition", config["tasks"]["addition"], 0)
+    prompts = build_prompts("addition", items, "zero_shot", {"kind": "zero_shot"}, config["sampling"], 0)
+    prompts.loc[3, "prompt"] = "7+8=15\n" * 20 + prompts.loc[3, "prompt"]  # 120 bytes of exemplars: over a 64-position context
+    prompt_file = tmp_path / "prompts.parquet"
+    io.write_table(prompts, prompt_file, "prompts")
+    manifest = {"sha": "test-sha", "path": str(tiny_checkpoints["tiny-a"])}
+    settings = {**config["engine"], "seed": 0, "max_model_len": 64}
+    out, stats = tmp_path / "generations.parquet", tmp_path / "stats.jsonl"
+
+    command = [sys.executable, "-m", "emergence", "infer", "--model", "tiny-a", "--manifest", str(tmp_path / "manifest.json"),
+               "--prompts", str(prompt_file), "--out", str(out), "--engine", "vllm", "--cache-dir", str(tmp_path / "cache"),
+               "--chunk-size", "8", "--stats", str(stats), "--settings"]
+    (tmp_path / "manifest.json").write_text(json.dumps(manifest))
+    failed = subprocess.run([*command, json.dumps(settings)], capture_output=True, text=True)
+    request = prompts.loc[3, "request_id"]
+    assert failed.returncode == 1 and not out.exists()
+    assert re.search(rf"^error: request addition/zero_shot/{request} needs 1\d\d context positions, more than engine.max_model_len 64", failed.stdout, re.M)
+
+    truncated = subprocess.run([*command, json.dumps({**settings, "long_prompts": "truncate"})], capture_output=True, text=True)
+    assert truncated.returncode == 0, truncated.stdout + truncated.stderr[-2000:]
+    generations = io.read_table(out, "generations").set_index("request_id")
+    dropped = generations["prompt_tokens_dropped"]
+    assert dropped[request] > 60 and (dropped.drop(request) == 0).all()
+    assert generations.loc[request, "prompt_tokens"] + len(generations.loc[request, "target_token_ids"]) <= 64
 
 
 def test_cache_key_changes_with_model_sha_and_request():

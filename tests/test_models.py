@@ -9,6 +9,7 @@ import subprocess
 import sys
 
 import pytest
+import yaml
 
 from emergence.models import ModelError, count_parameters, materialise
 
@@ -24,10 +25,10 @@ def hub_cache(root, checkpoint):
     return root
 
 
-def run_model_cli(tmp_path, cache, entry):
+def run_model_cli(tmp_path, cache, entry, *options):
     env = {**os.environ, "HF_HUB_CACHE": str(cache), "HF_HUB_OFFLINE": "1"}
     out = tmp_path / "manifest.json"
-    command = [sys.executable, "-m", "emergence", "model", "--name", "m", "--entry", json.dumps(entry), "--seed", "0", "--out", str(out)]
+    command = [sys.executable, "-m", "emergence", "model", "--name", "m", "--entry", json.dumps(entry), "--seed", "0", "--out", str(out), *options]
     return subprocess.run(command, capture_output=True, text=True, env=env, timeout=300), out
 
 
@@ -40,6 +41,30 @@ def test_hub_model_resolves_from_the_cache_offline(tiny_checkpoints, tmp_path, r
     assert manifest["sha"] == SHA and manifest["revision"] == revision
     assert manifest["path"].endswith(f"snapshots/{SHA}")
     assert manifest["n_params"] == count_parameters(tiny_checkpoints["tiny-a"])["n_params"]
+
+
+def test_a_branch_is_pinned_in_the_lock_file_at_first_download_and_reused(tiny_checkpoints, tmp_path):
+    cache = hub_cache(tmp_path / "hf", tiny_checkpoints["tiny-a"])
+    lock = tmp_path / "sweep.lock.yaml"
+    entry = {"source": "hub", "repo": "tiny-org/tiny-llama", "revision": "main"}
+    first, out = run_model_cli(tmp_path, cache, entry, "--revision-lock", str(lock))
+    assert first.returncode == 0, first.stdout + first.stderr
+    assert yaml.safe_load(lock.read_text()) == {"tiny-org/tiny-llama@main": SHA}
+    assert json.loads(out.read_text())["locked"] is False
+
+    newer = "f" * 40  # the branch moves on upstream
+    shutil.copytree(tiny_checkpoints["tiny-b"], cache / "models--tiny-org--tiny-llama" / "snapshots" / newer)
+    (cache / "models--tiny-org--tiny-llama" / "refs" / "main").write_text(newer)
+    again, out = run_model_cli(tmp_path, cache, entry, "--revision-lock", str(lock))
+    assert again.returncode == 0 and json.loads(out.read_text())["sha"] == SHA and json.loads(out.read_text())["locked"] is True
+    unlocked, out = run_model_cli(tmp_path, cache, entry)
+    assert unlocked.returncode == 0 and json.loads(out.read_text())["sha"] == newer
+
+    lock.write_text("tiny-org/tiny-llama@main: not-a-commit\n")
+    broken, out = run_model_cli(tmp_path, cache, entry, "--revision-lock", str(lock))
+    assert broken.returncode == 1 and broken.stdout.strip().splitlines() == [
+        f"error: revision lock {lock}: every entry must be repo@revision: <40-hex commit>"
+    ]
 
 
 def test_unknown_hub_repo_offline_fails_with_one_line(tmp_path):

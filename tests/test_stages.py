@@ -117,8 +117,18 @@ def test_stage_files_refuse_truncated_or_foreign_parquet(tmp_path):
     assert io.read_provenance(path)["task"] == "addition"
     with pytest.raises(io.StageFileError, match="do not match the prompts schema"):
         io.read_table(path, "prompts")
-    path.write_bytes(path.read_bytes()[:-100])
-    with pytest.raises(io.StageFileError, match="not a readable Parquet file"):
+    intact = path.read_bytes()
+    flipped = bytearray(intact)
+    flipped[len(flipped) // 3] ^= 0xFF  # inside a data page: the footer still reads, the page checksum fails
+    path.write_bytes(bytes(flipped))
+    assert io.unreadable_parquet(tmp_path) == []
+    with pytest.raises(io.CorruptStageFile, match="corrupt or truncated Parquet file"):
+        io.read_table(path, "tasks")
+    with pytest.raises(io.CorruptStageFile, match="corrupt or truncated Parquet file"):
+        list(io.iter_table(path, "tasks"))
+    path.write_bytes(intact[:-100])
+    assert io.unreadable_parquet(tmp_path) == [path]
+    with pytest.raises(io.CorruptStageFile, match="corrupt or truncated Parquet file"):
         io.read_table(path, "tasks")
     assert list(tmp_path.iterdir()) == [path]  # no temporary files left behind
 

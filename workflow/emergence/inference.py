@@ -5,6 +5,9 @@ output-relevant settings, prompt, target, sampling parameters, seed). Answers ar
 model's request cache in chunks, each chunk its own atomically written Parquet file, so a killed job
 loses at most the chunk in flight and a restarted job sends only what is not cached. The cache lives
 outside the rule's declared outputs, because Snakemake deletes the outputs of a failed job.
+
+A job that runs out of engine memory ends with one line; Snakemake retries it with settings scaled
+down by attempt (`attempt_settings`), and the retry sends only what the failed attempt left undone.
 """
 
 from __future__ import annotations
@@ -19,15 +22,46 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from emergence.engines import Engine, Request, engine_version, load_engine
+from emergence.engines import Engine, Request, engine_version, fit_to_context, load_engine
 from emergence.io import SCHEMAS, StageFileError, read_table, stable_hash, write_atomically, write_table
 
 # Settings that change what an engine computes; memory and batching settings do not.
 OUTPUT_SETTINGS = ("dtype", "max_model_len", "tensor_parallel_size", "trust_remote_code")
 ANSWER_FIELDS = ["texts", "token_ids", "token_logprobs", "finish_reasons", "target_token_ids", "target_logprobs", "prompt_tokens", "choice_logprobs"]
 CACHE_SCHEMA = pa.schema(
-    [("key", pa.string())] + [SCHEMAS["generations"].field(f) for f in ANSWER_FIELDS + ["engine", "engine_version"]]
+    [("key", pa.string())]
+    + [SCHEMAS["generations"].field(f) for f in ANSWER_FIELDS + ["prompt_tokens_dropped", "engine", "engine_version"]]
 )
+# Columns added to the cache after it was first written, and their value in older chunks.
+LATER_COLUMNS = {"choice_logprobs": [], "prompt_tokens_dropped": 0}
+OUT_OF_MEMORY = ("out of memory", "outofmemory", "no available memory", "kv cache", "cannot allocate memory")
+
+
+class EngineOutOfMemory(RuntimeError):
+    """The engine ran out of (GPU or host) memory; a retry with smaller settings may succeed."""
+
+
+def attempt_settings(settings: dict, attempt: int) -> dict:
+    """Engine settings for Snakemake's `attempt` (1, 2, ...) of a job: each retry after a failure
+    halves the concurrent sequences and takes 15 % less of the accelerator's memory.
+
+    The context length (max_model_len) is kept: shortening it would change the answers of long
+    requests and the keys of every cached request, so a retried sweep would no longer equal an
+    uninterrupted one.
+    """
+    if attempt <= 1:
+        return settings
+    return {
+        **settings,
+        "max_num_seqs": max(1, settings.get("max_num_seqs", 256) >> (attempt - 1)),
+        "memory_fraction": round(settings["memory_fraction"] * 0.85 ** (attempt - 1), 4),
+    }
+
+
+def is_out_of_memory(err: BaseException) -> bool:
+    return isinstance(err, MemoryError) or type(err).__name__ == "OutOfMemoryError" or any(
+        phrase in str(err).lower() for phrase in OUT_OF_MEMORY
+    )
 
 
 def request_key(model_sha: str, engine: str, settings: dict, row: dict) -> str:
@@ -57,9 +91,11 @@ class RequestCache:
         tables = []
         for chunk in self.chunks():
             try:
-                table = pq.read_table(chunk)
-                if "choice_logprobs" not in table.column_names:  # written before choices were scored
-                    table = table.append_column("choice_logprobs", pa.array([[]] * len(table), pa.list_(pa.float64())))
+                table = pq.read_table(chunk, page_checksum_verification=True)
+                for name, value in LATER_COLUMNS.items():
+                    if name not in table.column_names:
+                        field = CACHE_SCHEMA.field(name)
+                        table = table.add_column(CACHE_SCHEMA.names.index(name), field, pa.array([value] * len(table), field.type))
                 if not table.schema.remove_metadata().equals(CACHE_SCHEMA):
                     raise ValueError("wrong columns")
                 tables.append(table)
@@ -75,7 +111,7 @@ class RequestCache:
         number = int(existing[-1].stem.split("-")[1]) + 1 if existing else 0
         path = self.folder / f"chunk-{number:06d}.parquet"
         table = pa.Table.from_pandas(answers[CACHE_SCHEMA.names], schema=CACHE_SCHEMA, preserve_index=False)
-        write_atomically(path, lambda tmp: pq.write_table(table, tmp))
+        write_atomically(path, lambda tmp: pq.write_table(table, tmp, write_page_checksum=True))
 
 
 def run_inference(
@@ -89,6 +125,7 @@ def run_inference(
     chunk_size: int,
     stats_file: str | Path,
     engine_factory: Callable[[str, str, dict], Engine] = load_engine,
+    attempt: int = 1,
 ) -> dict:
     """Answer every prompt of every task x method for one model, loading its engine at most once."""
     settings = {**settings, "trust_remote_code": manifest.get("trust_remote_code", False)}
@@ -99,24 +136,47 @@ def run_inference(
     cache = RequestCache(cache_dir)
     cached = cache.load()
     pending = prompts[~prompts["key"].isin(set(cached["key"]))].drop_duplicates("key")
-    stats = {"model": model, "requests": len(prompts), "cached": len(prompts) - len(pending), "sent": 0, "engine_loads": 0}
-    print(f"inference {model}: {len(prompts)} requests, {stats['cached']} cached, {len(pending)} to run")
+    stats = {"model": model, "requests": len(prompts), "cached": len(prompts) - len(pending), "sent": 0, "engine_loads": 0, "attempt": attempt}
+    print(f"inference {model}: {len(prompts)} requests, {stats['cached']} cached, {len(pending)} to run", flush=True)
     if len(pending):
-        started = time.perf_counter()
-        engine = engine_factory(engine_name, manifest["path"], settings)
-        stats["engine_loads"] = 1
-        stats["load_seconds"] = round(time.perf_counter() - started, 3)
-        for start in range(0, len(pending), chunk_size):
-            chunk = pending.iloc[start : start + chunk_size]
-            answers = engine.run([_request(row) for row in chunk.to_dict("records")])
-            cache.append(_answers_frame(chunk["key"], answers, engine))
-            stats["sent"] += len(chunk)
-            print(f"inference {model}: {stats['cached'] + stats['sent']}/{len(prompts)} requests answered")
+        try:
+            _answer_pending(model, pending, engine_name, attempt_settings(settings, attempt), manifest, cache, chunk_size, stats, engine_factory)
+        except Exception as err:
+            if is_out_of_memory(err):
+                first_line = (str(err).splitlines() or [""])[0][:200]
+                raise EngineOutOfMemory(
+                    f"model {model} ran out of memory on attempt {attempt} ({type(err).__name__}: {first_line});"
+                    f" {stats['sent']} answers are cached, a retry sends the rest with smaller settings"
+                ) from None
+            raise
     answered = cache.load().set_index("key")
     for frame, out in zip(per_file, output_files):
         write_table(_generations(frame, answered), out, "generations", {"model": model, "model_sha": manifest["sha"]})
     _append_stats(stats_file, stats)
     return stats
+
+
+def _answer_pending(model, pending, engine_name, settings, manifest, cache, chunk_size, stats, engine_factory) -> None:
+    """Load the engine once, fit every pending request to its context, answer them chunk by chunk."""
+    started = time.perf_counter()
+    engine = engine_factory(engine_name, manifest["path"], settings)
+    stats["engine_loads"] = 1
+    stats["load_seconds"] = round(time.perf_counter() - started, 3)
+    truncate = settings.get("long_prompts", "error") == "truncate"
+    fitted = [
+        fit_to_context(engine.tokenizer, _request(row), settings["max_model_len"], truncate, f"{row['task']}/{row['method']}/{row['request_id']}")
+        for row in pending.to_dict("records")
+    ]
+    stats["truncated"] = sum(dropped > 0 for _, dropped in fitted)
+    total = stats["cached"] + len(pending)
+    for start in range(0, len(pending), chunk_size):
+        chunk = fitted[start : start + chunk_size]
+        print(f"inference {model}: sending {len(chunk)} requests", flush=True)
+        answers = _answers_frame(pending["key"].iloc[start : start + chunk_size], engine.run([r for r, _ in chunk]), engine)
+        answers["prompt_tokens_dropped"] = [dropped for _, dropped in chunk]
+        cache.append(answers)
+        stats["sent"] += len(chunk)
+        print(f"inference {model}: {stats['cached'] + stats['sent']}/{total} requests answered", flush=True)
 
 
 def _request(row: dict) -> Request:

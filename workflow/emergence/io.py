@@ -3,7 +3,8 @@
 Every stage file is written to a temporary name in the same folder and renamed into place, so a
 killed job never leaves a file that looks complete. Every Parquet file carries its stage name and
 provenance (package version, and the model and its SHA where one applies) in its schema metadata, and
-readers check the columns against the stage's schema before trusting a file.
+readers check the columns against the stage's schema before trusting a file. Pages carry CRC
+checksums that readers verify, so a file damaged after it was written is refused, never read as valid.
 """
 
 from __future__ import annotations
@@ -74,6 +75,7 @@ SCHEMAS: dict[str, pa.Schema] = {
             ("seed", pa.int64()),
             ("choice_scores", pa.list_(pa.float64())),
             ("choice_logprobs", pa.list_(pa.float64())),  # log P(choice | prompt) per choice; [] when none
+            ("prompt_tokens_dropped", pa.int32()),  # cut from the prompt's left to fit (engine.long_prompts: truncate)
         ]
     ),
     "scores": pa.schema(
@@ -133,6 +135,14 @@ class StageFileError(RuntimeError):
     """A stage file is missing, truncated, or does not follow its stage's schema."""
 
 
+class CorruptStageFile(StageFileError):
+    """A stage file whose bytes are damaged (truncated, or a page failing its checksum)."""
+
+    def __init__(self, path: str | Path, err: Exception):
+        self.path = Path(path)
+        super().__init__(f"{path}: corrupt or truncated Parquet file ({err})")
+
+
 def stable_hash(obj: Any) -> str:
     """SHA-256 of a JSON-serialisable object, independent of key order."""
     blob = json.dumps(obj, sort_keys=True, separators=(",", ":"), default=str)
@@ -188,7 +198,7 @@ def write_table_stream(frames: Iterable[pd.DataFrame], path: str | Path, stage: 
 
     def write(tmp: Path) -> None:
         nonlocal rows
-        with pq.ParquetWriter(tmp, schema, compression="zstd") as writer:
+        with pq.ParquetWriter(tmp, schema, compression="zstd", write_page_checksum=True) as writer:
             for df in frames:
                 missing = [name for name in schema.names if name not in df.columns]
                 if missing:
@@ -204,17 +214,17 @@ def iter_table(path: str | Path, stage: str, batch_rows: int = 65536) -> Iterato
     """A stage's Parquet file as pandas frames of at most `batch_rows` rows, checked like `read_table`."""
     try:
         # without pre-buffering, memory holds one batch; pre-buffered column chunks stay until the file closes
-        source = pq.ParquetFile(path, pre_buffer=False, buffer_size=1 << 20)
+        source = pq.ParquetFile(path, pre_buffer=False, buffer_size=1 << 20, page_checksum_verification=True)
     except FileNotFoundError:
         raise StageFileError(f"{path}: missing") from None
     except (pa.ArrowInvalid, OSError) as err:
-        raise StageFileError(f"{path}: not a readable Parquet file ({err})") from None
+        raise CorruptStageFile(path, err) from None
     check_schema(path, source.schema_arrow, stage)
     try:
         for batch in source.iter_batches(batch_size=batch_rows):
             yield batch.to_pandas()
     except (pa.ArrowInvalid, OSError) as err:
-        raise StageFileError(f"{path}: not a readable Parquet file ({err})") from None
+        raise CorruptStageFile(path, err) from None
 
 
 def check_schema(path: str | Path, schema: pa.Schema, stage: str) -> None:
@@ -225,13 +235,25 @@ def check_schema(path: str | Path, schema: pa.Schema, stage: str) -> None:
 def read_table(path: str | Path, stage: str) -> pd.DataFrame:
     """Read a stage's Parquet file, refusing one that is truncated or has the wrong columns."""
     try:
-        table = pq.read_table(path)
+        table = pq.read_table(path, page_checksum_verification=True)
     except FileNotFoundError:
         raise StageFileError(f"{path}: missing") from None
     except (pa.ArrowInvalid, OSError) as err:
-        raise StageFileError(f"{path}: not a readable Parquet file ({err})") from None
+        raise CorruptStageFile(path, err) from None
     check_schema(path, table.schema, stage)
     return table.to_pandas()
+
+
+def unreadable_parquet(root: str | Path) -> list[Path]:
+    """Parquet files under `root` whose footer cannot be read: truncated or overwritten by an earlier
+    run. Only footers are read, so checking a whole sweep takes a fraction of a second."""
+    broken = []
+    for path in sorted(Path(root).rglob("*.parquet")):
+        try:
+            pq.read_metadata(path)
+        except (pa.ArrowInvalid, OSError):
+            broken.append(path)
+    return broken
 
 
 def read_provenance(path: str | Path) -> dict:

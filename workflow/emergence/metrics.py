@@ -18,11 +18,16 @@ import re
 import string
 import unicodedata
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Callable, Iterable
+from functools import cache, cached_property
+from typing import Callable, Iterable, Iterator
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
 from rapidfuzz.distance import Levenshtein
 from rapidfuzz.process import cpdist
 
@@ -64,7 +69,7 @@ def spec(name: str) -> Metric:
 def normalise(answer: str) -> str:
     """An answer as compared: stripped of spaces and a final period; a number loses "$" and thousands commas."""
     answer = answer.strip().removesuffix(".").strip()
-    if re.fullmatch(r"-?\$?\d[\d,]*(\.\d+)?", answer):
+    if NUMBER.fullmatch(answer):
         answer = answer.replace("$", "").replace(",", "")
     return answer
 
@@ -78,13 +83,13 @@ def last_number(text: str) -> str:
 @metric("exact_match", discontinuous=True)
 def exact_match(items: pd.DataFrame) -> np.ndarray:
     """Accuracy after answer extraction (the method's strict rule): the normalised answers are equal."""
-    return np.array([normalise(o) == normalise(a) for o, a in zip(items["output"], items["answer"])], dtype=float)
+    return (per_distinct(normalise, items["output"]) == per_distinct(normalise, items["answer"])).astype(float)
 
 
 @metric("flexible_exact_match", discontinuous=True)
 def flexible_exact_match(items: pd.DataFrame) -> np.ndarray:
     """Accuracy under the flexible rule: the last number of the whole output equals the answer."""
-    return np.array([last_number(raw) == normalise(a) for raw, a in zip(items["raw"], items["answer"])], dtype=float)
+    return (per_distinct(last_number, items["raw"]) == per_distinct(normalise, items["answer"])).astype(float)
 
 
 def normalise_text(text: str) -> str:
@@ -134,18 +139,25 @@ def pass_at_k(items: pd.DataFrame, k: int) -> np.ndarray:
 
     NaN for an item with fewer than k samples.
     """
-    out = np.full(len(items), np.nan)
-    for row, (samples, answer) in enumerate(zip(items["samples"], items["answer"])):
-        n, c = len(samples), sum(normalise(s) == normalise(answer) for s in samples)
-        if n >= k:
-            out[row] = 1.0 if n - c < k else 1.0 - float(np.prod(1.0 - k / np.arange(n - c + 1, n + 1)))
-    return out
+    answers = per_distinct(normalise, items["answer"])
+    return np.array([pass_probability(len(s), s.count(a), k) if len(s) >= k else np.nan for s, a in zip(items["normalised_samples"], answers)])
+
+
+@cache
+def pass_probability(n: int, c: int, k: int) -> float:
+    """pass@k of one item, as a product that cannot overflow; n and c take few values, hence the cache."""
+    return 1.0 if n - c < k else 1.0 - float(np.prod(1.0 - k / np.arange(n - c + 1, n + 1)))
+
+
+def majority(answers: Iterable[str]) -> str:
+    """The most common non-empty normalised answer; a tie goes to the answer sampled first. "" when none parsed."""
+    votes = Counter(answer for answer in answers if answer)
+    return max(votes, key=lambda answer: votes[answer], default="")  # max keeps the first of equals
 
 
 def majority_answer(samples: Iterable[str]) -> str:
     """The most common non-empty answer; a tie goes to the answer sampled first. "" when none parsed."""
-    votes = Counter(normalise(s) for s in samples if normalise(s))
-    return max(votes, key=lambda answer: votes[answer], default="")  # max keeps the first of equals
+    return majority(map(normalise, samples))
 
 
 def maj_at_k(items: pd.DataFrame, k: int) -> np.ndarray:
@@ -153,9 +165,8 @@ def maj_at_k(items: pd.DataFrame, k: int) -> np.ndarray:
 
     Samples with no extractable answer do not vote. NaN for an item with fewer than k samples.
     """
-    return np.array(
-        [float(majority_answer(s[:k]) == normalise(a)) if len(s) >= k else np.nan for s, a in zip(items["samples"], items["answer"])]
-    )
+    answers = per_distinct(normalise, items["answer"])
+    return np.array([float(majority(s[:k]) == a) if len(s) >= k else np.nan for s, a in zip(items["normalised_samples"], answers)])
 
 
 def chain_steps(text: str) -> int:
@@ -169,10 +180,11 @@ def complex_maj_at_k(items: pd.DataFrame, k: int) -> np.ndarray:
     Ties in step count go to the sample drawn first. NaN for an item with fewer than k samples.
     """
     out = np.full(len(items), np.nan)
-    for row, (samples, texts, answer) in enumerate(zip(items["samples"], items["texts"], items["answer"])):
+    answers = per_distinct(normalise, items["answer"])
+    for row, (samples, steps, answer) in enumerate(zip(items["normalised_samples"], items["steps"], answers)):
         if len(samples) >= k:
-            ranked = sorted(range(len(samples)), key=lambda i: (-chain_steps(texts[i]), i))[:k]
-            out[row] = float(majority_answer([samples[i] for i in sorted(ranked)]) == normalise(answer))
+            ranked = sorted(range(len(samples)), key=lambda i: (-steps[i], i))[:k]
+            out[row] = float(majority([samples[i] for i in sorted(ranked)]) == answer)
     return out
 
 
@@ -297,56 +309,208 @@ def extract_answer(text: str, regex: str) -> str:
     return match.group(1) if match else ""
 
 
-def row_sums(lists) -> np.ndarray:
-    """Per-row sums of a column of number lists, in one pass over their concatenation."""
-    lengths = np.fromiter(map(len, lists), dtype=np.int64, count=len(lists))
-    flat = np.concatenate([np.asarray(x, float) for x in lists]) if lengths.sum() else np.zeros(0)
-    return np.bincount(np.repeat(np.arange(len(lists)), lengths), weights=flat, minlength=len(lists))
+def objects(values: Iterable, count: int) -> np.ndarray:
+    """A 1-d object array of `count` values; lists stay whole (np.array would nest them)."""
+    return np.fromiter(values, dtype=object, count=count)
+
+
+def per_distinct(fn: Callable, values) -> np.ndarray:
+    """`fn` of every value, called once per distinct value: answers and outputs repeat across items and samples."""
+    codes, uniques = pd.factorize(np.asarray(values, dtype=object), use_na_sentinel=False)
+    return objects(map(fn, uniques), len(uniques))[codes]
+
+
+def extract_answers(texts: np.ndarray, regexes: np.ndarray) -> np.ndarray:
+    """`extract_answer` of each text with its regex: one regex at a time, each distinct text once."""
+    answers = texts.copy()
+    for regex in pd.unique(regexes):
+        if regex:
+            rows = regexes == regex
+            answers[rows] = per_distinct(lambda text: extract_answer(text, regex), texts[rows])
+    return answers
+
+
+def row_sums(lists: pa.Array) -> np.ndarray:
+    """Per-row sums of an Arrow column of number lists, adding each row's values in order (a null counts as NaN)."""
+    values = lists.flatten().to_numpy(zero_copy_only=False).astype(float)
+    return np.bincount(pc.list_parent_indices(lists).to_numpy(), weights=values, minlength=len(lists))
+
+
+def list_lengths(lists: pa.Array) -> np.ndarray:
+    """Each list's length in an Arrow list column (0 for a null)."""
+    return pc.list_value_length(lists).fill_null(0).to_numpy()
 
 
 def batch_tokenizer(tokenizer) -> Callable[[list[str]], list[list[int]]]:
-    """A transformers tokenizer as a batch function without special tokens; a fast one's Rust core is called directly."""
+    """A transformers tokenizer as a batch function without special tokens; a fast one's Rust core is called directly.
+
+    Its `encode_batch_fast` skips the character offsets, which scoring does not read.
+    """
     core = getattr(tokenizer, "backend_tokenizer", None)
     if core is None:
         return lambda texts: tokenizer(texts, add_special_tokens=False)["input_ids"] if texts else []
-    return lambda texts: [encoding.ids for encoding in core.encode_batch(texts, add_special_tokens=False)] if texts else []
+    encode = getattr(core, "encode_batch_fast", core.encode_batch)
+    return lambda texts: [encoding.ids for encoding in encode(texts, add_special_tokens=False)] if texts else []
 
 
-def tokenize_unique(texts: list[str], tokenize: Callable[[list[str]], list[list[int]]]) -> list[list[int]]:
+def tokenize_unique(texts, tokenize: Callable[[list[str]], list[list[int]]]) -> np.ndarray:
     """Tokenize each distinct text once: answers and outputs repeat across items, models and methods."""
-    codes, uniques = pd.factorize(pd.Series(texts, dtype=object))
-    tokens = tokenize(list(uniques))
-    return [tokens[c] for c in codes]
+    codes, uniques = pd.factorize(np.asarray(texts, dtype=object), use_na_sentinel=False)
+    return objects(tokenize(list(uniques)), len(uniques))[codes]
 
 
-def item_table(generations: pd.DataFrame, tokenize: Callable[[list[str]], list[list[int]]]) -> pd.DataFrame:
-    """What the metrics read, one row per request.
+def arrow_table(generations: pd.DataFrame | pa.Table) -> pa.Table:
+    """Generations as an Arrow table of one chunk per column, strings typed as in the stage schema."""
+    if isinstance(generations, pd.DataFrame):  # pandas strings arrive as large_string
+        table = pa.Table.from_pandas(generations, preserve_index=False)
+        generations = table.cast(pa.schema([f.with_type(pa.string()) if f.type == pa.large_string() else f for f in table.schema]))
+    return generations.combine_chunks()
 
-    `samples` are the extracted answers of every sample, `output` the first of them and `raw` the
-    first sample's whole text; `answer` is what a correct answer equals. Token lists come from
-    `tokenize` (a batch tokenizer), so token edit distances are in the model's own tokens.
+
+def column(values: np.ndarray) -> pd.Series:
+    """A column of the items table; strings stay Python objects (iterating pandas' Arrow strings makes a scalar per row)."""
+    return pd.Series(values, dtype=values.dtype)
+
+
+class Items:
+    """What the metrics read, one row per request: a table whose columns are built when first read.
+
+    `samples` are the extracted answers of every sample (`normalised_samples` as compared, `steps`
+    their chains' lengths), `output` the first of them and `raw` the first sample's whole text;
+    `answer` is what a correct answer equals and `references` what a closed-book answer may match
+    (the task's aliases, else the answer). Token lists come from `tokenize` (a batch tokenizer), so
+    token edit distances are in the model's own tokens. The multiple-choice columns exist when every
+    item has choices. Columns are built lazily because each metric reads a few of them, and
+    tokenizing alone costs more than most metrics; strings are read from Arrow without pandas.
     """
-    samples = [[extract_answer(text, regex) for text in texts] for texts, regex in zip(generations["texts"], generations["answer_regex"])]
-    first_sample_logprobs = [lps[0] if len(lps) else [np.nan] for lps in generations["token_logprobs"]] if "token_logprobs" in generations else [[np.nan]] * len(generations)
-    items = pd.DataFrame(
-        {
-            "samples": samples,
-            "texts": generations["texts"].to_numpy(),
-            "output": [s[0] if s else "" for s in samples],
-            "raw": [texts[0] if len(texts) else "" for texts in generations["texts"]],
-            "answer": generations["answer"].to_numpy(),
-            "references": [[answer] for answer in generations["answer"]],  # score_generations adds a task's aliases
-            "target_logprob": row_sums(generations["target_logprobs"].to_numpy()),
-            "target_tokens": np.fromiter(map(len, generations["target_token_ids"]), dtype=np.int64, count=len(generations)),
-            "sample_logprob": row_sums(first_sample_logprobs),
-        }
-    )
-    items["output_tokens"] = tokenize_unique([text.strip() for text in items["output"]], tokenize)
-    items["answer_tokens"] = tokenize_unique([answer.strip() for answer in items["answer"]], tokenize)
-    if "choice_logprobs" in generations and len(generations) and all(len(c) for c in generations["choice_logprobs"]):
-        for column in ("choice_logprobs", "choice_scores"):  # a multiple-choice task: every item has choices
-            items[column] = generations[column].to_numpy()
-    return items
+
+    COLUMNS = ("samples", "normalised_samples", "steps", "texts", "output", "raw", "answer", "references", "target_logprob",
+               "target_tokens", "sample_logprob", "output_tokens", "answer_tokens", "choice_logprobs", "choice_scores")
+    CHOICES = ("choice_logprobs", "choice_scores")
+    READS = ("request_id", "item_id", "task", "method", "answer", "answer_regex", "texts", "token_logprobs",
+             "target_token_ids", "target_logprobs", *CHOICES)  # the generations columns scoring reads
+
+    def __init__(self, generations: pd.DataFrame | pa.Table, tokenize: Callable[[list[str]], list[list[int]]], tasks: pd.DataFrame | None = None):
+        self.table, self.tokenize, self.tasks = arrow_table(generations), tokenize, tasks
+        texts = self.table["texts"].combine_chunks()
+        self.flat_texts, self.n_samples = texts.flatten().to_numpy(zero_copy_only=False), list_lengths(texts)
+        self.ends = np.cumsum(self.n_samples)  # a row's samples are flat[end - n_samples : end]
+        self.choices = len(self) > 0 and "choice_logprobs" in self.table.column_names and bool(  # a multiple-choice task
+            list_lengths(self.table["choice_logprobs"].combine_chunks()).all())
+
+    def __len__(self) -> int:
+        return self.table.num_rows
+
+    def __contains__(self, name: str) -> bool:
+        return name in self.COLUMNS and (self.choices or name not in self.CHOICES)
+
+    def __getitem__(self, name: str) -> pd.Series:
+        if name not in self:
+            raise KeyError(name)
+        return getattr(self, name)
+
+    def frame(self) -> pd.DataFrame:
+        """Every column, built."""
+        return pd.DataFrame({name: self[name] for name in self.COLUMNS if name in self})
+
+    def strings(self, name: str) -> np.ndarray:
+        return self.table[name].to_numpy()
+
+    def per_row(self, flat: np.ndarray) -> np.ndarray:
+        """A flat per-sample array as each row's list."""
+        flat = flat.tolist()
+        return objects((flat[end - n : end] for n, end in zip(self.n_samples.tolist(), self.ends.tolist())), len(self))
+
+    def first(self, flat: np.ndarray) -> np.ndarray:
+        """Each row's first value of a flat per-sample array, "" for a row without samples."""
+        out, sampled = np.full(len(self), "", dtype=object), self.n_samples > 0
+        out[sampled] = flat[(self.ends - self.n_samples)[sampled]]
+        return out
+
+    @cached_property
+    def flat_samples(self) -> np.ndarray:
+        return extract_answers(self.flat_texts, np.repeat(self.strings("answer_regex"), self.n_samples))
+
+    @cached_property
+    def tokens(self) -> np.ndarray:
+        """The stripped outputs, then answers, tokenized in one call: they overlap (every right answer)."""
+        return tokenize_unique(per_distinct(str.strip, np.concatenate([self["output"], self["answer"]])), self.tokenize)
+
+    @cached_property
+    def samples(self) -> pd.Series:
+        return column(self.per_row(self.flat_samples))
+
+    @cached_property
+    def normalised_samples(self) -> pd.Series:
+        """Each sample's answer as compared (`normalise`d), for the votes of sampled metrics."""
+        return column(self.per_row(per_distinct(normalise, self.flat_samples)))
+
+    @cached_property
+    def steps(self) -> pd.Series:
+        """Each sample's reasoning steps (`chain_steps` of its text)."""
+        return column(self.per_row(per_distinct(chain_steps, self.flat_texts)))
+
+    @cached_property
+    def texts(self) -> pd.Series:
+        return column(self.per_row(self.flat_texts))
+
+    @cached_property
+    def output(self) -> pd.Series:
+        return column(self.first(self.flat_samples))
+
+    @cached_property
+    def raw(self) -> pd.Series:
+        return column(self.first(self.flat_texts))
+
+    @cached_property
+    def answer(self) -> pd.Series:
+        return column(self.strings("answer"))
+
+    @cached_property
+    def references(self) -> pd.Series:
+        tasks = self.tasks if self.tasks is not None and "metadata" in self.tasks else None
+        aliases = {i: json.loads(m).get("aliases") for i, m in zip(tasks["item_id"], tasks["metadata"])} if tasks is not None else {}
+        references = (aliases.get(i) or [answer] for i, answer in zip(self.strings("item_id"), self["answer"]))
+        return column(objects(references, len(self)))
+
+    @cached_property
+    def target_logprob(self) -> pd.Series:
+        return column(row_sums(self.table["target_logprobs"].combine_chunks()))
+
+    @cached_property
+    def target_tokens(self) -> pd.Series:
+        return column(list_lengths(self.table["target_token_ids"].combine_chunks()))
+
+    @cached_property
+    def sample_logprob(self) -> pd.Series:
+        """The first sample's log-probability; NaN without a sample."""
+        out = np.full(len(self), np.nan)
+        if "token_logprobs" in self.table.column_names:
+            logprobs = self.table["token_logprobs"].combine_chunks()
+            sampled = list_lengths(logprobs) > 0
+            out[sampled] = row_sums(pc.list_element(logprobs.filter(sampled), 0))
+        return column(out)
+
+    @cached_property
+    def output_tokens(self) -> pd.Series:
+        return column(self.tokens[: len(self)])
+
+    @cached_property
+    def answer_tokens(self) -> pd.Series:
+        return column(self.tokens[len(self) :])
+
+    @cached_property
+    def choice_logprobs(self) -> pd.Series:
+        return column(self.table["choice_logprobs"].to_numpy())
+
+    @cached_property
+    def choice_scores(self) -> pd.Series:
+        return column(self.table["choice_scores"].to_numpy())
+
+
+def item_table(generations: pd.DataFrame | pa.Table, tokenize: Callable[[list[str]], list[list[int]]], tasks: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Every column of `Items`, as a DataFrame."""
+    return Items(generations, tokenize, tasks).frame()
 
 
 def expand_metrics(names: list[str], max_samples: int) -> list[str]:
@@ -358,41 +522,43 @@ def expand_metrics(names: list[str], max_samples: int) -> list[str]:
     return out
 
 
-def score_generations(generations: pd.DataFrame, tasks: pd.DataFrame, model: dict, tokenize, metrics: list[str]) -> pd.DataFrame:
+def score_generations(generations: pd.DataFrame | pa.Table, tasks: pd.DataFrame, model: dict, tokenize, metrics: list[str]) -> pd.DataFrame:
     """Score every generation under each named metric, in the long format of the "scores" stage.
 
-    `model` is the model's manifest (model, family, n_params, training_flops). Metrics that need
-    multiple-choice columns are skipped for items without them; sampled metrics give rows only for
-    k up to the samples an item has.
+    `generations` is a table of the generations stage (pandas or Arrow) and `model` the model's
+    manifest (model, family, n_params, training_flops). Metrics that need multiple-choice columns
+    are skipped for items without them; sampled metrics give rows only for k up to the samples an
+    item has.
     """
-    items = item_table(generations, tokenize)
-    aliases = {i: json.loads(m).get("aliases") for i, m in zip(tasks["item_id"], tasks["metadata"])} if "metadata" in tasks else {}
-    items["references"] = [aliases.get(i) or refs for i, refs in zip(generations["item_id"], items["references"])]
-    max_samples = max((len(s) for s in items["samples"]), default=1)
-    names = expand_metrics(metrics, max_samples)
+    items = Items(generations, tokenize, tasks)
+    generations, n = items.table, len(items)
+    names = expand_metrics(metrics, int(items.n_samples.max()) if n else 1)
     for name in names:
         spec(name)  # unknown names fail before any work
-    digits = tasks.set_index("item_id")["digits"]
+    codes, ids = pd.factorize(generations["item_id"].to_numpy())
     flops = model.get("training_flops")
-    common = {
-        "request_id": generations["request_id"].to_numpy(),
-        "item_id": generations["item_id"].to_numpy(),
-        "model": model["model"],
-        "family": model["family"],
-        "task": generations["task"].to_numpy(),
-        "method": generations["method"].to_numpy(),
-        "digits": generations["item_id"].map(digits).astype("int32").to_numpy(),
-        "n_params": np.int64(model["n_params"]),
-        "training_flops": float(flops) if flops else np.nan,
-        "target_tokens": items["target_tokens"].astype("int32").to_numpy(),
+    common = {  # the columns every metric's rows share, built once
+        "request_id": generations["request_id"],
+        "item_id": generations["item_id"],
+        "model": pa.repeat(model["model"], n),
+        "family": pa.repeat(model["family"], n),
+        "task": generations["task"],
+        "method": generations["method"],
+        "digits": pd.Series(ids).map(tasks.set_index("item_id")["digits"]).astype("int32").to_numpy()[codes],
+        "n_params": np.full(n, model["n_params"], np.int64),
+        "training_flops": np.full(n, float(flops) if flops else np.nan),
+        "target_tokens": items["target_tokens"].to_numpy().astype("int32"),
     }
-    frames = []
+    tables = []
     for name in names:
         if spec(name).choices and "choice_logprobs" not in items:
             continue
-        frame = pd.DataFrame({**common, "metric": name, "value": spec(name).fn(items)})
-        frames.append(frame.dropna(subset=["value"]) if "@" in name else frame)
-    return pd.concat(frames, ignore_index=True)
+        values = np.asarray(spec(name).fn(items), dtype=float)
+        table = pa.table({**common, "metric": pa.repeat(name, n), "value": values})
+        tables.append(table.filter(~np.isnan(values)) if "@" in name else table)
+    # strings stay Arrow strings (no conversion on the way to Parquet), one chunk per metric as concatenated
+    # per-metric frames had: the Parquet bytes stay the same
+    return pa.concat_tables(tables).to_pandas(types_mapper={pa.string(): pd.ArrowDtype(pa.string())}.get)
 
 
 def score_file(generations: str, tasks: pd.DataFrame, model: dict, tokenize, metrics: list[str], out: str, provenance: dict) -> int:
@@ -402,5 +568,39 @@ def score_file(generations: str, tasks: pd.DataFrame, model: dict, tokenize, met
     """
     from emergence import io
 
-    batches = (score_generations(batch, tasks, model, tokenize, metrics) for batch in io.iter_table(generations, "generations"))
-    return io.write_table_stream(batches, out, "scores", provenance)
+    batches = (score_generations(batch, tasks, model, tokenize, metrics) for batch in generation_batches(generations))
+    with ThreadPoolExecutor(1) as pool:
+        return io.write_table_stream(ahead(batches, pool), out, "scores", provenance)
+
+
+def ahead(frames: Iterator, pool: ThreadPoolExecutor) -> Iterator:
+    """The items of `frames`, each next one made in `pool` while the caller handles this one: scoring overlaps writing.
+
+    Holds one item more than plain iteration. The Parquet writer and the tokenizer release the GIL.
+    """
+    future = pool.submit(next, frames, None)
+    while (frame := future.result()) is not None:
+        future = pool.submit(next, frames, None)
+        yield frame
+
+
+def generation_batches(path: str, batch_rows: int = 65536) -> Iterator[pa.Table]:
+    """The columns scoring reads from a generations file, as Arrow tables, checked and batched as `io.iter_table` does.
+
+    Arrow, not pandas: turning the list columns into Python objects took longer than scoring them.
+    The same batches as `io.iter_table` give the scores file the same row groups.
+    """
+    from emergence import io
+
+    try:
+        source = pq.ParquetFile(path, pre_buffer=False, buffer_size=1 << 20, page_checksum_verification=True)
+    except FileNotFoundError:
+        raise io.StageFileError(f"{path}: missing") from None
+    except (pa.ArrowInvalid, OSError) as err:
+        raise io.CorruptStageFile(path, err) from None
+    io.check_schema(path, source.schema_arrow, "generations")
+    try:
+        for batch in source.iter_batches(batch_size=batch_rows, columns=list(Items.READS)):
+            yield pa.Table.from_batches([batch])
+    except (pa.ArrowInvalid, OSError) as err:
+        raise io.CorruptStageFile(path, err) from None

