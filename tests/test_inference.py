@@ -69,6 +69,46 @@ def test_multiple_choice_log_probabilities(tiny_checkpoints):
     assert vllm_results[-1].choice_logprobs == []  # no choices, nothing scored
 
 
+def test_a_target_the_model_generated_is_scored_like_any_other(tiny_checkpoints):
+    """Two shortcuts of teacher forcing agree with transformers: a greedy sample that begins with the
+    target gives the target's log-probs itself, and a teacher-forced prompt whose target the prefix
+    cache already holds (a sampled answer equal to the target; vLLM leaves the log-probs of cached
+    positions unset) is sent again without the cache."""
+    from dataclasses import replace
+
+    checkpoint = str(tiny_checkpoints["tiny-c"])
+    engine = load_engine("vllm", checkpoint, SETTINGS)
+    # prompts of 16-34 tokens and 16 more generated: the cached blocks of 32 tokens reach into the target
+    batch = [replace(r, max_tokens=16, stop=(), temperature=temperature) for r in requests(6) for temperature in (0.0, 0.8)]
+    generated = engine.run(batch)
+    batch = [replace(r, target=result.texts[0]) for r, result in zip(batch, generated)]  # seeded: sampled again alike
+    ours = engine.run(batch)
+    assert engine.counts["targets_from_samples"] > 0 and engine.counts["forced_again"] > 0  # both paths were taken
+    reference = load_engine("hf", checkpoint, SETTINGS).run(batch)
+    for result, expected in zip(ours, reference):
+        assert result.target_token_ids == expected.target_token_ids
+        assert result.target_logprobs == pytest.approx(expected.target_logprobs, abs=1e-4)
+
+
+def test_targets_are_not_teacher_forced_when_no_metric_reads_them(tiny_checkpoints):
+    from dataclasses import replace
+
+    from emergence.metrics import needs_target_logprobs
+
+    assert not needs_target_logprobs(["exact_match", "maj@k", "token_edit_distance", "brier_binary"])
+    assert needs_target_logprobs(["exact_match", "per_token_prob"])
+    checkpoint = str(tiny_checkpoints["tiny-c"])
+    batch = [replace(r, choices=(r.target, " 7")) for r in requests(2)]
+    full = load_engine("vllm", checkpoint, SETTINGS).run(batch)
+    gc.collect()
+    for engine in ("vllm", "hf"):
+        lean = load_engine(engine, checkpoint, {**SETTINGS, "target_logprobs": False}).run(batch)
+        for a, b in zip(full, lean):
+            assert b.target_logprobs == [] and a.target_logprobs != []
+            assert (b.texts, b.token_ids, b.target_token_ids) == (a.texts, a.token_ids, a.target_token_ids)
+            assert b.choice_logprobs == pytest.approx(a.choice_logprobs, abs=1e-4)  # choices are still scored
+
+
 class KilledAfter:
     """Wraps the real engine and dies (as a SIGKILL would, or with `error`) after answering `chunks` chunks."""
 
@@ -181,6 +221,9 @@ def test_cache_key_changes_with_model_sha_and_request():
     assert base != request_key("sha-a", "hf", SETTINGS, row)
     assert base != request_key("sha-a", "vllm", {**SETTINGS, "dtype": "bfloat16"}, row)
     assert base != request_key("sha-a", "vllm", SETTINGS, {**row, "seed": 4})
+    # answers without teacher-forced targets are cached apart; full answers keep the keys they had
+    assert base == request_key("sha-a", "vllm", {**SETTINGS, "target_logprobs": True}, row)
+    assert base != request_key("sha-a", "vllm", {**SETTINGS, "target_logprobs": False}, row)
 
 
 def test_seeded_sampling_survives_a_batch_larger_than_one_prefill(tiny_checkpoints):

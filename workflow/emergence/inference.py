@@ -70,6 +70,8 @@ def request_key(model_sha: str, engine: str, settings: dict, row: dict) -> str:
             "model_sha": model_sha,
             "engine": engine_version(engine),
             "settings": {k: settings.get(k) for k in OUTPUT_SETTINGS},
+            # answers without the target's log-probabilities are kept apart; full ones keep their keys
+            **({"target_logprobs": False} if settings.get("target_logprobs") is False else {}),
             # a request without choices keeps the key it had before choices existed
             "request": {k: v for k, v in asdict(_request(row)).items() if k != "choices" or v},
         }

@@ -186,6 +186,12 @@ def write_table(df: pd.DataFrame, path: str | Path, stage: str, provenance: dict
     write_table_stream([df], path, stage, provenance)
 
 
+def repeating_columns(schema: pa.Schema) -> list[str]:
+    """The columns worth dictionary-encoding: all but request ids (one per row) and measured numbers
+    (floats), whose dictionaries only cost time: a third of writing a scores file, and 50 % more bytes."""
+    return [f.name for f in schema if f.name != "request_id" and not pa.types.is_floating(getattr(f.type, "value_type", f.type))]
+
+
 def write_table_stream(frames: Iterable[pd.DataFrame], path: str | Path, stage: str, provenance: dict | None = None) -> int:
     """Write frames one row group at a time as the Parquet file of `stage`, atomically; returns the rows written.
 
@@ -198,7 +204,7 @@ def write_table_stream(frames: Iterable[pd.DataFrame], path: str | Path, stage: 
 
     def write(tmp: Path) -> None:
         nonlocal rows
-        with pq.ParquetWriter(tmp, schema, compression="zstd", write_page_checksum=True) as writer:
+        with pq.ParquetWriter(tmp, schema, compression="zstd", write_page_checksum=True, use_dictionary=repeating_columns(schema)) as writer:
             for df in frames:
                 missing = [name for name in schema.names if name not in df.columns]
                 if missing:

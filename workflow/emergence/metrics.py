@@ -20,7 +20,7 @@ import unicodedata
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from functools import cache, cached_property
+from functools import cache, cached_property, lru_cache
 from typing import Callable, Iterable, Iterator
 
 import numpy as np
@@ -38,6 +38,7 @@ class Metric:
     discontinuous: bool  # all-or-nothing per item (the metrics under which abilities look emergent)
     lower_is_better: bool
     choices: bool  # needs multiple-choice columns
+    teacher_forced: bool = False  # reads the target's teacher-forced log-probabilities
 
 
 METRICS: dict[str, Metric] = {}
@@ -45,9 +46,9 @@ SAMPLED = ("pass", "maj", "cmaj")  # "pass@k" etc. in the config: one metric per
 NUMBER = re.compile(r"-?\$?\d[\d,]*(?:\.\d+)?")
 
 
-def metric(name: str, discontinuous: bool = False, lower_is_better: bool = False, choices: bool = False):
+def metric(name: str, discontinuous: bool = False, lower_is_better: bool = False, choices: bool = False, teacher_forced: bool = False):
     def register(fn):
-        METRICS[name] = Metric(fn, discontinuous, lower_is_better, choices)
+        METRICS[name] = Metric(fn, discontinuous, lower_is_better, choices, teacher_forced)
         return fn
 
     return register
@@ -63,9 +64,16 @@ def spec(name: str) -> Metric:
     raise ValueError(f"unknown metric {name!r} (known: {sorted(METRICS)}, pass@k, maj@k)")
 
 
+def needs_target_logprobs(names: list[str]) -> bool:
+    """Whether any of these metrics reads the target's teacher-forced log-probabilities; without
+    one, the inference stage skips teacher forcing the target (a fifth or more of its engine time)."""
+    return any(name in METRICS and METRICS[name].teacher_forced for name in names)  # pass@k etc. read samples
+
+
 # --- discontinuous --------------------------------------------------------------------------------
 
 
+@lru_cache(maxsize=1 << 16)  # the same answers recur in every batch of a file
 def normalise(answer: str) -> str:
     """An answer as compared: stripped of spaces and a final period; a number loses "$" and thousands commas."""
     answer = answer.strip().removesuffix(".").strip()
@@ -242,19 +250,19 @@ def char_edit_distance(items: pd.DataFrame) -> np.ndarray:
     return cpdist(list(outputs), list(answers), scorer=Levenshtein.distance, dtype=np.int64).astype(float)
 
 
-@metric("target_logprob")
+@metric("target_logprob", teacher_forced=True)
 def target_logprob(items: pd.DataFrame) -> np.ndarray:
     """log P(target | prompt), teacher-forced: the answer, or a method's whole worked continuation."""
     return items["target_logprob"].to_numpy(float)
 
 
-@metric("mean_token_logprob")
+@metric("mean_token_logprob", teacher_forced=True)
 def mean_token_logprob(items: pd.DataFrame) -> np.ndarray:
     """log P(target) per target token; its negation is the per-token loss fitted by power laws."""
     return items["target_logprob"].to_numpy(float) / np.maximum(items["target_tokens"].to_numpy(float), 1.0)
 
 
-@metric("per_token_prob")
+@metric("per_token_prob", teacher_forced=True)
 def per_token_prob(items: pd.DataFrame) -> np.ndarray:
     """Geometric-mean probability of the target's tokens, exp(mean log p): Mirage's p, with EM ~ p^L."""
     return np.exp(mean_token_logprob(items))
@@ -351,6 +359,22 @@ def batch_tokenizer(tokenizer) -> Callable[[list[str]], list[list[int]]]:
         return lambda texts: tokenizer(texts, add_special_tokens=False)["input_ids"] if texts else []
     encode = getattr(core, "encode_batch_fast", core.encode_batch)
     return lambda texts: [encoding.ids for encoding in encode(texts, add_special_tokens=False)] if texts else []
+
+
+def remembering(tokenize: Callable[[list[str]], list[list[int]]], most: int = 1 << 20) -> Callable[[list[str]], list[list[int]]]:
+    """`tokenize` that keeps the tokens of up to `most` texts across calls: a file's batches share
+    most of their answers and outputs. Forgets everything when full, so memory stays bounded."""
+    known: dict[str, list[int]] = {}
+
+    def run(texts: list[str]) -> list[list[int]]:
+        new = [text for text in texts if text not in known]
+        if len(known) + len(new) > most:
+            known.clear()
+            new = texts
+        known.update(zip(new, tokenize(new)))
+        return [known[text] for text in texts]
+
+    return run
 
 
 def tokenize_unique(texts, tokenize: Callable[[list[str]], list[list[int]]]) -> np.ndarray:
@@ -568,6 +592,7 @@ def score_file(generations: str, tasks: pd.DataFrame, model: dict, tokenize, met
     """
     from emergence import io
 
+    tokenize = remembering(tokenize)
     batches = (score_generations(batch, tasks, model, tokenize, metrics) for batch in generation_batches(generations))
     with ThreadPoolExecutor(1) as pool:
         return io.write_table_stream(ahead(batches, pool), out, "scores", provenance)

@@ -10,6 +10,7 @@ item, log P(choice | prompt) of each choice. Backends register by name:
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
+from functools import cache
 from typing import Protocol
 
 
@@ -54,8 +55,9 @@ ENGINES: dict[str, tuple[str, tuple[str, ...]]] = {
 }
 
 
+@cache
 def engine_version(name: str) -> str:
-    """The installed version of an engine's package, read without importing it."""
+    """The installed version of an engine's package, read without importing it (once: every request key has it)."""
     from importlib import metadata
 
     distributions = ENGINES[name][1]

