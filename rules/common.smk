@@ -8,7 +8,7 @@ from snakemake.utils import validate
 
 from emergence.config import ConfigError, check_config, schema_problem
 from emergence.io import unreadable_parquet
-from emergence.metrics import needs_target_logprobs
+from emergence.metrics import engine_outputs
 from emergence.plots import figure_plan
 from emergence.prompts import expand_methods, sweep_pairs
 
@@ -62,12 +62,13 @@ def model_resources(model):
 
 def engine_settings(model):
     """The engine settings of one model: a model given GPUs runs tensor-parallel over all of them;
-    targets are teacher-forced only when a configured metric reads their log-probabilities."""
+    log-probabilities (of targets, teacher-forced, and of sampled tokens) are computed only when a
+    configured metric reads them."""
     gpus = model_resources(model)["gpus"]
     return {
         **config["engine"],
         "seed": config["seed"],
-        "target_logprobs": needs_target_logprobs(config["metrics"]),
+        **engine_outputs(config["metrics"]),
         **({"tensor_parallel_size": gpus} if gpus else {}),
     }
 

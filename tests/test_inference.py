@@ -90,23 +90,27 @@ def test_a_target_the_model_generated_is_scored_like_any_other(tiny_checkpoints)
         assert result.target_logprobs == pytest.approx(expected.target_logprobs, abs=1e-4)
 
 
-def test_targets_are_not_teacher_forced_when_no_metric_reads_them(tiny_checkpoints):
+def test_log_probabilities_are_computed_only_when_a_metric_reads_them(tiny_checkpoints):
     from dataclasses import replace
 
-    from emergence.metrics import needs_target_logprobs
+    from emergence.metrics import engine_outputs
 
-    assert not needs_target_logprobs(["exact_match", "maj@k", "token_edit_distance", "brier_binary"])
-    assert needs_target_logprobs(["exact_match", "per_token_prob"])
+    assert engine_outputs(["exact_match", "maj@k", "token_edit_distance"]) == {"target_logprobs": False, "sample_logprobs": False}
+    assert engine_outputs(["exact_match", "per_token_prob", "brier_binary"]) == {"target_logprobs": True, "sample_logprobs": True}
     checkpoint = str(tiny_checkpoints["tiny-c"])
     batch = [replace(r, choices=(r.target, " 7")) for r in requests(2)]
     full = load_engine("vllm", checkpoint, SETTINGS).run(batch)
     gc.collect()
     for engine in ("vllm", "hf"):
-        lean = load_engine(engine, checkpoint, {**SETTINGS, "target_logprobs": False}).run(batch)
-        for a, b in zip(full, lean):
-            assert b.target_logprobs == [] and a.target_logprobs != []
-            assert (b.texts, b.token_ids, b.target_token_ids) == (a.texts, a.token_ids, a.target_token_ids)
-            assert b.choice_logprobs == pytest.approx(a.choice_logprobs, abs=1e-4)  # choices are still scored
+        for targets, samples in ((False, False), (False, True), (True, False)):
+            lean = load_engine(engine, checkpoint, {**SETTINGS, "target_logprobs": targets, "sample_logprobs": samples}).run(batch)
+            gc.collect()
+            for a, b in zip(full, lean):
+                assert (b.texts, b.token_ids, b.target_token_ids) == (a.texts, a.token_ids, a.target_token_ids)
+                assert b.choice_logprobs == pytest.approx(a.choice_logprobs, abs=1e-4)  # choices are always scored
+                assert b.target_logprobs == (pytest.approx(a.target_logprobs, abs=1e-4) if targets else [])
+                assert b.token_logprobs[0] == (pytest.approx(a.token_logprobs[0], abs=1e-4) if samples else [])
+                assert a.target_logprobs and a.token_logprobs[0]  # what the lean runs leave out is there by default
 
 
 class KilledAfter:
@@ -224,6 +228,7 @@ def test_cache_key_changes_with_model_sha_and_request():
     # answers without teacher-forced targets are cached apart; full answers keep the keys they had
     assert base == request_key("sha-a", "vllm", {**SETTINGS, "target_logprobs": True}, row)
     assert base != request_key("sha-a", "vllm", {**SETTINGS, "target_logprobs": False}, row)
+    assert base != request_key("sha-a", "vllm", {**SETTINGS, "sample_logprobs": False}, row)
 
 
 def test_seeded_sampling_survives_a_batch_larger_than_one_prefill(tiny_checkpoints):

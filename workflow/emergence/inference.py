@@ -22,7 +22,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from emergence.engines import Engine, Request, engine_version, fit_to_context, load_engine
+from emergence.engines import OPTIONAL_OUTPUTS, Engine, Request, engine_version, fit_to_context, load_engine
 from emergence.io import SCHEMAS, StageFileError, read_table, stable_hash, write_atomically, write_table
 
 # Settings that change what an engine computes; memory and batching settings do not.
@@ -70,8 +70,8 @@ def request_key(model_sha: str, engine: str, settings: dict, row: dict) -> str:
             "model_sha": model_sha,
             "engine": engine_version(engine),
             "settings": {k: settings.get(k) for k in OUTPUT_SETTINGS},
-            # answers without the target's log-probabilities are kept apart; full ones keep their keys
-            **({"target_logprobs": False} if settings.get("target_logprobs") is False else {}),
+            # answers lacking an optional output are kept apart; full ones keep the keys they had
+            **{output: False for output in OPTIONAL_OUTPUTS if settings.get(output) is False},
             # a request without choices keeps the key it had before choices existed
             "request": {k: v for k, v in asdict(_request(row)).items() if k != "choices" or v},
         }

@@ -31,6 +31,8 @@ import pyarrow.parquet as pq
 from rapidfuzz.distance import Levenshtein
 from rapidfuzz.process import cpdist
 
+from emergence.engines import OPTIONAL_OUTPUTS
+
 
 @dataclass(frozen=True)
 class Metric:
@@ -38,7 +40,7 @@ class Metric:
     discontinuous: bool  # all-or-nothing per item (the metrics under which abilities look emergent)
     lower_is_better: bool
     choices: bool  # needs multiple-choice columns
-    teacher_forced: bool = False  # reads the target's teacher-forced log-probabilities
+    reads: tuple[str, ...] = ()  # the optional engine outputs it needs (engines.OPTIONAL_OUTPUTS)
 
 
 METRICS: dict[str, Metric] = {}
@@ -46,9 +48,9 @@ SAMPLED = ("pass", "maj", "cmaj")  # "pass@k" etc. in the config: one metric per
 NUMBER = re.compile(r"-?\$?\d[\d,]*(?:\.\d+)?")
 
 
-def metric(name: str, discontinuous: bool = False, lower_is_better: bool = False, choices: bool = False, teacher_forced: bool = False):
+def metric(name: str, discontinuous: bool = False, lower_is_better: bool = False, choices: bool = False, reads: tuple[str, ...] = ()):
     def register(fn):
-        METRICS[name] = Metric(fn, discontinuous, lower_is_better, choices, teacher_forced)
+        METRICS[name] = Metric(fn, discontinuous, lower_is_better, choices, reads)
         return fn
 
     return register
@@ -64,10 +66,11 @@ def spec(name: str) -> Metric:
     raise ValueError(f"unknown metric {name!r} (known: {sorted(METRICS)}, pass@k, maj@k)")
 
 
-def needs_target_logprobs(names: list[str]) -> bool:
-    """Whether any of these metrics reads the target's teacher-forced log-probabilities; without
-    one, the inference stage skips teacher forcing the target (a fifth or more of its engine time)."""
-    return any(name in METRICS and METRICS[name].teacher_forced for name in names)  # pass@k etc. read samples
+def engine_outputs(names: list[str]) -> dict[str, bool]:
+    """Which optional engine outputs these metrics read (pass@k and the like read sampled texts only):
+    the inference stage computes only those."""
+    reads = {output for name in names if name in METRICS for output in METRICS[name].reads}
+    return {output: output in reads for output in OPTIONAL_OUTPUTS}
 
 
 # --- discontinuous --------------------------------------------------------------------------------
@@ -250,19 +253,19 @@ def char_edit_distance(items: pd.DataFrame) -> np.ndarray:
     return cpdist(list(outputs), list(answers), scorer=Levenshtein.distance, dtype=np.int64).astype(float)
 
 
-@metric("target_logprob", teacher_forced=True)
+@metric("target_logprob", reads=("target_logprobs",))
 def target_logprob(items: pd.DataFrame) -> np.ndarray:
     """log P(target | prompt), teacher-forced: the answer, or a method's whole worked continuation."""
     return items["target_logprob"].to_numpy(float)
 
 
-@metric("mean_token_logprob", teacher_forced=True)
+@metric("mean_token_logprob", reads=("target_logprobs",))
 def mean_token_logprob(items: pd.DataFrame) -> np.ndarray:
     """log P(target) per target token; its negation is the per-token loss fitted by power laws."""
     return items["target_logprob"].to_numpy(float) / np.maximum(items["target_tokens"].to_numpy(float), 1.0)
 
 
-@metric("per_token_prob", teacher_forced=True)
+@metric("per_token_prob", reads=("target_logprobs",))
 def per_token_prob(items: pd.DataFrame) -> np.ndarray:
     """Geometric-mean probability of the target's tokens, exp(mean log p): Mirage's p, with EM ~ p^L."""
     return np.exp(mean_token_logprob(items))
@@ -283,7 +286,7 @@ def brier_multiclass(items: pd.DataFrame) -> np.ndarray:
     return np.array(scores)
 
 
-@metric("confidence")
+@metric("confidence", reads=("sample_logprobs",))
 def confidence(items: pd.DataFrame) -> np.ndarray:
     """The model's probability for its own answer: of its first sample, or of its likeliest choice.
 
@@ -300,7 +303,7 @@ def correct(items: pd.DataFrame) -> np.ndarray:
     return multiple_choice_grade(items) if "choice_logprobs" in items else exact_match(items)
 
 
-@metric("brier_binary", lower_is_better=True)
+@metric("brier_binary", lower_is_better=True, reads=("sample_logprobs",))
 def brier_binary(items: pd.DataFrame) -> np.ndarray:
     """(confidence - correct)^2: how far the model's stated probability is from being right."""
     return (confidence(items) - correct(items)) ** 2

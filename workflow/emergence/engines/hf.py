@@ -28,6 +28,7 @@ class HFEngine:
         ).eval()
         self.eos = self.tokenizer.eos_token_id
         self.target_logprobs = settings.get("target_logprobs", True)  # False: no metric reads them
+        self.sample_logprobs = settings.get("sample_logprobs", True)
 
     def run(self, requests: list[Request]) -> list[Result]:
         with self.torch.inference_mode():
@@ -41,7 +42,7 @@ class HFEngine:
         return Result(
             texts=[s[0] for s in samples],
             token_ids=[s[1] for s in samples],
-            token_logprobs=[s[2] for s in samples],
+            token_logprobs=[s[2] if self.sample_logprobs else [] for s in samples],
             finish_reasons=[s[3] for s in samples],
             target_token_ids=split_target(self.tokenizer, request.prompt, request.target)[1],
             target_logprobs=forced,

@@ -7,8 +7,9 @@ Each request becomes two vLLM prompts: the generation itself, and prompt+target 
 
 A greedy sample that begins with the target has scored the target already (`sampled_target_logprobs`).
 The other teacher-forced prompts go second, in their own `generate` call, and read the prefix cache the
-generations left: they recompute only the last partial block of the prompt, which roughly halves
-what teacher forcing costs (benchmarks/inference_vs_vllm.py). vLLM leaves the prompt log-probs of
+generations left: they recompute only the last partial block of the prompt and the target, less than
+half of what teacher forcing cost before (19 s to 8.4 s for benchmarks/inference_vs_vllm.py's 300
+requests on SmolLM2-135M). vLLM leaves the prompt log-probs of
 cached positions unset, so a teacher-forced prompt whose cached prefix reaches into its target
 (the model generated the target) is sent once more without reading the cache. The cache is cleared
 before every chunk, so a chunk's answers do not depend on what ran before it (a resumed sweep equals
@@ -58,6 +59,7 @@ class VLLMEngine:
         self.tokenizer = self.llm.get_tokenizer()
         self.max_model_len = settings["max_model_len"]
         self.target_logprobs = settings.get("target_logprobs", True)  # False: no metric reads them
+        self.sample_logprobs = settings.get("sample_logprobs", True)
         # targets scored by a greedy sample; teacher-forced prompts sent again (their target was cached)
         self.counts = {"targets_from_samples": 0, "forced_again": 0}
 
@@ -79,26 +81,29 @@ class VLLMEngine:
                     max_tokens=request.max_tokens,
                     seed=request.seed,
                     stop=list(request.stop),
-                    logprobs=0,
+                    logprobs=0 if self.sample_logprobs else None,
                 )
             )
         self.llm.reset_prefix_cache()
         generated = self.llm.generate(generations, params, use_tqdm=True)
-        if self.target_logprobs:
-            sampled = [sampled_target_logprobs(r, out, *split[0]) for r, out, split in zip(requests, generated, splits)]
-            self.counts["targets_from_samples"] += sum(s is not None for s in sampled)
+        # each target's log-probabilities where already known, None where the target needs teacher forcing
+        if not self.target_logprobs:
+            known = [[] for _ in requests]  # not asked for
+        elif self.sample_logprobs:
+            known = [sampled_target_logprobs(r, out, *split[0]) for r, out, split in zip(requests, generated, splits)]
+            self.counts["targets_from_samples"] += sum(k is not None for k in known)
         else:
-            sampled = [[] for _ in requests]  # not asked for: targets are not teacher-forced
-        forced = self.teacher_forced([seq for known, split in zip(sampled, splits) for seq in (split[1:] if known is not None else split)])
+            known = [None for _ in requests]
+        forced = self.teacher_forced([seq for k, split in zip(known, splits) for seq in (split[1:] if k is not None else split)])
         results = []
-        for request, output, split, known in zip(requests, generated, splits, sampled):
-            target_logprobs = known if known is not None else next(forced)
+        for request, output, split, target_logprobs in zip(requests, generated, splits, known):
+            target_logprobs = target_logprobs if target_logprobs is not None else next(forced)
             samples = output.outputs
             results.append(
                 Result(
                     texts=[decode_sample(self.tokenizer, s.token_ids, request.stop) for s in samples],
                     token_ids=[list(s.token_ids) for s in samples],
-                    token_logprobs=[[step[t].logprob for t, step in zip(s.token_ids, s.logprobs)] for s in samples],
+                    token_logprobs=[[step[t].logprob for t, step in zip(s.token_ids, s.logprobs or [])] for s in samples],
                     finish_reasons=[str(s.finish_reason) for s in samples],
                     target_token_ids=list(split[0][1]),
                     target_logprobs=target_logprobs,
