@@ -65,6 +65,7 @@ def generations_chunk(rng: np.random.Generator, start: int, n: int) -> pa.Table:
         "choice_scores": lists(pa.array(np.zeros(0)), np.zeros(n, np.int64)),  # not multiple choice
         "choice_logprobs": lists(pa.array(np.zeros(0)), np.zeros(n, np.int64)),
         "prompt_tokens_dropped": pa.array(np.zeros(n, np.int32)),
+        "answers": lists(pa.array(answers), ones),
     }
     return pa.table(columns, schema=SCHEMAS["generations"])
 

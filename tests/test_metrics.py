@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from emergence.metrics import METRICS, expand_metrics, item_table, majority_answer, score_generations, spec
+from emergence.metrics import METRICS, Items, expand_metrics, majority_answer, score_generations, spec
 
 
 def chars(texts: list[str]) -> list[list[str]]:
@@ -135,7 +135,7 @@ def test_expand_metrics():
 
 def test_every_registered_metric_runs_on_one_table():
     gens = generations([["1", "2"]], ["1"], choice_logprobs=[[-1.0, -2.0]], choice_scores=[[1, 0]])
-    items = item_table(gens, chars)
+    items = Items(gens, chars)
     for name, metric in METRICS.items():
         assert np.isfinite(metric.fn(items)).all(), name
 

@@ -65,7 +65,10 @@ class Curve:
 
     def __init__(self, scores: pd.DataFrame, key: dict, settings: Settings, items_per_model: int | None = None):
         self.key, self.settings = key, settings
-        models = scores.drop_duplicates("model").sort_values(["n_params", "model"])
+        # smallest first along the curve's own axis: the first configured axis known for every model
+        models = scores.drop_duplicates("model")
+        known = [axis for axis in settings.x_axes if models[axis].notna().all()]
+        models = models.sort_values([*known, *[a for a in X_LABELS if a not in known], "model"], na_position="last")
         self.models = list(models["model"])
         self.x = {axis: models[axis].to_numpy(float) for axis in X_LABELS}
         wide = scores.pivot_table(index="item_id", columns=["metric", "model"], values="value", aggfunc="first", dropna=False)
@@ -326,6 +329,11 @@ def analyse_csv(table: pd.DataFrame, settings: Settings) -> pd.DataFrame:
     """
     if "model" not in table:
         raise ValueError("CSV lacks a 'model' column")
+    keys = [column for column in ("family", "task", "model", "item") if column in table]
+    repeated = table[table.duplicated(keys, keep=False)]
+    if len(repeated):
+        first = repeated.iloc[0]
+        raise ValueError(f"CSV lists {' / '.join(f'{k} {first[k]!r}' for k in keys)} {len(repeated)} times (one row each)")
     axes = tuple(axis for axis in settings.x_axes if axis in table)
     if not axes:
         raise ValueError(f"CSV needs a scale column: {' or '.join(X_LABELS)}")
@@ -348,11 +356,41 @@ def analyse_csv(table: pd.DataFrame, settings: Settings) -> pd.DataFrame:
     if "item" not in table and items_per_model is None:
         settings = replace(settings, resolution_items=np.nan)  # a mean over an unknown number of items
     rows = []
-    for (family, task), curve in scores.groupby(["family", "task"], sort=True):
+    for (family, task), curve in scores.groupby(["family", "task"], sort=True, dropna=False):
         rows += analyse_curve(curve, {"family": family, "task": task, "method": "", "digits": "all"}, settings, items_per_model)[0]
     if {"n_params", "training_tokens", TARGET_NLL} <= set(table.columns):
         rows += chinchilla_rows(table, settings)
     return pd.DataFrame(rows, columns=COLUMNS)
+
+
+ID_COLUMNS = ("model", "family", "task", "item")  # names, kept as written ("null" and "NA" included)
+
+
+def read_results_csv(path: str) -> pd.DataFrame:
+    """A CSV of results made elsewhere, for `analyse_csv`: names kept exactly as written, numbers parsed.
+
+    pandas would read `NA`, `nan`, `null` or an empty cell as missing, and rows with a missing family or
+    task would then vanish from grouped results; here a name is never missing: an empty `family` or
+    `task` gets the default ("csv"), an empty `model` is an error naming the line. In other columns an
+    empty or NA cell is a missing number (reported as not fittable, never dropped); any other text that
+    is not a number is an error naming the column and line.
+    """
+    table = pd.read_csv(path, dtype=str, keep_default_na=False)
+    for column in table.columns:
+        cells = table[column].str.strip()
+        if column in ID_COLUMNS:
+            if column == "model" and (cells == "").any():
+                raise ValueError(f"{path}: line {int((cells == '').to_numpy().argmax()) + 2}: empty 'model'")
+            table[column] = table[column].where(cells != "", "csv")
+            continue
+        missing = cells.str.lower().isin(["", "na", "nan", "n/a", "null", "none"])
+        numbers = pd.to_numeric(cells.where(~missing), errors="coerce")
+        bad = numbers.isna() & ~missing
+        if bad.any():
+            line = int(bad.to_numpy().argmax())
+            raise ValueError(f"{path}: column {column!r}, line {line + 2}: {table[column].iloc[line]!r} is not a number")
+        table[column] = numbers.astype(float)
+    return table
 
 
 def chinchilla_rows(table: pd.DataFrame, settings: Settings) -> list[dict]:

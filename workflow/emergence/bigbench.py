@@ -3,8 +3,15 @@
 The JSON tasks ship inside the PyPI source archive bigbench==1.0.0 (358 MB, never installed: its
 dependencies are heavy and only the task.json files are needed). They are read straight out of the
 .tar.gz and checked field by field on load, so a bad file stops a run with one line naming the file
-and the field instead of a KeyError deep inside a later stage. A field a file leaves out gets the
-default that bigbench/api/json_task.py applies, so prompts read as BIG-bench itself writes them.
+and the field instead of a KeyError deep inside a later stage.
+
+Prompts follow the format rules of the archive's bigbench/api/json_task.py (`default_format_fn`,
+`make_nshot_dataset`): an example reads `input_prefix + input [+ choices] + output_prefix`, where an
+example with `target_scores` lists its choices after the input (`choice_prefix` before each, sorted
+then permuted by numpy's RandomState(42), as BIG-bench does) unless the file sets
+`append_choices_to_input` to a false value; exemplars are joined by `few_shot_example_separator`, and
+`task_prefix` opens the whole prompt once. A field a file leaves out gets BIG-bench's default, and a
+file with neither `output_regex` nor `stop_string` is read with BIG-bench's default output regex.
 """
 
 from __future__ import annotations
@@ -16,6 +23,7 @@ import re
 import tarfile
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 TASKS_DIR = "/benchmark_tasks/"  # in the archive: bigbench-1.0.0/bigbench/benchmark_tasks/<task>[/<subtask>]/task.json
@@ -25,9 +33,12 @@ FIELDS = [
     ("example_output_prefix", "output_prefix", "\nA: "),
     ("few_shot_example_separator", "separator", "\n"),
     ("task_prefix", "task_prefix", ""),  # put before the whole prompt once
+    ("choice_prefix", "choice_prefix", "\n  choice: "),  # before each appended choice
     ("output_regex", "output_regex", None),
     ("stop_string", "stop_string", None),
 ]
+DEFAULT_OUTPUT_REGEX = r"[^\.\?\!\;\n]+"  # json_task.py's _DEFAULT_REGEX: applies when a file sets no output_regex or stop_string
+CHOICE_ORDER_SEED = 42  # json_task.py's random_seed: choices are permuted by RandomState(42), afresh for every example
 SAFE_PART = re.compile(r"[\w-][\w.-]*")  # one folder name: no slash, no "." or ".."
 WORDS = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten"]
 DIGITS = re.compile(rf"(?:^|_)(\d+|{'|'.join(WORDS)})_digit")  # "3_digit_addition", "three_digit_addition_control"
@@ -84,10 +95,13 @@ def _is_number(value) -> bool:
 
 def load_task_file(path: Path, label: str) -> dict:
     """Read and check one task.json; return {name, input_prefix, output_prefix, separator, task_prefix,
-    output_regex, stop_string, examples: [{input, targets, target_scores}]}.
+    choice_prefix, output_regex, stop_string, append_choices, examples: [{input, targets, target_scores}]}.
 
     `targets` is always a list (empty for a pure multiple-choice example); `target_scores` is a dict of
-    floats or None. `label` names the file in errors. Fields this module does not use are ignored.
+    floats or None. `append_choices` is the truth value of `append_choices_to_input` (default true) as
+    BIG-bench reads it: the string "false", which 6 files of the archive carry, is true there too.
+    `output_regex` is compiled here, so a bad pattern stops the run at load, not at scoring. `label`
+    names the file in errors. Fields this module does not use are ignored.
     """
 
     def fail(field: str, problem: str):
@@ -104,6 +118,14 @@ def load_task_file(path: Path, label: str) -> dict:
         task[key] = data.get(field, default)
         if task[key] is not None and not isinstance(task[key], str):
             fail(field, "expected a string")
+    if task["output_regex"] is not None:
+        try:
+            re.compile(task["output_regex"])
+        except re.error as error:
+            fail("output_regex", f"not a valid regular expression ({error})")
+    elif task["stop_string"] is None:
+        task["output_regex"] = DEFAULT_OUTPUT_REGEX
+    task["append_choices"] = bool(data.get("append_choices_to_input", True))
     examples = data.get("examples")
     if not isinstance(examples, list) or not examples:
         fail("examples", "expected a non-empty list (a task with subtasks keeps them in the subtask files)")
@@ -131,6 +153,20 @@ def load_task_file(path: Path, label: str) -> dict:
     return task
 
 
+def format_example(task: dict, example: dict) -> str:
+    """An example as BIG-bench prompts it (json_task.py's `default_format_fn`), without the task prefix.
+
+    `input_prefix + input + output_prefix`; an example with target_scores gets its choices after the
+    input, each after `choice_prefix`, in the order RandomState(42).permutation(sorted(choices)) gives,
+    unless the task's `append_choices` is false.
+    """
+    text = example["input"]
+    if example["target_scores"] is not None and task["append_choices"]:
+        order = np.random.RandomState(CHOICE_ORDER_SEED).permutation(sorted(example["target_scores"]))
+        text += task["choice_prefix"] + task["choice_prefix"].join(str(choice) for choice in order)
+    return task["input_prefix"] + text + task["output_prefix"]
+
+
 def _digits(subtask: str) -> int:
     match = DIGITS.search(subtask.rsplit("/", 1)[-1])
     return 0 if match is None else int(match[1]) if match[1].isdigit() else WORDS.index(match[1])
@@ -144,7 +180,8 @@ def task_items(tasks: list[tuple[str, dict]], seed: int, n_test: int | None, n_t
     "train" exemplar pool, the next n_test ("test", all the rest when None) are evaluated. Seeding by
     subtask keeps a subtask's split fixed whatever else is in the sweep. A subtask with fewer examples
     gives what it has, but one left with no test item is an error. item_id is `<subtask>/<index in file>`.
-    Rows come per subtask in the given order, test then train, each in shuffled order.
+    Rows come per subtask in the given order, test then train, each in shuffled order. `input` is the
+    example as BIG-bench formats it (`format_example`); the raw question is the metadata's `question`.
     """
     rows = []
     for subtask, task in tasks:
@@ -162,7 +199,9 @@ def task_items(tasks: list[tuple[str, dict]], seed: int, n_test: int | None, n_t
                 example = task["examples"][index]
                 scores = example["target_scores"]
                 target = example["targets"][0] if example["targets"] else max(scores, key=scores.get)
-                metadata = {"subtask": subtask, "targets": example["targets"], "target_scores": scores}
+                metadata = {"subtask": subtask, "targets": example["targets"] or [target], "target_scores": scores,
+                            "question": example["input"], "append_choices": task["append_choices"]}
                 metadata |= {key: task[key] for _, key, _ in FIELDS}
-                rows.append([f"{subtask}/{index}", split, example["input"], target, _digits(subtask), json.dumps(metadata, sort_keys=True)])
+                rows.append([f"{subtask}/{index}", split, format_example(task, example), target, _digits(subtask),
+                             json.dumps(metadata, sort_keys=True)])
     return pd.DataFrame(rows, columns=COLUMNS).astype({"digits": int})

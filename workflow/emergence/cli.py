@@ -92,14 +92,16 @@ def report_not_fittable(fits: pd.DataFrame, stream) -> None:
     """One line per distinct reason a fit or measure was not made, then a count of what was."""
     for status, count in fits.loc[fits["status"] != "ok", "status"].value_counts().sort_index().items():
         print(f"{count} rows {status}", file=stream)
-    print(f"fits: {(fits['status'] == 'ok').sum()} numbers with intervals, {(fits['status'] != 'ok').sum()} rows not fittable", file=stream)
+    ok = fits["status"] == "ok"
+    with_interval = ok & fits["ci_low"].notna() & fits["ci_high"].notna()
+    print(f"fits: {ok.sum()} numbers, {with_interval.sum()} of them with intervals, {(~ok).sum()} rows not fittable", file=stream)
 
 
 def cmd_fit_csv(args) -> None:
-    from emergence.analysis import Settings, analyse_csv
+    from emergence.analysis import Settings, analyse_csv, read_results_csv
 
     settings = Settings.from_config(json.loads(args.settings) if args.settings else {}, args.seed or 0)
-    fits = analyse_csv(pd.read_csv(args.csv), settings)
+    fits = analyse_csv(read_results_csv(args.csv), settings)
     fits.to_csv(args.out or sys.stdout, index=False, float_format="%.6g")
     report_not_fittable(fits, sys.stderr)
 

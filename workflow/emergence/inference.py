@@ -64,10 +64,11 @@ def is_out_of_memory(err: BaseException) -> bool:
     )
 
 
-def request_key(model_sha: str, engine: str, settings: dict, row: dict) -> str:
+def request_key(model_identity: str, engine: str, settings: dict, row: dict) -> str:
+    """The cache key of a request: model identity (`models.model_identity`), engine, output settings, request."""
     return stable_hash(
         {
-            "model_sha": model_sha,
+            "model_sha": model_identity,
             "engine": engine_version(engine),
             "settings": {k: settings.get(k) for k in OUTPUT_SETTINGS},
             # answers lacking an optional output are kept apart; full ones keep the keys they had
@@ -130,14 +131,19 @@ def run_inference(
     attempt: int = 1,
 ) -> dict:
     """Answer every prompt of every task x method for one model, loading its engine at most once."""
+    from emergence.models import model_identity
+
     settings = {**settings, "trust_remote_code": manifest.get("trust_remote_code", False)}
+    identity = model_identity(manifest)
     per_file = [read_table(p, "prompts") for p in prompt_files]
     for frame in per_file:
-        frame["key"] = [request_key(manifest["sha"], engine_name, settings, row) for row in frame.to_dict("records")]
-    prompts = pd.concat(per_file, ignore_index=True)
+        frame["key"] = [request_key(identity, engine_name, settings, row) for row in frame.to_dict("records")]
+    truncate = settings.get("long_prompts", "error") == "truncate"
     cache = RequestCache(cache_dir)
-    cached = cache.load()
-    pending = prompts[~prompts["key"].isin(set(cached["key"]))].drop_duplicates("key")
+    cached = set(cache.load()["key"])
+    per_file = [_resolve_truncated(frame, cached, truncate) for frame in per_file]
+    prompts = pd.concat(per_file, ignore_index=True)
+    pending = prompts[~prompts["key"].isin(cached)].drop_duplicates("key")
     stats = {"model": model, "requests": len(prompts), "cached": len(prompts) - len(pending), "sent": 0, "engine_loads": 0, "attempt": attempt}
     print(f"inference {model}: {len(prompts)} requests, {stats['cached']} cached, {len(pending)} to run", flush=True)
     if len(pending):
@@ -152,6 +158,7 @@ def run_inference(
                 ) from None
             raise
     answered = cache.load().set_index("key")
+    per_file = [_resolve_truncated(frame, set(answered.index), truncate) for frame in per_file]
     for frame, out in zip(per_file, output_files):
         write_table(_generations(frame, answered), out, "generations", {"model": model, "model_sha": manifest["sha"]})
     _append_stats(stats_file, stats)
@@ -170,15 +177,31 @@ def _answer_pending(model, pending, engine_name, settings, manifest, cache, chun
         for row in pending.to_dict("records")
     ]
     stats["truncated"] = sum(dropped > 0 for _, dropped in fitted)
+    keys = [truncated_key(key) if dropped else key for key, (_, dropped) in zip(pending["key"], fitted)]
     total = stats["cached"] + len(pending)
     for start in range(0, len(pending), chunk_size):
         chunk = fitted[start : start + chunk_size]
         print(f"inference {model}: sending {len(chunk)} requests", flush=True)
-        answers = _answers_frame(pending["key"].iloc[start : start + chunk_size], engine.run([r for r, _ in chunk]), engine)
+        answers = _answers_frame(pd.Series(keys[start : start + chunk_size]), engine.run([r for r, _ in chunk]), engine)
         answers["prompt_tokens_dropped"] = [dropped for _, dropped in chunk]
         cache.append(answers)
         stats["sent"] += len(chunk)
         print(f"inference {model}: {stats['cached'] + stats['sent']}/{total} requests answered", flush=True)
+
+
+def truncated_key(key: str) -> str:
+    """The key a request's answer is cached under when its prompt was cut to fit (engine.long_prompts:
+    truncate): never the key of the whole prompt, so switching back to `error` never serves it."""
+    return stable_hash({"key": key, "long_prompts": "truncate"})
+
+
+def _resolve_truncated(frame: pd.DataFrame, cached: set[str], truncate: bool) -> pd.DataFrame:
+    """Under `truncate`, point each request whose answer is cached as truncated at that answer's key."""
+    if not truncate:
+        return frame
+    alternative = frame["key"].map(truncated_key)
+    use = ~frame["key"].isin(cached) & alternative.isin(cached)
+    return frame.assign(key=frame["key"].where(~use, alternative))
 
 
 def _request(row: dict) -> Request:

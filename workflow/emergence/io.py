@@ -52,6 +52,7 @@ SCHEMAS: dict[str, pa.Schema] = {
             ("stop", pa.list_(pa.string())),
             ("choices", pa.list_(pa.string())),  # multiple choice: continuations scored after the prompt; [] otherwise
             ("choice_scores", pa.list_(pa.float64())),  # their target scores; the best marks the correct ones
+            ("answers", pa.list_(pa.string())),  # every accepted answer, `answer` first (BIG-bench lists several)
         ]
     ),
     "generations": pa.schema(
@@ -76,6 +77,7 @@ SCHEMAS: dict[str, pa.Schema] = {
             ("choice_scores", pa.list_(pa.float64())),
             ("choice_logprobs", pa.list_(pa.float64())),  # log P(choice | prompt) per choice; [] when none
             ("prompt_tokens_dropped", pa.int32()),  # cut from the prompt's left to fit (engine.long_prompts: truncate)
+            ("answers", pa.list_(pa.string())),  # every accepted answer, `answer` first
         ]
     ),
     "scores": pa.schema(

@@ -3,7 +3,7 @@
 Schaeffer et al. (2023, "Are Emergent Abilities of Large Language Models a Mirage?") argue that
 emergence is often a property of the metric, not the model: exact match is all-or-nothing, while
 token edit distance and the target's log-probability move smoothly. Each metric here is a small
-named function over a table of items (see `item_table`), registered with what kind of metric it is;
+named function over a table of items (see `Items`), registered with what kind of metric it is;
 the config chooses which run. Scoring reads stored generations only: rescoring never re-runs a model.
 
 Multiple-choice metrics read two optional generation columns, `choice_logprobs` (log P(choice |
@@ -18,6 +18,7 @@ import re
 import string
 import unicodedata
 from collections import Counter
+from decimal import Decimal, InvalidOperation
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import cache, cached_property, lru_cache
@@ -45,7 +46,10 @@ class Metric:
 
 METRICS: dict[str, Metric] = {}
 SAMPLED = ("pass", "maj", "cmaj")  # "pass@k" etc. in the config: one metric per k up to the samples drawn
-NUMBER = re.compile(r"-?\$?\d[\d,]*(?:\.\d+)?")
+# A number as written in answers: a sign, a dollar, digits with optional thousands commas, decimals.
+NUMBER = re.compile(r"-?\$?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?(?![\d,]*\d)")
+# LaTeX thousands separators (`9{,}500`, `9\,500`): read as a comma, never as two numbers.
+LATEX_THOUSANDS = re.compile(r"(?<=\d)(?:\{,\}|\\,)(?=\d{3}(?!\d))")
 
 
 def metric(name: str, discontinuous: bool = False, lower_is_better: bool = False, choices: bool = False, reads: tuple[str, ...] = ()):
@@ -76,31 +80,55 @@ def engine_outputs(names: list[str]) -> dict[str, bool]:
 # --- discontinuous --------------------------------------------------------------------------------
 
 
+def plain_numbers(text: str) -> str:
+    """The text with LaTeX thousands separators written as commas, so `9{,}500` reads as one number."""
+    return LATEX_THOUSANDS.sub(",", text) if "," in text else text
+
+
 @lru_cache(maxsize=1 << 16)  # the same answers recur in every batch of a file
 def normalise(answer: str) -> str:
-    """An answer as compared: stripped of spaces and a final period; a number loses "$" and thousands commas."""
-    answer = answer.strip().removesuffix(".").strip()
+    """An answer as compared: stripped of spaces and a final period; a number is written canonically.
+
+    A number loses "$", thousands commas and trailing decimal zeros, so numbers equal as numbers
+    compare equal: `$1,200.00` and `1200`, `18.0` and `18`, `-7.50` and `-7.5` (but not `29.01` and `29`).
+    """
+    answer = plain_numbers(answer.strip().removesuffix(".").strip())
     if NUMBER.fullmatch(answer):
-        answer = answer.replace("$", "").replace(",", "")
+        try:
+            number = Decimal(answer.replace("$", "").replace(",", "")).normalize()
+        except InvalidOperation:  # unreachable for a NUMBER match; kept as written if it ever happens
+            return answer
+        answer = format(number + 0, "f")  # + 0 turns -0 into 0
     return answer
 
 
 def last_number(text: str) -> str:
     """The flexible extraction rule: the last number in the text, normalised ("" when there is none)."""
-    numbers = NUMBER.findall(text)
+    numbers = NUMBER.findall(plain_numbers(text))
     return normalise(numbers[-1]) if numbers else ""
+
+
+def accepted(items, compared: Callable[[str], str] = normalise) -> np.ndarray:
+    """Per item, the set of its accepted answers as compared (`compared` of each): BIG-bench examples
+    list several targets, and an output is right when it equals any of them."""
+    return objects((frozenset(map(compared, answers)) for answers in items["answers"]), len(items))
+
+
+def is_accepted(values, sets: np.ndarray) -> np.ndarray:
+    """1.0 where a value is in its item's set of accepted answers."""
+    return np.fromiter((value in answers for value, answers in zip(values, sets)), dtype=float, count=len(sets))
 
 
 @metric("exact_match", discontinuous=True)
 def exact_match(items: pd.DataFrame) -> np.ndarray:
-    """Accuracy after answer extraction (the method's strict rule): the normalised answers are equal."""
-    return (per_distinct(normalise, items["output"]) == per_distinct(normalise, items["answer"])).astype(float)
+    """Accuracy after answer extraction (the method's strict rule): the normalised output equals an accepted answer."""
+    return is_accepted(per_distinct(normalise, items["output"]), accepted(items))
 
 
 @metric("flexible_exact_match", discontinuous=True)
 def flexible_exact_match(items: pd.DataFrame) -> np.ndarray:
-    """Accuracy under the flexible rule: the last number of the whole output equals the answer."""
-    return (per_distinct(last_number, items["raw"]) == per_distinct(normalise, items["answer"])).astype(float)
+    """Accuracy under the flexible rule: the last number of the whole output equals an accepted answer."""
+    return is_accepted(per_distinct(last_number, items["raw"]), accepted(items))
 
 
 def normalise_text(text: str) -> str:
@@ -141,17 +169,18 @@ def token_f1_metric(items: pd.DataFrame) -> np.ndarray:
 
 @metric("exact_string_match", discontinuous=True)
 def exact_string_match(items: pd.DataFrame) -> np.ndarray:
-    """1 when the whole output, stripped, equals the answer: no extraction, so a worked answer scores 0."""
-    return (items["raw"].str.strip() == items["answer"].str.strip()).to_numpy(dtype=float)
+    """1 when the whole output, stripped, equals an accepted answer: no extraction, so a worked answer scores 0."""
+    return is_accepted(items["raw"].str.strip(), accepted(items, str.strip))
 
 
 def pass_at_k(items: pd.DataFrame, k: int) -> np.ndarray:
     """Unbiased pass@k of Chen et al. (2021, eq. 1): 1 - C(n-c, k) / C(n, k) over n samples, c correct.
 
-    NaN for an item with fewer than k samples.
+    A sample is correct when it equals any accepted answer. NaN for an item with fewer than k samples.
     """
-    answers = per_distinct(normalise, items["answer"])
-    return np.array([pass_probability(len(s), s.count(a), k) if len(s) >= k else np.nan for s, a in zip(items["normalised_samples"], answers)])
+    sets = accepted(items)
+    return np.array([pass_probability(len(s), sum(x in a for x in s), k) if len(s) >= k else np.nan
+                     for s, a in zip(items["normalised_samples"], sets)])
 
 
 @cache
@@ -176,8 +205,8 @@ def maj_at_k(items: pd.DataFrame, k: int) -> np.ndarray:
 
     Samples with no extractable answer do not vote. NaN for an item with fewer than k samples.
     """
-    answers = per_distinct(normalise, items["answer"])
-    return np.array([float(majority(s[:k]) == a) if len(s) >= k else np.nan for s, a in zip(items["normalised_samples"], answers)])
+    sets = accepted(items)
+    return np.array([float(majority(s[:k]) in a) if len(s) >= k else np.nan for s, a in zip(items["normalised_samples"], sets)])
 
 
 def chain_steps(text: str) -> int:
@@ -191,11 +220,10 @@ def complex_maj_at_k(items: pd.DataFrame, k: int) -> np.ndarray:
     Ties in step count go to the sample drawn first. NaN for an item with fewer than k samples.
     """
     out = np.full(len(items), np.nan)
-    answers = per_distinct(normalise, items["answer"])
-    for row, (samples, steps, answer) in enumerate(zip(items["normalised_samples"], items["steps"], answers)):
+    for row, (samples, steps, answers) in enumerate(zip(items["normalised_samples"], items["steps"], accepted(items))):
         if len(samples) >= k:
             ranked = sorted(range(len(samples)), key=lambda i: (-steps[i], i))[:k]
-            out[row] = float(majority([samples[i] for i in sorted(ranked)]) == answer)
+            out[row] = float(majority([samples[i] for i in sorted(ranked)]) in answers)
     return out
 
 
@@ -229,28 +257,41 @@ def multiple_choice_grade(items: pd.DataFrame) -> np.ndarray:
 # --- continuous -----------------------------------------------------------------------------------
 
 
-def token_distances(items: pd.DataFrame) -> np.ndarray:
-    return cpdist(list(items["output_tokens"]), list(items["answer_tokens"]), scorer=Levenshtein.distance, dtype=np.int64).astype(float)
+def best_per_item(items, values: np.ndarray) -> np.ndarray:
+    """The smallest of each item's values, given one value per (item, accepted answer) pair in
+    `items["answer_rows"]` order: a distance to the nearest accepted answer."""
+    rows = items["answer_rows"]
+    best = np.full(len(items), np.inf)
+    np.minimum.at(best, rows, values)
+    return best
+
+
+def token_distances(items) -> np.ndarray:
+    """Per (item, accepted answer) pair: Levenshtein distance between the output's and the answer's tokens."""
+    outputs = [items["output_tokens"].iat[row] for row in items["answer_rows"]]
+    return cpdist(outputs, list(items["accepted_tokens"]), scorer=Levenshtein.distance, dtype=np.int64).astype(float)
 
 
 @metric("token_edit_distance", lower_is_better=True)
 def token_edit_distance(items: pd.DataFrame) -> np.ndarray:
-    """Levenshtein distance between the answer's and the extracted output's tokens (Mirage Fig. 3)."""
-    return token_distances(items)
+    """Levenshtein distance between the extracted output's tokens and the nearest accepted answer's (Mirage Fig. 3)."""
+    return best_per_item(items, token_distances(items))
 
 
 @metric("normalized_token_edit_distance", lower_is_better=True)
 def normalized_token_edit_distance(items: pd.DataFrame) -> np.ndarray:
-    """Token edit distance divided by the answer's length in tokens, so lengths can be compared."""
-    lengths = np.array([len(tokens) for tokens in items["answer_tokens"]], dtype=float)
-    return token_distances(items) / np.maximum(lengths, 1.0)
+    """Token edit distance divided by the answer's length in tokens (the smallest over accepted answers),
+    so lengths can be compared."""
+    lengths = np.array([len(tokens) for tokens in items["accepted_tokens"]], dtype=float)
+    return best_per_item(items, token_distances(items) / np.maximum(lengths, 1.0))
 
 
 @metric("char_edit_distance", lower_is_better=True)
 def char_edit_distance(items: pd.DataFrame) -> np.ndarray:
-    """Levenshtein distance in Unicode characters between the stripped extracted output and answer."""
-    outputs, answers = items["output"].str.strip(), items["answer"].str.strip()
-    return cpdist(list(outputs), list(answers), scorer=Levenshtein.distance, dtype=np.int64).astype(float)
+    """Levenshtein distance in Unicode characters between the stripped extracted output and the nearest accepted answer."""
+    outputs = items["output"].str.strip().to_numpy(dtype=object)[items["answer_rows"]]
+    answers = [answer.strip() for answers in items["answers"] for answer in answers]
+    return best_per_item(items, cpdist(list(outputs), answers, scorer=Levenshtein.distance, dtype=np.int64).astype(float))
 
 
 @metric("target_logprob", reads=("target_logprobs",))
@@ -312,12 +353,22 @@ def brier_binary(items: pd.DataFrame) -> np.ndarray:
 # --- the items table and scoring ------------------------------------------------------------------
 
 
+@lru_cache(maxsize=256)
+def compiled(regex: str) -> re.Pattern:
+    return re.compile(regex)
+
+
 def extract_answer(text: str, regex: str) -> str:
-    """The answer within an output: group 1 of `regex` (empty when it does not match), or the whole text."""
+    """The answer within an output: the first match of `regex`, its group 1 where it has groups (as
+    BIG-bench's `re.findall` reads an output_regex); "" when it does not match; the whole text for "".
+
+    LaTeX thousands separators are read as commas first, so no rule can take `9{,}500` for 9.
+    """
     if not regex:
         return text
-    match = re.search(regex, text)
-    return match.group(1) if match else ""
+    pattern = compiled(regex)
+    match = pattern.search(plain_numbers(text))
+    return "" if match is None else match.group(1 if pattern.groups else 0) or ""
 
 
 def objects(values: Iterable, count: int) -> np.ndarray:
@@ -404,17 +455,19 @@ class Items:
 
     `samples` are the extracted answers of every sample (`normalised_samples` as compared, `steps`
     their chains' lengths), `output` the first of them and `raw` the first sample's whole text;
-    `answer` is what a correct answer equals and `references` what a closed-book answer may match
-    (the task's aliases, else the answer). Token lists come from `tokenize` (a batch tokenizer), so
+    `answers` are every answer a correct output may equal (`answer`, the first, and the task's other
+    targets), `answer_rows` and `accepted_tokens` the same flattened into (item, answer) pairs, and
+    `references` what a closed-book answer may match (the task's aliases, else the answers). Token lists come from `tokenize` (a batch tokenizer), so
     token edit distances are in the model's own tokens. The multiple-choice columns exist when every
     item has choices. Columns are built lazily because each metric reads a few of them, and
     tokenizing alone costs more than most metrics; strings are read from Arrow without pandas.
     """
 
-    COLUMNS = ("samples", "normalised_samples", "steps", "texts", "output", "raw", "answer", "references", "target_logprob",
+    COLUMNS = ("samples", "normalised_samples", "steps", "texts", "output", "raw", "answer", "answers", "references", "target_logprob",
                "target_tokens", "sample_logprob", "output_tokens", "answer_tokens", "choice_logprobs", "choice_scores")
+    PAIRS = ("answer_rows", "accepted_tokens")  # one entry per (item, accepted answer), not per item
     CHOICES = ("choice_logprobs", "choice_scores")
-    READS = ("request_id", "item_id", "task", "method", "answer", "answer_regex", "texts", "token_logprobs",
+    READS = ("request_id", "item_id", "task", "method", "answer", "answers", "answer_regex", "texts", "token_logprobs",
              "target_token_ids", "target_logprobs", *CHOICES)  # the generations columns scoring reads
 
     def __init__(self, generations: pd.DataFrame | pa.Table, tokenize: Callable[[list[str]], list[list[int]]], tasks: pd.DataFrame | None = None):
@@ -429,7 +482,7 @@ class Items:
         return self.table.num_rows
 
     def __contains__(self, name: str) -> bool:
-        return name in self.COLUMNS and (self.choices or name not in self.CHOICES)
+        return name in self.COLUMNS + self.PAIRS and (self.choices or name not in self.CHOICES)
 
     def __getitem__(self, name: str) -> pd.Series:
         if name not in self:
@@ -460,8 +513,9 @@ class Items:
 
     @cached_property
     def tokens(self) -> np.ndarray:
-        """The stripped outputs, then answers, tokenized in one call: they overlap (every right answer)."""
-        return tokenize_unique(per_distinct(str.strip, np.concatenate([self["output"], self["answer"]])), self.tokenize)
+        """The stripped outputs, then every accepted answer, tokenized in one call: they overlap (every right answer)."""
+        flat = objects((answer for answers in self["answers"] for answer in answers), len(self.answer_rows))
+        return tokenize_unique(per_distinct(str.strip, np.concatenate([self["output"], flat])), self.tokenize)
 
     @cached_property
     def samples(self) -> pd.Series:
@@ -494,10 +548,26 @@ class Items:
         return column(self.strings("answer"))
 
     @cached_property
+    def answers(self) -> pd.Series:
+        """Every accepted answer, `answer` first; a table without the column (or an empty list) accepts `answer` alone."""
+        listed = self.table["answers"].to_pylist() if "answers" in self.table.column_names else [None] * len(self)
+        return column(objects((list(dict.fromkeys([a, *(more or [])])) for a, more in zip(self["answer"], listed)), len(self)))
+
+    @cached_property
+    def answer_rows(self) -> np.ndarray:
+        """The item of each (item, accepted answer) pair, items in order."""
+        return np.repeat(np.arange(len(self)), [len(answers) for answers in self["answers"]])
+
+    @cached_property
+    def accepted_tokens(self) -> pd.Series:
+        """The tokens of each (item, accepted answer) pair's answer."""
+        return column(self.tokens[len(self) :])
+
+    @cached_property
     def references(self) -> pd.Series:
         tasks = self.tasks if self.tasks is not None and "metadata" in self.tasks else None
         aliases = {i: json.loads(m).get("aliases") for i, m in zip(tasks["item_id"], tasks["metadata"])} if tasks is not None else {}
-        references = (aliases.get(i) or [answer] for i, answer in zip(self.strings("item_id"), self["answer"]))
+        references = (aliases.get(i) or answers for i, answers in zip(self.strings("item_id"), self["answers"]))
         return column(objects(references, len(self)))
 
     @cached_property
@@ -524,7 +594,9 @@ class Items:
 
     @cached_property
     def answer_tokens(self) -> pd.Series:
-        return column(self.tokens[len(self) :])
+        """The tokens of each item's first answer."""
+        firsts = np.concatenate([[0], np.cumsum([len(answers) for answers in self["answers"]])[:-1]]).astype(int) if len(self) else []
+        return column(self.tokens[len(self) :][firsts] if len(self) else self.tokens[:0])
 
     @cached_property
     def choice_logprobs(self) -> pd.Series:
@@ -533,11 +605,6 @@ class Items:
     @cached_property
     def choice_scores(self) -> pd.Series:
         return column(self.table["choice_scores"].to_numpy())
-
-
-def item_table(generations: pd.DataFrame | pa.Table, tokenize: Callable[[list[str]], list[list[int]]], tasks: pd.DataFrame | None = None) -> pd.DataFrame:
-    """Every column of `Items`, as a DataFrame."""
-    return Items(generations, tokenize, tasks).frame()
 
 
 def expand_metrics(names: list[str], max_samples: int) -> list[str]:

@@ -27,6 +27,10 @@ import yaml
 from emergence.io import atomic_path, file_sha256, stable_hash, write_json, write_text
 
 HASHED_FILES = ("config.json", "tokenizer.json", "tokenizer_config.json", "generation_config.json")
+# Files of a checkpoint folder that no engine reads: everything else (config, tokenizer files, generation
+# config, chat template, remote code, ...) is part of the model's identity.
+WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth", ".gguf", ".h5", ".msgpack", ".ckpt")
+NOT_READ = ("training.json", "README.md", "LICENSE", "LICENSE.txt", ".gitattributes")
 
 
 class ModelError(ValueError):
@@ -66,6 +70,18 @@ def count_parameters(path: Path) -> dict[str, int]:
                 if key.endswith(("embed_tokens.weight", "embed_in.weight", "lm_head.weight", "embed_out.weight", "wte.weight")):
                     embedding += size
     return {"n_params": total, "n_params_non_embedding": total - embedding}
+
+
+def model_identity(manifest: dict) -> str:
+    """What identifies a model's answers: its SHA (hub commit, or weights hash) and the current hash of
+    every file of its checkpoint folder an engine reads besides the weights.
+
+    Hashed afresh from the folder (small files only), so editing a local checkpoint's tokenizer.json or
+    config.json changes the identity, and with it every request key, even before its manifest is rebuilt.
+    """
+    folder = Path(manifest["path"])
+    files = sorted(p for p in folder.iterdir() if p.is_file() and p.name not in NOT_READ and not p.name.endswith(WEIGHT_SUFFIXES)) if folder.is_dir() else []
+    return stable_hash({"sha": manifest["sha"], "files": {p.name: file_sha256(p) for p in files}})
 
 
 def display_path(path: Path) -> str:

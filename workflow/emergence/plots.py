@@ -104,7 +104,7 @@ def log_axis(ax, x: str) -> None:
 
 def draw_series(ax, points: pd.DataFrame, x: str, index: int, name: str, joined: bool = True) -> None:
     """Means with their interval as error bars; joined by a line unless the models are of another family."""
-    points = points.dropna(subset=[x])
+    points = points.dropna(subset=[x]).sort_values(x, kind="stable")  # a line joins models along this axis
     if points.empty:  # e.g. a model without a known D on the compute axis: no legend entry either
         return
     errors = np.vstack([points["value"] - points["ci_low"], points["ci_high"] - points["value"]]).clip(min=0)

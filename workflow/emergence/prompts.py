@@ -36,19 +36,32 @@ CHAIN_STOP = ["\n\n", "\nQ:"]  # a chain ends at the blank line before the next 
 ANSWER_REGEX = {"scratchpad": r"\]([^\]]*)$", **{kind: STRICT_ANSWER_REGEX for kind in CHAIN_METHODS}}  # scratchpad: after "]"
 
 
+def task_format(item) -> tuple[str, str]:
+    """A task's own prompt format: the prefix that opens the whole prompt and the separator between
+    exemplars (BIG-bench's `task_prefix` and `few_shot_example_separator`); "" and SEPARATOR elsewhere."""
+    meta = json.loads(item.metadata)
+    return meta.get("task_prefix", ""), meta.get("separator", SEPARATOR)
+
+
 @prompt_method("zero_shot")
 def zero_shot(test: pd.DataFrame, train: pd.DataFrame, spec: dict, rng: random.Random) -> list[tuple[str, str]]:
-    """The item's input alone."""
-    return list(zip(test["input"], test["target"]))
+    """The item's input alone, after its task's prefix."""
+    return [(task_format(item)[0] + item.input, item.target) for item in test.itertuples()]
 
 
 @prompt_method("few_shot")
 def few_shot(test: pd.DataFrame, train: pd.DataFrame, spec: dict, rng: random.Random) -> list[tuple[str, str]]:
-    """k solved exemplars, then the item (Brown et al. 2020)."""
-    return [
-        ("".join(f"{shot.input}{shot.target}{SEPARATOR}" for shot in shots) + item.input, item.target)
-        for item, shots in exemplars(test, train, spec["k"], rng)
-    ]
+    """k solved exemplars, then the item (Brown et al. 2020), in the task's own format.
+
+    `task_prefix + (shot input + shot target + separator) for each shot + item input`: BIG-bench's
+    `make_nshot_dataset`, whose exemplars carry a target drawn at random where an example lists
+    several; here they carry the first.
+    """
+    prompts = []
+    for item, shots in exemplars(test, train, spec["k"], rng):
+        prefix, separator = task_format(item)
+        prompts.append((prefix + "".join(f"{shot.input}{shot.target}{separator}" for shot in shots) + item.input, item.target))
+    return prompts
 
 
 @prompt_method("scratchpad")
@@ -185,13 +198,14 @@ def build_prompts(task: str, items: pd.DataFrame, method: str, spec: dict, sampl
             "prompt": list(prompts),
             "target": list(targets),
             "answer": test["target"],
+            "answers": [answers_of(m, target) for m, target in zip(test["metadata"], test["target"])],
             "answer_regex": [ANSWER_REGEX.get(kind) or output_regex(m) for m in test["metadata"]],
             "max_tokens": int(spec.get("max_tokens", sampling["max_tokens"])),
             "temperature": float(spec.get("temperature", sampling["temperature"])),
             "top_p": float(spec.get("top_p", sampling["top_p"])),
             "n": int(spec.get("n", 1)),
             "seed": [_request_seed(seed, task, method, item_id) for item_id in test["item_id"]],
-            "stop": [list(spec.get("stop", CHAIN_STOP if kind in CHAIN_METHODS else sampling["stop"]))] * len(test),
+            "stop": [stops(list(spec.get("stop", CHAIN_STOP if kind in CHAIN_METHODS else sampling["stop"])), m) for m in test["metadata"]],
             "choices": [choices_of(m)[0] for m in test["metadata"]],
             "choice_scores": [choices_of(m)[1] for m in test["metadata"]],
         }
@@ -199,23 +213,41 @@ def build_prompts(task: str, items: pd.DataFrame, method: str, spec: dict, sampl
 
 
 def choices_of(metadata: str) -> tuple[list[str], list[float]]:
-    """A multiple-choice item's choices (scored as continuations, after a space) and their scores; empty otherwise.
+    """A multiple-choice item's choices as continuations (exactly the text that follows the prompt) and
+    their scores; empty otherwise.
 
-    MMLU items carry `choices` and `answer_index`; BIG-bench items asked for as multiple choice carry
-    `choice_scores` (their target_scores).
+    MMLU items carry `choices` and `answer_index`; their prompt is the bare question, so each choice
+    follows after a space. BIG-bench items asked for as multiple choice carry `choice_scores` (their
+    target_scores); their prompt ends with the output prefix (`\nA: `), so each choice follows as it
+    is, as BIG-bench's `cond_log_prob` scores it, and the correct choice is the same continuation as
+    the teacher-forced target.
     """
     meta = json.loads(metadata)
     if "answer_index" in meta:
         return [f" {c}" for c in meta["choices"]], [float(i == meta["answer_index"]) for i in range(len(meta["choices"]))]
     if "choice_scores" in meta:
-        return [f" {c}" for c in meta["choice_scores"]], [float(v) for v in meta["choice_scores"].values()]
+        return list(meta["choice_scores"]), [float(v) for v in meta["choice_scores"].values()]
     return [], []
 
 
+def answers_of(metadata: str, target: str) -> list[str]:
+    """Every accepted answer of an item, its target first: BIG-bench examples may list several."""
+    return list(dict.fromkeys([target, *json.loads(metadata).get("targets", [])]))
+
+
+def stops(base: list[str], metadata: str) -> list[str]:
+    """The method's stop strings, and the task's own (BIG-bench's `stop_string`) where it has one."""
+    stop = json.loads(metadata).get("stop_string")
+    return base + [stop] if stop and stop not in base else base
+
+
 def output_regex(metadata: str) -> str:
-    """A task's own answer pattern (BIG-bench's output_regex) as the extraction rule; "" reads the whole output."""
-    regex = json.loads(metadata).get("output_regex")
-    return f"({regex})" if regex else ""
+    """A task's own answer pattern (BIG-bench's output_regex) as the extraction rule; "" reads the whole output.
+
+    Applied as written (an inline flag like `(?i)` must stay first): the answer is its first match,
+    or the match's group 1 where the pattern has groups (`metrics.extract_answer`).
+    """
+    return json.loads(metadata).get("output_regex") or ""
 
 
 def _request_seed(seed: int, task: str, method: str, item_id: str) -> int:

@@ -154,9 +154,10 @@ OPERATION_WORDS = {"plus": "addition", "minus": "subtraction", "times": "multipl
 def bigbench_task(name: str, spec: dict, seed: int, archive: Path) -> pd.DataFrame:
     """BIG-bench JSON tasks from the bigbench==1.0.0 source archive (see emergence.bigbench).
 
-    Inputs carry the task's own prefixes (`Q: ... A: ` by default), so zero- and few-shot prompts read
-    as BIG-bench writes them; plain arithmetic questions also get worked steps, so chain-of-thought
-    and scratchpad methods apply to them.
+    Inputs are formatted as BIG-bench formats them (prefixes, appended choices), and the metadata
+    carries the task prefix and exemplar separator, so zero- and few-shot prompts read as BIG-bench
+    writes them; plain arithmetic questions also get worked steps, so chain-of-thought and
+    scratchpad methods apply to them.
     """
     from emergence import bigbench
 
@@ -164,13 +165,12 @@ def bigbench_task(name: str, spec: dict, seed: int, archive: Path) -> pd.DataFra
         files = bigbench.extract_tasks(archive, spec["tasks"], Path(tmp))
         loaded = [(f.parent.relative_to(tmp).as_posix(), bigbench.load_task_file(f, f.relative_to(tmp).as_posix())) for f in files]
     items = bigbench.task_items(loaded, seed, spec.get("n_test"), spec.get("n_train", 0))
-    inputs, metadata = [], []
+    metadata = []
     for row in items.itertuples():
-        meta = json.loads(row.metadata) | {"question": row.input}
-        inputs.append(f"{meta['task_prefix']}{meta['input_prefix'].lstrip()}{row.input}{meta['output_prefix']}")
+        meta = json.loads(row.metadata)
         if spec.get("multiple_choice") and meta["target_scores"]:
             meta["choice_scores"] = meta["target_scores"]
-        worked = WORKED_QUESTION.search(row.input)
+        worked = WORKED_QUESTION.search(meta["question"])
         if worked:
             a, b, operation = int(worked[1]), int(worked[3]), OPERATION_WORDS[worked[2]]
             if operation == "division":  # BIG-bench's quotients are exact: one step
@@ -178,7 +178,7 @@ def bigbench_task(name: str, spec: dict, seed: int, archive: Path) -> pd.DataFra
             elif str(OPERATORS[operation][1](a, b)) == row.target:
                 meta["scratchpad"] = scratchpad(operation, a, b)
         metadata.append(json.dumps(meta, sort_keys=True))
-    return items.assign(input=inputs, metadata=metadata, digits=items["digits"].astype("int32"))
+    return items.assign(metadata=metadata, digits=items["digits"].astype("int32"))
 
 
 def build_task(name: str, spec: dict, seed: int, base: pd.DataFrame | None = None, archive: Path | None = None) -> pd.DataFrame:

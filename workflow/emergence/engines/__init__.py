@@ -84,16 +84,27 @@ def load_engine(name: str, checkpoint: str, settings: dict) -> Engine:
     return getattr(importlib.import_module(module), cls)(checkpoint, settings)
 
 
+class EmptyContext(ValueError):
+    """A request whose prompt leaves no token before the target (no text and no BOS token), so the
+    target's first token has nothing to be scored after."""
+
+
 def split_target(tokenizer, prompt: str, target: str) -> tuple[list[int], list[int]]:
     """Token ids of the prompt and of the target, tokenized as one sequence.
 
     The prompt's trailing whitespace moves onto the target and the target is read off the end of the
     joint encoding, so the target is scored as the model would have produced it after the prompt.
+    Where the prompt is empty after that, the context is the BOS token alone, if the tokenizer adds
+    one; a tokenizer that adds none leaves an empty context: EmptyContext, never a log-probability
+    read from the wrong position.
     """
     stripped = prompt.rstrip()
     target = prompt[len(stripped):] + target
     whole = tokenizer.encode(stripped + target)
     context = tokenizer.encode(stripped)
+    if not context:
+        raise EmptyContext("its prompt is empty (or only white space) and the tokenizer adds no BOS token, so the target's"
+                           " first token has no context to be scored after (give the task an input or prefix)")
     return whole[: len(context)], whole[len(context):]
 
 
@@ -126,8 +137,14 @@ def positions_needed(tokenizer, request: Request) -> int:
 def fit_to_context(tokenizer, request: Request, max_model_len: int, truncate: bool, name: str) -> tuple[Request, int]:
     """The request as sent, and how many prompt tokens were cut from its left to fit max_model_len.
 
-    Without `truncate`, a request that does not fit raises PromptTooLong naming it (`name`).
+    Without `truncate`, a request that does not fit raises PromptTooLong naming it (`name`). A request
+    with an empty context (see `split_target`) raises EmptyContext naming it, before any generation.
     """
+    try:
+        for continuation in (request.target, *request.choices):
+            split_target(tokenizer, request.prompt, continuation)
+    except EmptyContext as err:
+        raise EmptyContext(f"request {name}: {err}") from None
     dropped = 0
     while (needed := positions_needed(tokenizer, request)) > max_model_len:
         if not truncate:

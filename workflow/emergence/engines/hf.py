@@ -35,16 +35,17 @@ class HFEngine:
             return [self._answer(request) for request in requests]
 
     def _answer(self, request: Request) -> Result:
+        target = split_target(self.tokenizer, request.prompt, request.target)  # first: EmptyContext before any work
         prompt_ids = self.tokenizer.encode(request.prompt)
         samples = [self._sample(prompt_ids, request, draw) for draw in range(request.n)]
-        forced = self._forced(*split_target(self.tokenizer, request.prompt, request.target)) if self.target_logprobs else []
+        forced = self._forced(*target) if self.target_logprobs else []
         choices = [sum(self._forced(*split_target(self.tokenizer, request.prompt, c))) for c in request.choices]
         return Result(
             texts=[s[0] for s in samples],
             token_ids=[s[1] for s in samples],
             token_logprobs=[s[2] if self.sample_logprobs else [] for s in samples],
             finish_reasons=[s[3] for s in samples],
-            target_token_ids=split_target(self.tokenizer, request.prompt, request.target)[1],
+            target_token_ids=target[1],
             target_logprobs=forced,
             prompt_tokens=len(prompt_ids),
             choice_logprobs=choices,
