@@ -324,6 +324,14 @@ def test_a_bad_results_csv_gets_one_line(tmp_path):
         assert done.returncode == 1 and message in done.stdout and done.stdout.count("\n") == 1, done.stdout + done.stderr
 
 
+def test_a_misspelled_fitting_setting_is_refused(tmp_path):
+    csv = tmp_path / "in.csv"
+    csv.write_text("model,n_params,exact_match\na,1e6,0.1\nb,1e7,0.2\nc,1e8,0.3\n")
+    done = subprocess.run([sys.executable, "-m", "emergence", "fit-csv", "--csv", str(csv), "--settings", '{"bootsrap": 10}'],
+                          capture_output=True, text=True)
+    assert done.returncode == 1 and done.stdout.startswith("error: fitting: unknown setting 'bootsrap' (known: min_models, ")
+
+
 def test_the_summary_counts_only_numbers_that_have_an_interval(tmp_path):
     per_model = pd.DataFrame({"model": ["a", "b", "c", "d"], "n_params": [1e6, 1e7, 1e8, 1e9], "exact_match": [0.0, 0.1, 0.4, 0.9]})
     fits, done = fit_csv(tmp_path, per_model)  # means only: no item resampling, so no interval

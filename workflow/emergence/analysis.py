@@ -47,8 +47,11 @@ class Settings:
 
     @classmethod
     def from_config(cls, fitting: dict, seed: int) -> "Settings":
-        known = {k: tuple(v) if isinstance(v, list) else v for k, v in fitting.items() if k in cls.__dataclass_fields__}
-        return cls(**known, seed=seed)
+        """Settings from a `fitting` block; a key this class does not know is an error, never ignored."""
+        unknown = sorted(set(fitting) - set(cls.__dataclass_fields__) | ({"seed"} & set(fitting)))
+        if unknown:
+            raise ValueError(f"fitting: unknown setting {', '.join(map(repr, unknown))} (known: {', '.join(f for f in cls.__dataclass_fields__ if f != 'seed')})")
+        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in fitting.items()}, seed=seed)
 
 
 def discontinuous(metric: str) -> bool:
