@@ -192,7 +192,7 @@ def test_fit_csv_command(tmp_path):
     bad = tmp_path / "bad.csv"
     pd.DataFrame({"model": ["a"], "n_params": [1], "bleu": [0.5]}).to_csv(bad, index=False)
     result = run_cli("fit-csv", "--csv", str(bad))
-    assert result.returncode == 1 and result.stdout.startswith("error: unknown metric 'bleu'")
+    assert result.returncode == 1 and result.stderr.startswith("error: unknown metric 'bleu'")
 
 
 def test_items_missing_for_one_model_are_left_out_for_all():

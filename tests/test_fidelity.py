@@ -276,7 +276,7 @@ def test_an_empty_prompt_fails_the_inference_job_with_one_line(tiny_checkpoints,
                            str(tmp_path / "cache"), "--chunk-size", "8", "--stats", str(tmp_path / "stats.jsonl"),
                            "--settings", json.dumps({**SETTINGS, "chunk_size": 8})], capture_output=True, text=True)
     assert done.returncode == 1 and not out.exists(), done.stdout + done.stderr[-2000:]
-    assert done.stdout.strip().splitlines()[-1].startswith("error: request e/z/e/z/1: its prompt is empty")
+    assert done.stderr.strip().splitlines()[-1].startswith("error: request e/z/e/z/1: its prompt is empty")
     assert "Traceback" not in done.stdout + done.stderr
 
 
@@ -321,7 +321,7 @@ def test_a_bad_results_csv_gets_one_line(tmp_path):
                           ("model,n_params,exact_match\na,1e6,0.1\na,1e6,0.2\n", "lists model 'a' 2 times")]:
         csv.write_text(text)
         done = subprocess.run([sys.executable, "-m", "emergence", "fit-csv", "--csv", str(csv)], capture_output=True, text=True)
-        assert done.returncode == 1 and message in done.stdout and done.stdout.count("\n") == 1, done.stdout + done.stderr
+        assert done.returncode == 1 and message in done.stderr and done.stderr.count("\n") == 1, done.stdout + done.stderr
 
 
 def test_a_misspelled_fitting_setting_is_refused(tmp_path):
@@ -329,7 +329,7 @@ def test_a_misspelled_fitting_setting_is_refused(tmp_path):
     csv.write_text("model,n_params,exact_match\na,1e6,0.1\nb,1e7,0.2\nc,1e8,0.3\n")
     done = subprocess.run([sys.executable, "-m", "emergence", "fit-csv", "--csv", str(csv), "--settings", '{"bootsrap": 10}'],
                           capture_output=True, text=True)
-    assert done.returncode == 1 and done.stdout.startswith("error: fitting: unknown setting 'bootsrap' (known: min_models, ")
+    assert done.returncode == 1 and done.stderr.startswith("error: fitting: unknown setting 'bootsrap' (known: min_models, ")
 
 
 def test_the_summary_counts_only_numbers_that_have_an_interval(tmp_path):

@@ -205,7 +205,7 @@ def test_prompt_longer_than_the_context_fails_with_one_line_or_is_truncated_and_
     failed = subprocess.run([*command, json.dumps(settings)], capture_output=True, text=True)
     request = prompts.loc[3, "request_id"]
     assert failed.returncode == 1 and not out.exists()
-    assert re.search(rf"^error: request addition/zero_shot/{request} needs 1\d\d context positions, more than engine.max_model_len 64", failed.stdout, re.M)
+    assert re.search(rf"^error: request addition/zero_shot/{request} needs 1\d\d context positions, more than engine.max_model_len 64", failed.stderr, re.M)
 
     truncated = subprocess.run([*command, json.dumps({**settings, "long_prompts": "truncate"})], capture_output=True, text=True)
     assert truncated.returncode == 0, truncated.stdout + truncated.stderr[-2000:]

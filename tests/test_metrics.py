@@ -191,3 +191,14 @@ def test_closed_book_answers_match_any_alias():
     assert list(wide["normalized_exact_match"]) == [1, 0, 0]  # "the" is dropped; "delta" is extra
     assert list(wide["exact_match"]) == [0, 0, 0]
     assert wide["token_f1"].to_numpy() == pytest.approx([1.0, 0.8, 0.0])  # best reference "nile river": P 2/3, R 1
+
+
+def test_a_name_registered_twice_is_an_error():
+    from emergence.metrics import metric
+    from emergence.prompts import prompt_method
+
+    with pytest.raises(KeyError, match="'exact_match' is registered twice"):
+        metric("exact_match", discontinuous=True)(lambda items: np.zeros(len(items)))
+    with pytest.raises(KeyError, match="'zero_shot' is registered twice"):
+        prompt_method("zero_shot")(lambda *args: [])
+    assert METRICS["exact_match"].discontinuous  # the first registration stands

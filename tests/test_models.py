@@ -25,6 +25,12 @@ def hub_cache(root, checkpoint):
     return root
 
 
+def error_lines(result) -> list[str]:
+    """The `error:` lines a CLI run wrote to stderr; a traceback there fails the test."""
+    assert "Traceback" not in result.stderr, result.stderr[-2000:]
+    return [line for line in result.stderr.splitlines() if line.startswith("error:")]
+
+
 def run_model_cli(tmp_path, cache, entry, *options):
     env = {**os.environ, "HF_HUB_CACHE": str(cache), "HF_HUB_OFFLINE": "1"}
     out = tmp_path / "manifest.json"
@@ -62,7 +68,7 @@ def test_a_branch_is_pinned_in_the_lock_file_at_first_download_and_reused(tiny_c
 
     lock.write_text("tiny-org/tiny-llama@main: not-a-commit\n")
     broken, out = run_model_cli(tmp_path, cache, entry, "--revision-lock", str(lock))
-    assert broken.returncode == 1 and broken.stdout.strip().splitlines() == [
+    assert broken.returncode == 1 and error_lines(broken) == [
         f"error: revision lock {lock}: every entry must be repo@revision: <40-hex commit>"
     ]
 
@@ -70,7 +76,7 @@ def test_a_branch_is_pinned_in_the_lock_file_at_first_download_and_reused(tiny_c
 def test_unknown_hub_repo_offline_fails_with_one_line(tmp_path):
     result, out = run_model_cli(tmp_path, tmp_path / "empty-cache", {"source": "hub", "repo": "tiny-org/absent", "revision": "main"})
     assert result.returncode == 1 and not out.exists()
-    assert result.stdout.strip().splitlines() == [
+    assert error_lines(result) == [
         "error: model m: tiny-org/absent@main is not in the Hugging Face cache and the hub cannot be reached"
         " (HF_HUB_OFFLINE is set or there is no network)"
     ]

@@ -141,3 +141,22 @@ def test_writes_are_byte_identical(tmp_path):
     umask = os.umask(0)
     os.umask(umask)
     assert (tmp_path / "a.parquet").stat().st_mode & 0o777 == 0o666 & ~umask  # not left private by mkstemp
+
+
+def test_the_cli_reports_bad_input_in_one_line_and_lets_bugs_through(monkeypatch, capsys):
+    from emergence import cli
+    from emergence.errors import InputError
+
+    def bad_input(args):
+        raise InputError("thing.json: key: not usable")
+
+    def bug(args):
+        raise ValueError("a library bug")
+
+    monkeypatch.setitem(cli.COMMANDS, "report", (bad_input, "", "--out"))
+    with pytest.raises(SystemExit) as exit_:
+        cli.main(["report", "--out", "x"])
+    assert exit_.value.code == 1 and capsys.readouterr().err == "error: thing.json: key: not usable\n"
+    monkeypatch.setitem(cli.COMMANDS, "report", (bug, "", "--out"))
+    with pytest.raises(ValueError, match="a library bug"):  # not turned into a one-line error: a bug keeps its traceback
+        cli.main(["report", "--out", "x"])

@@ -15,6 +15,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 import pandas as pd
 
+from emergence.errors import InputError
 from emergence import fits, measures
 from emergence.io import stable_hash
 from emergence.metrics import spec
@@ -50,7 +51,7 @@ class Settings:
         """Settings from a `fitting` block; a key this class does not know is an error, never ignored."""
         unknown = sorted(set(fitting) - set(cls.__dataclass_fields__) | ({"seed"} & set(fitting)))
         if unknown:
-            raise ValueError(f"fitting: unknown setting {', '.join(map(repr, unknown))} (known: {', '.join(f for f in cls.__dataclass_fields__ if f != 'seed')})")
+            raise InputError(f"fitting: unknown setting {', '.join(map(repr, unknown))} (known: {', '.join(f for f in cls.__dataclass_fields__ if f != 'seed')})")
         return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in fitting.items()}, seed=seed)
 
 
@@ -331,22 +332,22 @@ def analyse_csv(table: pd.DataFrame, settings: Settings) -> pd.DataFrame:
     `target_nll`, the Chinchilla form is fitted too, over all rows (point estimate only).
     """
     if "model" not in table:
-        raise ValueError("CSV lacks a 'model' column")
+        raise InputError("CSV lacks a 'model' column")
     keys = [column for column in ("family", "task", "model", "item") if column in table]
     repeated = table[table.duplicated(keys, keep=False)]
     if len(repeated):
         first = repeated.iloc[0]
-        raise ValueError(f"CSV lists {' / '.join(f'{k} {first[k]!r}' for k in keys)} {len(repeated)} times (one row each)")
+        raise InputError(f"CSV lists {' / '.join(f'{k} {first[k]!r}' for k in keys)} {len(repeated)} times (one row each)")
     axes = tuple(axis for axis in settings.x_axes if axis in table)
     if not axes:
-        raise ValueError(f"CSV needs a scale column: {' or '.join(X_LABELS)}")
+        raise InputError(f"CSV needs a scale column: {' or '.join(X_LABELS)}")
     ids = ["model", "family", "task", "item", "n_items", "training_tokens", *X_LABELS]
     metrics = [c for c in table.columns if c not in ids and c != "target_tokens"]
     for metric in metrics:
         if metric != TARGET_NLL:
             spec(metric)
     if not metrics:
-        raise ValueError("CSV has no metric column")
+        raise InputError("CSV has no metric column")
     wide = table.assign(
         family=table.get("family", "csv"), task=table.get("task", "csv"),
         item_id=table["item"].astype(str) if "item" in table else "mean",
@@ -383,7 +384,7 @@ def read_results_csv(path: str) -> pd.DataFrame:
         cells = table[column].str.strip()
         if column in ID_COLUMNS:
             if column == "model" and (cells == "").any():
-                raise ValueError(f"{path}: line {int((cells == '').to_numpy().argmax()) + 2}: empty 'model'")
+                raise InputError(f"{path}: line {int((cells == '').to_numpy().argmax()) + 2}: empty 'model'")
             table[column] = table[column].where(cells != "", "csv")
             continue
         missing = cells.str.lower().isin(["", "na", "nan", "n/a", "null", "none"])
@@ -391,7 +392,7 @@ def read_results_csv(path: str) -> pd.DataFrame:
         bad = numbers.isna() & ~missing
         if bad.any():
             line = int(bad.to_numpy().argmax())
-            raise ValueError(f"{path}: column {column!r}, line {line + 2}: {table[column].iloc[line]!r} is not a number")
+            raise InputError(f"{path}: column {column!r}, line {line + 2}: {table[column].iloc[line]!r} is not a number")
         table[column] = numbers.astype(float)
     return table
 

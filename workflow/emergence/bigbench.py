@@ -26,6 +26,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from emergence.errors import EmergenceError
+
 TASKS_DIR = "/benchmark_tasks/"  # in the archive: bigbench-1.0.0/bigbench/benchmark_tasks/<task>[/<subtask>]/task.json
 # (file field, key here, default): the defaults are those of bigbench/api/json_task.py.
 FIELDS = [
@@ -45,7 +47,7 @@ DIGITS = re.compile(rf"(?:^|_)(\d+|{'|'.join(WORDS)})_digit")  # "3_digit_additi
 COLUMNS = ["item_id", "split", "input", "target", "digits", "metadata"]
 
 
-class BigBenchError(ValueError):
+class BigBenchError(EmergenceError, ValueError):
     """A BIG-bench task that cannot be used: a malformed file or a name the archive lacks.
 
     The message is one line, `<file>: <field>: <problem>`, so the CLI can print it as it is.

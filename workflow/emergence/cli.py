@@ -17,6 +17,7 @@ from pathlib import Path
 import pandas as pd
 
 from emergence import io
+from emergence.errors import EmergenceError
 
 
 def cmd_model(args) -> None:
@@ -160,21 +161,21 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> None:
-    from emergence.inference import EngineOutOfMemory
-    from emergence.models import ModelError
-    from emergence.prompts import PromptError
-    from emergence.tasks import TaskError
-
+    """Run one subcommand. Bad input (`EmergenceError`, or an archive that cannot be read) ends with one
+    line `error: ...` on stderr and exit status 1; anything else is a bug and keeps its traceback."""
     args = parser().parse_args(argv)
     try:
         args.func(args)
     except io.CorruptStageFile as err:
         err.path.unlink(missing_ok=True)  # never read again as valid; the next run rebuilds it
-        print(f"error: {err}; removed it, run the workflow again to rebuild it", flush=True)
-        sys.exit(1)
-    except (EngineOutOfMemory, ModelError, TaskError, PromptError, io.StageFileError, ValueError, zipfile.BadZipFile, tarfile.TarError) as err:
-        print(f"error: {err}", flush=True)
-        sys.exit(1)
+        fail(f"{err}; removed it, run the workflow again to rebuild it")
+    except (EmergenceError, zipfile.BadZipFile, tarfile.TarError) as err:
+        fail(str(err))
+
+
+def fail(message: str) -> None:
+    print(f"error: {message}", file=sys.stderr, flush=True)
+    sys.exit(1)
 
 
 if __name__ == "__main__":

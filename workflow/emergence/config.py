@@ -9,8 +9,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from emergence.errors import EmergenceError
 
-class ConfigError(ValueError):
+
+class ConfigError(EmergenceError, ValueError):
     """A sweep config entry that is well-formed but cannot be run."""
 
 

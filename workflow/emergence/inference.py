@@ -22,6 +22,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from emergence.errors import EmergenceError
 from emergence.engines import OPTIONAL_OUTPUTS, Engine, Request, engine_version, fit_to_context, load_engine
 from emergence.io import SCHEMAS, StageFileError, read_table, stable_hash, write_atomically, write_table
 
@@ -37,7 +38,7 @@ LATER_COLUMNS = {"choice_logprobs": [], "prompt_tokens_dropped": 0}
 OUT_OF_MEMORY = ("out of memory", "outofmemory", "no available memory", "kv cache", "cannot allocate memory")
 
 
-class EngineOutOfMemory(RuntimeError):
+class EngineOutOfMemory(EmergenceError, RuntimeError):
     """The engine ran out of (GPU or host) memory; a retry with smaller settings may succeed."""
 
 

@@ -20,6 +20,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from emergence.errors import EmergenceError
 from emergence import __version__
 
 # One schema per stage. Columns are the contract users script against: add, never rename.
@@ -133,7 +134,7 @@ SCHEMAS: dict[str, pa.Schema] = {
 }
 
 
-class StageFileError(RuntimeError):
+class StageFileError(EmergenceError, RuntimeError):
     """A stage file is missing, truncated, or does not follow its stage's schema."""
 
 

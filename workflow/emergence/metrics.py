@@ -32,7 +32,9 @@ import pyarrow.parquet as pq
 from rapidfuzz.distance import Levenshtein
 from rapidfuzz.process import cpdist
 
+from emergence.errors import InputError
 from emergence.engines import OPTIONAL_OUTPUTS
+from emergence.registry import registrar
 
 
 @dataclass(frozen=True)
@@ -52,9 +54,14 @@ NUMBER = re.compile(r"-?\$?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?(?![\d,]*\d)")
 LATEX_THOUSANDS = re.compile(r"(?<=\d)(?:\{,\}|\\,)(?=\d{3}(?!\d))")
 
 
+_register_metric = registrar(METRICS)
+
+
 def metric(name: str, discontinuous: bool = False, lower_is_better: bool = False, choices: bool = False, reads: tuple[str, ...] = ()):
+    """Register a metric function with what kind of metric it is; a name registered twice is an error."""
+
     def register(fn):
-        METRICS[name] = Metric(fn, discontinuous, lower_is_better, choices, reads)
+        _register_metric(name)(Metric(fn, discontinuous, lower_is_better, choices, reads))
         return fn
 
     return register
@@ -67,7 +74,7 @@ def spec(name: str) -> Metric:
         return Metric(lambda items: SAMPLED_FNS[kind](items, int(k)), True, False, False)
     if name in METRICS:
         return METRICS[name]
-    raise ValueError(f"unknown metric {name!r} (known: {sorted(METRICS)}, pass@k, maj@k)")
+    raise InputError(f"unknown metric {name!r} (known: {sorted(METRICS)}, pass@k, maj@k)")
 
 
 def engine_outputs(names: list[str]) -> dict[str, bool]:

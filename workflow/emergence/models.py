@@ -24,6 +24,7 @@ from pathlib import Path
 
 import yaml
 
+from emergence.errors import EmergenceError
 from emergence.io import atomic_path, file_sha256, stable_hash, write_json, write_text
 
 HASHED_FILES = ("config.json", "tokenizer.json", "tokenizer_config.json", "generation_config.json")
@@ -33,7 +34,7 @@ WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth", ".gguf", ".h5", ".msgp
 NOT_READ = ("training.json", "README.md", "LICENSE", "LICENSE.txt", ".gitattributes")
 
 
-class ModelError(ValueError):
+class ModelError(EmergenceError, ValueError):
     """A model entry or checkpoint that cannot be used."""
 
 

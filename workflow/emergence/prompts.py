@@ -13,6 +13,7 @@ from typing import Callable
 
 import pandas as pd
 
+from emergence.errors import EmergenceError
 from emergence.registry import registrar
 
 # A method returns, per test item, the prompt and the continuation to teacher-force after it.
@@ -20,7 +21,7 @@ PromptMethod = Callable[[pd.DataFrame, pd.DataFrame, dict, random.Random], list[
 PROMPT_METHODS: dict[str, PromptMethod] = {}
 
 
-class PromptError(ValueError):
+class PromptError(EmergenceError, ValueError):
     """A prompting method that cannot be applied to a task."""
 
 

@@ -16,6 +16,8 @@ import string
 
 import pandas as pd
 
+from emergence.errors import InputError
+
 SHIFTS = ("typos", "distractors", "number_words")
 DISTRACTORS = (  # written for this project: true, short, and about nothing a task asks
     "The library closes at six on Sundays.",
@@ -65,7 +67,7 @@ def shift_input(text: str, shift: str, rate: float, rng: random.Random) -> str:
         return f"{rng.choice(DISTRACTORS)} {text}"
     if shift == "number_words":
         return re.sub(r"\d+", lambda m: number_in_words(int(m.group())), text)
-    raise ValueError(f"unknown shift {shift!r} (known: {', '.join(SHIFTS)})")
+    raise InputError(f"unknown shift {shift!r} (known: {', '.join(SHIFTS)})")
 
 
 def shifted_items(base: pd.DataFrame, name: str, shift: str, rate: float, seed: int) -> pd.DataFrame:

@@ -17,6 +17,7 @@ from typing import Callable
 
 import pandas as pd
 
+from emergence.errors import EmergenceError
 from emergence.registry import registrar
 
 TaskBuilder = Callable[[str, dict, int], pd.DataFrame]
@@ -29,7 +30,7 @@ OPERATORS = {
 }
 
 
-class TaskError(ValueError):
+class TaskError(EmergenceError, ValueError):
     """A task definition or task file that cannot give usable items."""
 
 

@@ -15,6 +15,7 @@ import math
 import random
 from pathlib import Path
 
+from emergence.errors import InputError
 from emergence.prompts import SCRATCHPAD_CUE
 from emergence.tasks import OPERATORS, is_heldout, operands, scratchpad
 
@@ -55,7 +56,7 @@ def packed(tokenizer, lines: list[str], seq_len: int, pad: int):
     rows, row = [], []
     for line, ids in zip(lines, (encoding.ids for encoding in tokenizer.encode_batch(lines))):
         if len(ids) > seq_len:
-            raise ValueError(f"training.seq_len {seq_len} is shorter than the {len(ids)}-token curriculum line {line!r}")
+            raise InputError(f"training.seq_len {seq_len} is shorter than the {len(ids)}-token curriculum line {line!r}")
         if len(row) + len(ids) > seq_len:
             rows.append(row)
             row = []

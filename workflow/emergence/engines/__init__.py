@@ -13,6 +13,8 @@ from dataclasses import dataclass, field, replace
 from functools import cache
 from typing import Protocol
 
+from emergence.errors import EmergenceError, InputError
+
 
 @dataclass(frozen=True)
 class Request:
@@ -71,7 +73,7 @@ def engine_version(name: str) -> str:
             return f"{distribution} {metadata.version(distribution)}"
         except metadata.PackageNotFoundError:
             continue
-    raise RuntimeError(f"engine {name}: none of {distributions} is installed")
+    raise InputError(f"engine {name}: none of {distributions} is installed")
 
 
 def load_engine(name: str, checkpoint: str, settings: dict) -> Engine:
@@ -79,12 +81,12 @@ def load_engine(name: str, checkpoint: str, settings: dict) -> Engine:
     import importlib
 
     if name not in ENGINES:
-        raise ValueError(f"unknown engine {name!r} (known: {sorted(ENGINES)})")
+        raise InputError(f"unknown engine {name!r} (known: {sorted(ENGINES)})")
     module, cls = ENGINES[name][0].split(":")
     return getattr(importlib.import_module(module), cls)(checkpoint, settings)
 
 
-class EmptyContext(ValueError):
+class EmptyContext(EmergenceError, ValueError):
     """A request whose prompt leaves no token before the target (no text and no BOS token), so the
     target's first token has nothing to be scored after."""
 
@@ -119,7 +121,7 @@ def decode_sample(tokenizer, token_ids: list[int], stop: tuple[str, ...]) -> str
     return text[: min(cuts)] if cuts else text
 
 
-class PromptTooLong(ValueError):
+class PromptTooLong(EmergenceError, ValueError):
     """A request whose prompt leaves no room in the model's context (engine.max_model_len)."""
 
 
