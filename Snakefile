@@ -7,6 +7,11 @@ from snakemake.utils import min_version
 min_version("9.0")
 
 
+# `snakemake --report report.zip` builds Snakemake's interactive report from the figures marked with
+# report() (captions in workflow/report/); results/report.html is the self-contained page.
+report: "workflow/report/workflow.rst"
+
+
 # The embedded default sweep, unless a sweep is given with --configfile (which then replaces it whole,
 # rather than being merged key by key into the default).
 if not workflow.overwrite_configfiles:

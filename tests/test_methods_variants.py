@@ -8,7 +8,8 @@ import random
 import pytest
 
 from emergence.metrics import extract_answer
-from emergence.prompts import STRICT_ANSWER_REGEX, build_prompts, expand_methods, reasoning_steps
+from emergence.plan import expand_methods
+from emergence.prompts import STRICT_ANSWER_REGEX, build_prompts, reasoning_steps
 from emergence.robustness import number_in_words, shifted_items, typos
 from emergence.tasks import build_task
 
@@ -91,7 +92,7 @@ def test_shifted_variant_keeps_items_and_changes_only_test_inputs(items, shift):
 
 
 def test_tasks_can_run_a_subset_of_methods():
-    from emergence.prompts import sweep_pairs
+    from emergence.plan import sweep_pairs
 
     config = {"methods": {"zero": {"kind": "zero_shot"}, "few": {"kind": "few_shot", "k": [1, 2]}, "cot": {"kind": "chain_of_thought"}},
               "tasks": {"a": {"kind": "synthetic_arithmetic"}, "b": {"kind": "bigbench", "methods": ["zero", "few"]},

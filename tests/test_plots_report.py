@@ -12,7 +12,8 @@ import pytest
 from emergence import io
 from emergence.analysis import Settings, analyse_task_method
 from emergence.fits import sigmoid_floor
-from emergence.plots import DEFAULT_STYLE, figure_plan, render
+from emergence.plan import figure_plan
+from emergence.plots import DEFAULT_STYLE, render
 from emergence.report import summarise_scores, write_report
 
 MODELS = {"t-30k": (3e4, "tiny"), "t-160k": (1.6e5, "tiny"), "t-490k": (4.9e5, "tiny"), "t-1m": (1.1e6, "tiny"), "t-5m": (5e6, "tiny"),

@@ -87,6 +87,23 @@ def test_second_run_has_nothing_to_do(finished_sweep):
     assert "Nothing to be done" in result.stdout + result.stderr
 
 
+def test_snakemake_builds_its_own_report_from_the_figures(finished_sweep, tmp_path):
+    """`snakemake --report` on a finished sweep: every figure with its caption, the workflow description."""
+    import zipfile
+
+    workdir, config = finished_sweep
+    archive = tmp_path / "report.zip"
+    result = snakemake(workdir, config, "--report", str(archive))
+    assert result.returncode == 0, result.stderr[-3000:]
+    with zipfile.ZipFile(archive) as report:
+        names = report.namelist()
+        assert any(name.endswith("report.html") for name in names)
+        assert sorted(name.rsplit("/", 1)[-1] for name in names if name.endswith(".png")) == sorted(f.rsplit("/", 1)[-1] + ".png" for f in FIGURES)
+        text = "\n".join(report.read(name).decode("utf-8", "replace") for name in names if name.endswith((".html", ".js")))
+    assert "Per-model means with 90 % bootstrap intervals" in text and "Per-token loss, addition, zero_shot" in text
+    assert "Emergence Lab: one family of language models per curve" in text
+
+
 def test_changing_figure_style_reruns_only_figures_and_report(finished_sweep, tiny_checkpoints):
     workdir, config = finished_sweep
     restyled = {**config, "figures": {**config["figures"], "style": {"font_size": 12}}}

@@ -50,7 +50,7 @@ def check_config(config: dict) -> None:
     figures = config["figures"]
     if figures["metric"] not in config["metrics"]:
         raise ConfigError(f"figures.metric: {figures['metric']} is not among the scored metrics {config['metrics']}")
-    from emergence.prompts import expand_methods, sweep_pairs
+    from emergence.plan import expand_methods, sweep_pairs
 
     methods = expand_methods(config["methods"])
     if figures.get("method") and figures["method"] not in methods:

@@ -29,11 +29,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
-from rapidfuzz.distance import Levenshtein
-from rapidfuzz.process import cpdist
 
 from emergence.errors import InputError
-from emergence.engines import OPTIONAL_OUTPUTS
 from emergence.registry import registrar
 
 
@@ -75,13 +72,6 @@ def spec(name: str) -> Metric:
     if name in METRICS:
         return METRICS[name]
     raise InputError(f"unknown metric {name!r} (known: {sorted(METRICS)}, pass@k, maj@k)")
-
-
-def engine_outputs(names: list[str]) -> dict[str, bool]:
-    """Which optional engine outputs these metrics read (pass@k and the like read sampled texts only):
-    the inference stage computes only those."""
-    reads = {output for name in names if name in METRICS for output in METRICS[name].reads}
-    return {output: output in reads for output in OPTIONAL_OUTPUTS}
 
 
 # --- discontinuous --------------------------------------------------------------------------------
@@ -273,10 +263,19 @@ def best_per_item(items, values: np.ndarray) -> np.ndarray:
     return best
 
 
+def levenshtein(a: list, b: list) -> np.ndarray:
+    """Pairwise Levenshtein distances of two equally long lists of strings or token lists (rapidfuzz,
+    imported here so that planning a sweep, which reads the metrics' metadata, does not load it)."""
+    from rapidfuzz.distance import Levenshtein
+    from rapidfuzz.process import cpdist
+
+    return cpdist(a, b, scorer=Levenshtein.distance, dtype=np.int64).astype(float)
+
+
 def token_distances(items) -> np.ndarray:
     """Per (item, accepted answer) pair: Levenshtein distance between the output's and the answer's tokens."""
     outputs = [items["output_tokens"].iat[row] for row in items["answer_rows"]]
-    return cpdist(outputs, list(items["accepted_tokens"]), scorer=Levenshtein.distance, dtype=np.int64).astype(float)
+    return levenshtein(outputs, list(items["accepted_tokens"]))
 
 
 @metric("token_edit_distance", lower_is_better=True)
@@ -298,7 +297,7 @@ def char_edit_distance(items: pd.DataFrame) -> np.ndarray:
     """Levenshtein distance in Unicode characters between the stripped extracted output and the nearest accepted answer."""
     outputs = items["output"].str.strip().to_numpy(dtype=object)[items["answer_rows"]]
     answers = [answer.strip() for answers in items["answers"] for answer in answers]
-    return best_per_item(items, cpdist(list(outputs), answers, scorer=Levenshtein.distance, dtype=np.int64).astype(float))
+    return best_per_item(items, levenshtein(list(outputs), answers))
 
 
 @metric("target_logprob", reads=("target_logprobs",))

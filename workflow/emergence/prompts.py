@@ -136,33 +136,6 @@ def complexity_based(test: pd.DataFrame, train: pd.DataFrame, spec: dict, rng: r
     return prompts
 
 
-def expand_methods(methods: dict) -> dict:
-    """The configured methods with a list of k (the in-context learning curve) made one method per k."""
-    out = {}
-    for name, spec in methods.items():
-        if isinstance(spec.get("k"), list):
-            out.update({f"{name}_k{k}": {**spec, "k": k} for k in spec["k"]})
-        else:
-            out[name] = spec
-    return out
-
-
-def sweep_pairs(config: dict) -> list[tuple[str, str]]:
-    """Every (task, method) the sweep runs: all methods, or those a task lists under `methods`.
-
-    A listed name covers every method it expands to (`few` covers `few_k0`, `few_k1`, ...); a shifted
-    variant runs what its clean task runs unless it lists its own.
-    """
-    expanded = expand_methods(config["methods"])
-    covers = {name: [m for m in expanded if m == name or m.startswith(f"{name}_k")] for name in config["methods"]}
-    pairs = []
-    for task, spec in sorted(config["tasks"].items()):
-        listed = spec.get("methods") or config["tasks"].get(spec.get("of", ""), {}).get("methods")
-        methods = [m for m in expanded if not listed or any(m in covers[name] for name in listed)]  # config order
-        pairs += [(task, method) for method in methods]
-    return pairs
-
-
 def exemplars(test: pd.DataFrame, train: pd.DataFrame, k: int, rng: random.Random):
     """Each test item with k exemplars drawn from the train pool of its digit count, never itself."""
     pools = {digits: group for digits, group in train.groupby("digits")}
