@@ -253,10 +253,7 @@ def add_mirage(rows: Rows) -> None:
     if problem:
         rows.not_fittable("exact_match", "", "mirage", problem)
         return
-    logprob = curve.weights[:, :, None] * curve.values["target_logprob"][None]  # replicates x items x models
-    tokens = curve.weights[:, :, None] * curve.tokens[None]
-    log_p = logprob.sum(axis=1) / tokens.sum(axis=1)  # replicates x models
-    predicted = (curve.weights[:, :, None] * np.exp(log_p[:, None, :] * curve.tokens[None])).sum(axis=1) / curve.n_items
+    predicted = measures.mirage_prediction(curve.values["target_logprob"], curve.tokens, curve.weights)
     observed = curve.means("exact_match")
     for i, model in enumerate(curve.models):
         rows.add("exact_match", "", "mirage", f"{model}: predicted p^L", predicted[:, i])

@@ -43,14 +43,18 @@ def resolution_limited(means: np.ndarray, n_items: int, items: float = 3.0) -> b
     return bool(np.all(np.asarray(means, float)[:-1] < items / n_items))
 
 
-def mirage_prediction(target_logprob: np.ndarray, target_tokens: np.ndarray) -> np.ndarray:
+def mirage_prediction(target_logprob: np.ndarray, target_tokens: np.ndarray, weights: np.ndarray) -> np.ndarray:
     """Exact match predicted from per-token probability: mean over items of p^L (Schaeffer et al. 2023, section 2).
 
-    `target_logprob` and `target_tokens` are (..., items): p is the model's geometric-mean
-    per-token probability over all items' target tokens, L each item's length in tokens.
+    `target_logprob` and `target_tokens` are (items, models); `weights` is (replicates, items), the item
+    counts of each bootstrap replicate (ones for the point estimate). p is a model's geometric-mean
+    per-token probability over all its items' target tokens, L each item's length in tokens.
+    Returns (replicates, models).
     """
-    log_p = target_logprob.sum(axis=-1, keepdims=True) / target_tokens.sum(axis=-1, keepdims=True)
-    return np.exp(log_p * target_tokens).mean(axis=-1)
+    logprob = weights[:, :, None] * target_logprob[None]  # replicates x items x models
+    tokens = weights[:, :, None] * target_tokens[None]
+    log_p = logprob.sum(axis=1) / tokens.sum(axis=1)  # replicates x models
+    return (weights[:, :, None] * np.exp(log_p[:, None, :] * target_tokens[None])).sum(axis=1) / weights.sum(axis=1)[:, None]
 
 
 def calibration_bins(confidence: np.ndarray, n_bins: int) -> np.ndarray:
