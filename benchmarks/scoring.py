@@ -26,7 +26,7 @@ import pyarrow.parquet as pq
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "workflow"))
 
-from emergence.io import SCHEMAS  # noqa: E402
+from emergence.io import SCHEMAS
 
 CHUNK = 500_000
 TASK_ITEMS = 1000
@@ -89,14 +89,14 @@ from emergence.metrics import batch_tokenizer, score_file
 folder, metrics = Path(sys.argv[1]), json.loads(sys.argv[2])
 tokenizer = PreTrainedTokenizerFast(tokenizer_file=str(folder / "tokenizer.json"))
 tokenize = batch_tokenizer(tokenizer)
-tasks = pd.DataFrame({"item_id": [f"i{i}" for i in range(%d)], "digits": 4})
+tasks = pd.DataFrame({"item_id": [f"i{i}" for i in range(TASK_ITEMS)], "digits": 4})
 model = {"model": "bench", "family": "bench", "n_params": 1000, "training_flops": 6e9}
 started, cpu = time.perf_counter(), resource.getrusage(resource.RUSAGE_SELF)
 rows = score_file(str(folder / "generations.parquet"), tasks, model, tokenize, metrics, str(folder / "scores.parquet"), {})
 seconds, usage = time.perf_counter() - started, resource.getrusage(resource.RUSAGE_SELF)
 cpu_seconds = usage.ru_utime + usage.ru_stime - cpu.ru_utime - cpu.ru_stime
 print(json.dumps({"seconds": seconds, "cpu_seconds": cpu_seconds, "score_rows": rows, "peak_rss_mb": usage.ru_maxrss / 1024}))
-""" % TASK_ITEMS
+""".replace("TASK_ITEMS", str(TASK_ITEMS))
 
 
 def main() -> None:
@@ -109,19 +109,31 @@ def main() -> None:
         folder = Path(tmp)
         started = time.perf_counter()
         write_inputs(folder, args.rows)
-        print(f"wrote {args.rows:,} generations in {time.perf_counter() - started:.0f} s "
-              f"({(folder / 'generations.parquet').stat().st_size / 1e6:.0f} MB)", flush=True)
+        print(
+            f"wrote {args.rows:,} generations in {time.perf_counter() - started:.0f} s "
+            f"({(folder / 'generations.parquet').stat().st_size / 1e6:.0f} MB)",
+            flush=True,
+        )
         env_path = str(Path(__file__).resolve().parents[1] / "workflow")
-        result = subprocess.run([sys.executable, "-c", SCORER, str(folder), json.dumps(metrics)], capture_output=True, text=True,
-                                env={"PYTHONPATH": env_path, "PATH": ""}, check=False)
+        result = subprocess.run(
+            [sys.executable, "-c", SCORER, str(folder), json.dumps(metrics)],
+            capture_output=True,
+            text=True,
+            env={"PYTHONPATH": env_path, "PATH": ""},
+            check=False,
+        )
         if result.returncode:
             sys.exit(result.stderr[-2000:])
         figures = json.loads(result.stdout.strip().splitlines()[-1])
     print(f"metrics: {', '.join(metrics)}")
-    print(f"scored {args.rows:,} generations in {figures['seconds']:.1f} s: {args.rows / figures['seconds']:,.0f} generations/s, "
-          f"{figures['score_rows'] / figures['seconds']:,.0f} score rows/s")
-    print(f"CPU time (all threads): {figures['cpu_seconds']:.1f} s, {figures['score_rows'] / figures['cpu_seconds']:,.0f} score rows per CPU second "
-          "(wall time depends on what else the machine runs)")
+    print(
+        f"scored {args.rows:,} generations in {figures['seconds']:.1f} s: {args.rows / figures['seconds']:,.0f} generations/s, "
+        f"{figures['score_rows'] / figures['seconds']:,.0f} score rows/s"
+    )
+    print(
+        f"CPU time (all threads): {figures['cpu_seconds']:.1f} s, {figures['score_rows'] / figures['cpu_seconds']:,.0f} score rows per CPU second "
+        "(wall time depends on what else the machine runs)"
+    )
     print(f"peak memory of the scoring process: {figures['peak_rss_mb']:,.0f} MB")
 
 

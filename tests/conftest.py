@@ -55,21 +55,46 @@ def archive(request) -> Path:
     return path
 
 
-SWEEP_METRICS = ["exact_match", "exact_string_match", "maj@k", "token_edit_distance", "char_edit_distance", "target_logprob", "per_token_prob", "confidence", "brier_binary"]
+SWEEP_METRICS = [
+    "exact_match",
+    "exact_string_match",
+    "maj@k",
+    "token_edit_distance",
+    "char_edit_distance",
+    "target_logprob",
+    "per_token_prob",
+    "confidence",
+    "brier_binary",
+]
 
 
 def sweep_config(checkpoints: dict[str, Path], **overrides) -> dict:
     """A small sweep over local tiny checkpoints; keyword arguments replace top-level keys."""
     config = {
         "seed": 0,
-        "models": {name: {"source": "local", "path": str(path), "family": "tiny"} for name, path in checkpoints.items()},
+        "models": {
+            name: {"source": "local", "path": str(path), "family": "tiny"} for name, path in checkpoints.items()
+        },
         "tasks": {
-            "addition": {"kind": "synthetic_arithmetic", "operation": "addition", "digits": [1, 2, 3], "n_test": 6, "n_train": 4},
+            "addition": {
+                "kind": "synthetic_arithmetic",
+                "operation": "addition",
+                "digits": [1, 2, 3],
+                "n_test": 6,
+                "n_train": 4,
+            },
         },
         "methods": {"zero_shot": {"kind": "zero_shot"}},
         "sampling": {"max_tokens": 6, "temperature": 0.0, "top_p": 1.0, "stop": ["\n"]},
         "metrics": list(SWEEP_METRICS),
-        "engine": {"name": "vllm", "dtype": "float32", "max_model_len": 256, "memory_fraction": 0.3, "tensor_parallel_size": 1, "chunk_size": 8},
+        "engine": {
+            "name": "vllm",
+            "dtype": "float32",
+            "max_model_len": 256,
+            "memory_fraction": 0.3,
+            "tensor_parallel_size": 1,
+            "chunk_size": 8,
+        },
         "fitting": {"min_models": 3, "bootstrap": 50},
         "figures": {"x": "n_params", "metric": "exact_match"},
     }
@@ -83,8 +108,18 @@ def snakemake(workdir: Path, config: dict, *args: str, env: dict | None = None) 
     configfile = workdir / "sweep.yaml"
     configfile.write_text(yaml.safe_dump(config, sort_keys=True))
     command = [
-        sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"), "--directory", str(workdir),
-        "--configfile", str(configfile), "--cores", "2", *args,
+        sys.executable,
+        "-m",
+        "snakemake",
+        "--snakefile",
+        str(REPO / "Snakefile"),
+        "--directory",
+        str(workdir),
+        "--configfile",
+        str(configfile),
+        "--cores",
+        "2",
+        *args,
     ]
     return subprocess.run(command, capture_output=True, text=True, timeout=1800, env=env)
 

@@ -19,22 +19,32 @@ N = np.logspace(6, 9, 6)
 NC, ALPHA = 1e10, 0.3
 
 
-def long_scores(values: dict[str, np.ndarray], n_params=None, tokens: np.ndarray | None = None, digits: int = 1) -> pd.DataFrame:
+def long_scores(
+    values: dict[str, np.ndarray], n_params=None, tokens: np.ndarray | None = None, digits: int = 1
+) -> pd.DataFrame:
     """Scores in the stage's long format from item x model matrices, one per metric."""
     frames = []
     for metric, matrix in values.items():
         items, models = matrix.shape
         n_params = N[:models] if n_params is None else n_params
-        frames.append(pd.DataFrame({
-            "request_id": [f"{metric}-{i}-{j}" for i in range(items) for j in range(models)],
-            "item_id": np.repeat([f"d{digits}-i{i}" for i in range(items)], models),
-            "model": np.tile([f"m{j}" for j in range(models)], items),
-            "family": "f", "task": "t", "method": "m", "digits": digits,
-            "n_params": np.tile(np.asarray(n_params, float).astype(np.int64), items),
-            "training_flops": np.tile(6 * np.asarray(n_params, float) * 1e9, items),
-            "target_tokens": (tokens if tokens is not None else np.ones_like(matrix, int)).ravel(),
-            "metric": metric, "value": matrix.ravel(),
-        }))
+        frames.append(
+            pd.DataFrame(
+                {
+                    "request_id": [f"{metric}-{i}-{j}" for i in range(items) for j in range(models)],
+                    "item_id": np.repeat([f"d{digits}-i{i}" for i in range(items)], models),
+                    "model": np.tile([f"m{j}" for j in range(models)], items),
+                    "family": "f",
+                    "task": "t",
+                    "method": "m",
+                    "digits": digits,
+                    "n_params": np.tile(np.asarray(n_params, float).astype(np.int64), items),
+                    "training_flops": np.tile(6 * np.asarray(n_params, float) * 1e9, items),
+                    "target_tokens": (tokens if tokens is not None else np.ones_like(matrix, int)).ravel(),
+                    "metric": metric,
+                    "value": matrix.ravel(),
+                }
+            )
+        )
     return pd.concat(frames, ignore_index=True)
 
 
@@ -64,7 +74,9 @@ def test_breakthroughness_by_hand():
 def test_expected_calibration_error_by_hand():
     confidence, correct = np.array([0.9, 0.9, 0.1, 0.1]), np.array([1.0, 0.0, 0.0, 0.0])
     # bin 9: accuracy 0.5 at confidence 0.9, half the items; bin 1: accuracy 0 at 0.1, the other half
-    assert expected_calibration_error(confidence, correct, np.ones((1, 4)), 10) == pytest.approx([0.5 * 0.4 + 0.5 * 0.1])
+    assert expected_calibration_error(confidence, correct, np.ones((1, 4)), 10) == pytest.approx(
+        [0.5 * 0.4 + 0.5 * 0.1]
+    )
     twice_first = np.array([[2.0, 0.0, 1.0, 1.0]])  # a replicate that drew item 0 twice, item 1 never
     assert expected_calibration_error(confidence, correct, twice_first, 10) == pytest.approx([0.5 * 0.1 + 0.5 * 0.1])
     table = reliability_table(confidence, correct, 10)
@@ -114,7 +126,11 @@ def test_sigmoid_fit_flags_and_mirage():
     correct = (np.arange(items)[:, None] < np.round(accuracy * items)).astype(float)
     per_token = np.linspace(0.2, 0.9, 5)  # per-token probability rising smoothly
     tokens = np.full((items, 5), 2)
-    scores = long_scores({"exact_match": correct, "target_logprob": np.tile(2 * np.log(per_token), (items, 1))}, n_params=n, tokens=tokens)
+    scores = long_scores(
+        {"exact_match": correct, "target_logprob": np.tile(2 * np.log(per_token), (items, 1))},
+        n_params=n,
+        tokens=tokens,
+    )
     fits = rows_of(scores, bootstrap=30, emergent_breakthroughness=10.0, smooth_breakthroughness=5.0)
     assert value(fits, "sigmoid_floor", "midpoint", x="n_params")["value"] == pytest.approx(8.5, abs=0.1)
     assert value(fits, "flag", "resolution_limited", "exact_match")["value"] == 1.0  # m3 has 2 of 40 right, < 3
@@ -163,14 +179,25 @@ def test_unknown_flops_make_only_that_axis_unfittable():
 
 def test_task_method_tables_are_deterministic_and_follow_their_schemas(tmp_path):
     rng = np.random.default_rng(2)
-    scores = pd.concat([long_scores({"exact_match": (rng.random((8, 4)) < p).astype(float), "confidence": rng.random((8, 4))}, n_params=N[:4], digits=d)
-                        for d, p in ((1, 0.8), (2, 0.3))], ignore_index=True)
+    scores = pd.concat(
+        [
+            long_scores(
+                {"exact_match": (rng.random((8, 4)) < p).astype(float), "confidence": rng.random((8, 4))},
+                n_params=N[:4],
+                digits=d,
+            )
+            for d, p in ((1, 0.8), (2, 0.3))
+        ],
+        ignore_index=True,
+    )
     fits, calibration = analyse_task_method(scores, Settings(bootstrap=20))
     assert sorted(fits["digits"].unique()) == ["1", "2", "all"]
     assert value(fits[fits["digits"] == "all"], "mean", "m0", "exact_match")["n_items"] == 16
     io.write_table(fits, tmp_path / "fits.parquet", "fits")
     io.write_table(calibration, tmp_path / "calibration.parquet", "calibration")
-    assert io.read_table(tmp_path / "calibration.parquet", "calibration")["count"].groupby(io.read_table(tmp_path / "calibration.parquet", "calibration")["digits"]).sum().to_dict() == {"1": 32, "2": 32, "all": 64}
+    assert io.read_table(tmp_path / "calibration.parquet", "calibration")["count"].groupby(
+        io.read_table(tmp_path / "calibration.parquet", "calibration")["digits"]
+    ).sum().to_dict() == {"1": 32, "2": 32, "all": 64}
     again, _ = analyse_task_method(scores, Settings(bootstrap=20))
     pd.testing.assert_frame_equal(fits, again)
 
@@ -181,9 +208,15 @@ def run_cli(*args: str) -> subprocess.CompletedProcess:
 
 def test_fit_csv_command(tmp_path):
     csv = tmp_path / "results.csv"
-    pd.DataFrame({"model": ["a", "b", "c", "d"], "n_params": [1e6, 1e7, 1e8, 1e9],
-                  "target_nll": (NC / np.array([1e6, 1e7, 1e8, 1e9])) ** ALPHA,
-                  "exact_match": [0.0, 0.0, 0.01, 0.7], "n_items": 100}).to_csv(csv, index=False)
+    pd.DataFrame(
+        {
+            "model": ["a", "b", "c", "d"],
+            "n_params": [1e6, 1e7, 1e8, 1e9],
+            "target_nll": (NC / np.array([1e6, 1e7, 1e8, 1e9])) ** ALPHA,
+            "exact_match": [0.0, 0.0, 0.01, 0.7],
+            "n_items": 100,
+        }
+    ).to_csv(csv, index=False)
     result = run_cli("fit-csv", "--csv", str(csv), "--out", str(tmp_path / "fits.csv"))
     assert result.returncode == 0, result.stdout + result.stderr
     fits = pd.read_csv(tmp_path / "fits.csv", keep_default_na=False, na_values=[""])
@@ -201,5 +234,8 @@ def test_items_missing_for_one_model_are_left_out_for_all():
     scores = long_scores({"exact_match": matrix}, n_params=N[:4])
     scores = scores[~((scores["item_id"] == "d1-i0") & (scores["model"] == "m2"))]
     fits = rows_of(scores, bootstrap=10)
-    assert value(fits, "mean", "m0", "exact_match")["value"] == 0.0 and value(fits, "mean", "m0", "exact_match")["n_items"] == 9
+    assert (
+        value(fits, "mean", "m0", "exact_match")["value"] == 0.0
+        and value(fits, "mean", "m0", "exact_match")["n_items"] == 9
+    )
     assert value(fits, "breakthroughness", "breakthroughness", "exact_match", "n_params")["status"] == "ok"

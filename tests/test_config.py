@@ -28,18 +28,45 @@ def refused(tmp_path, config) -> str:
     [
         (lambda c: c.update(modles=c.pop("models")), "'modles' was unexpected"),
         (lambda c: c["engine"].update(dtype="float64"), "engine.dtype: 'float64' is not one of"),
-        (lambda c: c["tasks"]["addition"].update(n_tset=3), "tasks.addition: Additional properties are not allowed ('n_tset'"),
-        (lambda c: c["models"].update(ghost={"source": "local", "path": "/no/such/checkpoint"}), "models.ghost.path: model ghost: checkpoint folder /no/such/checkpoint does not exist"),
+        (
+            lambda c: c["tasks"]["addition"].update(n_tset=3),
+            "tasks.addition: Additional properties are not allowed ('n_tset'",
+        ),
+        (
+            lambda c: c["models"].update(ghost={"source": "local", "path": "/no/such/checkpoint"}),
+            "models.ghost.path: model ghost: checkpoint folder /no/such/checkpoint does not exist",
+        ),
         (lambda c: c["tasks"]["addition"].update(n_test=0), "tasks.addition.n_test: task addition has zero test items"),
-        (lambda c: c["methods"].update(few={"kind": "few_shot", "k": 9}), "methods.few.k: 9 exemplars need n_train >= 9"),
-        (lambda c: c.update(training={**DEFAULT["training"], "seq_len": 64}), "training.seq_len: 64 is shorter than the longest curriculum line (155 tokens)"),
+        (
+            lambda c: c["methods"].update(few={"kind": "few_shot", "k": 9}),
+            "methods.few.k: 9 exemplars need n_train >= 9",
+        ),
+        (
+            lambda c: c.update(training={**DEFAULT["training"], "seq_len": 64}),
+            "training.seq_len: 64 is shorter than the longest curriculum line (155 tokens)",
+        ),
         (lambda c: c["metrics"].append("bleu"), "metrics.9: 'bleu' is not one of"),
-        (lambda c: c["figures"].update(metric="char_edit_distance_x"), "figures.metric: char_edit_distance_x is not among the scored metrics"),
+        (
+            lambda c: c["figures"].update(metric="char_edit_distance_x"),
+            "figures.metric: char_edit_distance_x is not among the scored metrics",
+        ),
         (lambda c: c["figures"].update(method="cot"), "figures.method: cot is not a configured method (zero_shot)"),
-        (lambda c: c["tasks"].update(noisy={"kind": "variant", "of": "division", "shift": "typos"}), "tasks.noisy.of: division is not a configured task to shift"),
-        (lambda c: c["methods"].update(sc={"kind": "self_consistency", "k": 1}), "methods.sc: self_consistency samples several chains: set n >= 2 and a temperature > 0"),
-        (lambda c: c["tasks"].update(gsm={"kind": "gsm8k", "n_test": 5}), "tasks.gsm: 'revision' is a required property"),
-        (lambda c: c["fitting"].update(confidence_level=1.5), "fitting.confidence_level: 1.5 is greater than or equal to the maximum of 1"),
+        (
+            lambda c: c["tasks"].update(noisy={"kind": "variant", "of": "division", "shift": "typos"}),
+            "tasks.noisy.of: division is not a configured task to shift",
+        ),
+        (
+            lambda c: c["methods"].update(sc={"kind": "self_consistency", "k": 1}),
+            "methods.sc: self_consistency samples several chains: set n >= 2 and a temperature > 0",
+        ),
+        (
+            lambda c: c["tasks"].update(gsm={"kind": "gsm8k", "n_test": 5}),
+            "tasks.gsm: 'revision' is a required property",
+        ),
+        (
+            lambda c: c["fitting"].update(confidence_level=1.5),
+            "fitting.confidence_level: 1.5 is greater than or equal to the maximum of 1",
+        ),
     ],
 )
 def test_bad_config_fails_with_one_line(tmp_path, change, message):
@@ -69,7 +96,9 @@ def test_default_config_follows_the_schema():
 def test_lint_reports_nothing():
     result = subprocess.run(
         [sys.executable, "-m", "snakemake", "--lint", "--snakefile", str(REPO / "Snakefile"), "--directory", str(REPO)],
-        capture_output=True, text=True, timeout=300,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "Lints for" not in result.stdout + result.stderr, result.stdout + result.stderr
@@ -78,9 +107,22 @@ def test_lint_reports_nothing():
 def test_malformed_yaml_is_refused_before_any_job(tmp_path):
     (tmp_path / "sweep.yaml").write_text("seed: 0\nmodels: {tiny: [1,\n")
     result = subprocess.run(
-        [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"), "--directory", str(tmp_path),
-         "--configfile", str(tmp_path / "sweep.yaml"), "--cores", "1"],
-        capture_output=True, text=True, timeout=300,
+        [
+            sys.executable,
+            "-m",
+            "snakemake",
+            "--snakefile",
+            str(REPO / "Snakefile"),
+            "--directory",
+            str(tmp_path),
+            "--configfile",
+            str(tmp_path / "sweep.yaml"),
+            "--cores",
+            "1",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert result.returncode == 1 and not (tmp_path / "results").exists()
     assert "Config file is not valid JSON or YAML" in result.stderr
@@ -94,11 +136,25 @@ def test_production_sweeps_follow_the_schema_and_plan_one_inference_job_per_mode
     assert schema_problem(config, REPO / "config/schema.yaml") is None
     check_config(config)
     assert {m["resources"]["gpus"] for m in config["models"].values()} == gpus
-    assert all(m["training_tokens"] and m["non_embedding_parameters"] < m["parameters"] for m in config["models"].values())
+    assert all(
+        m["training_tokens"] and m["non_embedding_parameters"] < m["parameters"] for m in config["models"].values()
+    )
     result = subprocess.run(
-        [sys.executable, "-m", "snakemake", "-n", "--snakefile", str(REPO / "Snakefile"), "--directory", str(tmp_path),
-         "--configfile", str(REPO / f"config/sweeps/{sweep}.yaml")],
-        capture_output=True, text=True, timeout=300,
+        [
+            sys.executable,
+            "-m",
+            "snakemake",
+            "-n",
+            "--snakefile",
+            str(REPO / "Snakefile"),
+            "--directory",
+            str(tmp_path),
+            "--configfile",
+            str(REPO / f"config/sweeps/{sweep}.yaml"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert result.returncode == 0, result.stderr[-2000:]
     counts = dict(re.findall(r"^(\w+)\s+(\d+)$", result.stdout, re.M))

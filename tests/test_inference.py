@@ -10,12 +10,13 @@ import sys
 
 import pytest
 
-from conftest import engine_stats, sweep_config
+from conftest import sweep_config
 from emergence import io
 from emergence.engines import Request, load_engine
 from emergence.inference import RequestCache, run_inference
 from emergence.prompts import build_prompts
 from emergence.tasks import build_task
+
 
 @pytest.fixture(autouse=True)
 def release_engines():
@@ -29,10 +30,23 @@ SETTINGS = {"dtype": "float32", "max_model_len": 256, "memory_fraction": 0.3, "t
 
 
 def requests(n_test: int = 6) -> list[Request]:
-    items = build_task("addition", {"kind": "synthetic_arithmetic", "operation": "addition", "digits": [1, 2, 3], "n_test": n_test, "n_train": 4}, 0)
+    items = build_task(
+        "addition",
+        {"kind": "synthetic_arithmetic", "operation": "addition", "digits": [1, 2, 3], "n_test": n_test, "n_train": 4},
+        0,
+    )
     return [
-        Request(prompt=row.prompt, target=row.target, max_tokens=8, temperature=0.0, top_p=1.0, n=1, seed=1, stop=("\n",))
-        for row in build_prompts("addition", items, "few_shot_2", {"kind": "few_shot", "k": 2}, {"max_tokens": 8, "temperature": 0.0, "top_p": 1.0, "stop": ["\n"]}, 0).itertuples()
+        Request(
+            prompt=row.prompt, target=row.target, max_tokens=8, temperature=0.0, top_p=1.0, n=1, seed=1, stop=("\n",)
+        )
+        for row in build_prompts(
+            "addition",
+            items,
+            "few_shot_2",
+            {"kind": "few_shot", "k": 2},
+            {"max_tokens": 8, "temperature": 0.0, "top_p": 1.0, "stop": ["\n"]},
+            0,
+        ).itertuples()
     ]
 
 
@@ -53,7 +67,8 @@ def test_vllm_and_transformers_agree_in_fp32(tiny_checkpoints):
 
 
 def test_multiple_choice_log_probabilities(tiny_checkpoints):
-    """Each choice is scored as a teacher-forced continuation; the engines agree, and a choice equal to the target scores as the target."""
+    """Each choice is scored as a teacher-forced continuation; the engines agree, and a choice equal to
+    the target scores as the target."""
     from dataclasses import replace
 
     checkpoint = str(tiny_checkpoints["tiny-c"])
@@ -79,7 +94,9 @@ def test_a_target_the_model_generated_is_scored_like_any_other(tiny_checkpoints)
     checkpoint = str(tiny_checkpoints["tiny-c"])
     engine = load_engine("vllm", checkpoint, SETTINGS)
     # prompts of 16-34 tokens and 16 more generated: the cached blocks of 32 tokens reach into the target
-    batch = [replace(r, max_tokens=16, stop=(), temperature=temperature) for r in requests(6) for temperature in (0.0, 0.8)]
+    batch = [
+        replace(r, max_tokens=16, stop=(), temperature=temperature) for r in requests(6) for temperature in (0.0, 0.8)
+    ]
     generated = engine.run(batch)
     batch = [replace(r, target=result.texts[0]) for r, result in zip(batch, generated)]  # seeded: sampled again alike
     ours = engine.run(batch)
@@ -95,15 +112,23 @@ def test_log_probabilities_are_computed_only_when_a_metric_reads_them(tiny_check
 
     from emergence.plan import engine_outputs
 
-    assert engine_outputs(["exact_match", "maj@k", "token_edit_distance"]) == {"target_logprobs": False, "sample_logprobs": False}
-    assert engine_outputs(["exact_match", "per_token_prob", "brier_binary"]) == {"target_logprobs": True, "sample_logprobs": True}
+    assert engine_outputs(["exact_match", "maj@k", "token_edit_distance"]) == {
+        "target_logprobs": False,
+        "sample_logprobs": False,
+    }
+    assert engine_outputs(["exact_match", "per_token_prob", "brier_binary"]) == {
+        "target_logprobs": True,
+        "sample_logprobs": True,
+    }
     checkpoint = str(tiny_checkpoints["tiny-c"])
     batch = [replace(r, choices=(r.target, " 7")) for r in requests(2)]
     full = load_engine("vllm", checkpoint, SETTINGS).run(batch)
     gc.collect()
     for engine in ("vllm", "hf"):
         for targets, samples in ((False, False), (False, True), (True, False)):
-            lean = load_engine(engine, checkpoint, {**SETTINGS, "target_logprobs": targets, "sample_logprobs": samples}).run(batch)
+            lean = load_engine(
+                engine, checkpoint, {**SETTINGS, "target_logprobs": targets, "sample_logprobs": samples}
+            ).run(batch)
             gc.collect()
             for a, b in zip(full, lean):
                 assert (b.texts, b.token_ids, b.target_token_ids) == (a.texts, a.token_ids, a.target_token_ids)
@@ -116,12 +141,18 @@ def test_log_probabilities_are_computed_only_when_a_metric_reads_them(tiny_check
 class KilledAfter:
     """Wraps the real engine and dies (as a SIGKILL would, or with `error`) after answering `chunks` chunks."""
 
-    def __init__(self, chunks: int, error: BaseException = KeyboardInterrupt("killed")):
-        self.chunks, self.error, self.engine, self.sent, self.settings = chunks, error, None, 0, None
+    def __init__(self, chunks: int, error: BaseException | None = None):
+        self.chunks, self.engine, self.sent, self.settings = chunks, None, 0, None
+        self.error = error if error is not None else KeyboardInterrupt("killed")
 
     def __call__(self, name, checkpoint, settings):
         self.engine = load_engine(name, checkpoint, settings)
-        self.name, self.version, self.tokenizer, self.settings = self.engine.name, self.engine.version, self.engine.tokenizer, settings
+        self.name, self.version, self.tokenizer, self.settings = (
+            self.engine.name,
+            self.engine.version,
+            self.engine.tokenizer,
+            settings,
+        )
         return self
 
     def run(self, batch):
@@ -136,10 +167,24 @@ def test_killed_job_resumes_with_only_uncached_requests(tiny_checkpoints, tmp_pa
     config = sweep_config(tiny_checkpoints)
     items = build_task("addition", config["tasks"]["addition"], 0)
     prompt_file = tmp_path / "prompts.parquet"
-    io.write_table(build_prompts("addition", items, "zero_shot", {"kind": "zero_shot"}, config["sampling"], 0), prompt_file, "prompts")
+    io.write_table(
+        build_prompts("addition", items, "zero_shot", {"kind": "zero_shot"}, config["sampling"], 0),
+        prompt_file,
+        "prompts",
+    )
     manifest = {"sha": "test-sha", "path": str(tiny_checkpoints["tiny-a"])}
     out, stats = tmp_path / "generations.parquet", tmp_path / "stats.jsonl"
-    args = ("tiny-a", manifest, [str(prompt_file)], [str(out)], "vllm", {**config["engine"], "seed": 0}, tmp_path / "cache", 5, stats)
+    args = (
+        "tiny-a",
+        manifest,
+        [str(prompt_file)],
+        [str(out)],
+        "vllm",
+        {**config["engine"], "seed": 0},
+        tmp_path / "cache",
+        5,
+        stats,
+    )
 
     killed = KilledAfter(chunks=2)
     with pytest.raises(KeyboardInterrupt):
@@ -150,7 +195,17 @@ def test_killed_job_resumes_with_only_uncached_requests(tiny_checkpoints, tmp_pa
     resumed = run_inference(*args)
     assert resumed == {**resumed, "requests": 18, "cached": 10, "sent": 8, "engine_loads": 1}
     uninterrupted = tmp_path / "uninterrupted.parquet"
-    run_inference("tiny-a", manifest, [str(prompt_file)], [str(uninterrupted)], "vllm", {**config["engine"], "seed": 0}, tmp_path / "fresh", 18, stats)
+    run_inference(
+        "tiny-a",
+        manifest,
+        [str(prompt_file)],
+        [str(uninterrupted)],
+        "vllm",
+        {**config["engine"], "seed": 0},
+        tmp_path / "fresh",
+        18,
+        stats,
+    )
     assert io.read_table(out, "generations").equals(io.read_table(uninterrupted, "generations"))
 
     again = run_inference(*args)
@@ -165,14 +220,18 @@ def test_out_of_memory_is_retried_with_smaller_settings_keeping_finished_chunks(
     config = sweep_config(tiny_checkpoints)
     items = build_task("addition", config["tasks"]["addition"], 0)
     prompt_file = tmp_path / "prompts.parquet"
-    io.write_table(build_prompts("addition", items, "zero_shot", {"kind": "zero_shot"}, config["sampling"], 0), prompt_file, "prompts")
+    io.write_table(
+        build_prompts("addition", items, "zero_shot", {"kind": "zero_shot"}, config["sampling"], 0),
+        prompt_file,
+        "prompts",
+    )
     manifest = {"sha": "test-sha", "path": str(tiny_checkpoints["tiny-b"])}
     settings = {**config["engine"], "seed": 0, "max_num_seqs": 64}
     out, stats = tmp_path / "generations.parquet", tmp_path / "stats.jsonl"
     args = ("tiny-b", manifest, [str(prompt_file)], [str(out)], "vllm", settings, tmp_path / "cache", 4, stats)
 
     first = KilledAfter(chunks=3, error=torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB"))
-    with pytest.raises(EngineOutOfMemory, match="ran out of memory on attempt 1 .* 12 answers are cached"):
+    with pytest.raises(EngineOutOfMemory, match=r"ran out of memory on attempt 1 .* 12 answers are cached"):
         run_inference(*args, engine_factory=first)
     assert first.settings["max_num_seqs"] == 64 and not out.exists()
 
@@ -183,7 +242,9 @@ def test_out_of_memory_is_retried_with_smaller_settings_keeping_finished_chunks(
     assert attempt_settings(settings, 3)["max_num_seqs"] == 16 and attempt_settings(settings, 1) == settings
 
     uninterrupted = tmp_path / "uninterrupted.parquet"
-    run_inference("tiny-b", manifest, [str(prompt_file)], [str(uninterrupted)], "vllm", settings, tmp_path / "fresh", 18, stats)
+    run_inference(
+        "tiny-b", manifest, [str(prompt_file)], [str(uninterrupted)], "vllm", settings, tmp_path / "fresh", 18, stats
+    )
     assert io.read_table(out, "generations").equals(io.read_table(uninterrupted, "generations"))
 
 
@@ -191,23 +252,52 @@ def test_prompt_longer_than_the_context_fails_with_one_line_or_is_truncated_and_
     config = sweep_config(tiny_checkpoints)
     items = build_task("addition", config["tasks"]["addition"], 0)
     prompts = build_prompts("addition", items, "zero_shot", {"kind": "zero_shot"}, config["sampling"], 0)
-    prompts.loc[3, "prompt"] = "7+8=15\n" * 20 + prompts.loc[3, "prompt"]  # 120 bytes of exemplars: over a 64-position context
+    prompts.loc[3, "prompt"] = (
+        "7+8=15\n" * 20 + prompts.loc[3, "prompt"]
+    )  # 120 bytes of exemplars: over a 64-position context
     prompt_file = tmp_path / "prompts.parquet"
     io.write_table(prompts, prompt_file, "prompts")
     manifest = {"sha": "test-sha", "path": str(tiny_checkpoints["tiny-a"])}
     settings = {**config["engine"], "seed": 0, "max_model_len": 64}
     out, stats = tmp_path / "generations.parquet", tmp_path / "stats.jsonl"
 
-    command = [sys.executable, "-m", "emergence", "infer", "--model", "tiny-a", "--manifest", str(tmp_path / "manifest.json"),
-               "--prompts", str(prompt_file), "--out", str(out), "--engine", "vllm", "--cache-dir", str(tmp_path / "cache"),
-               "--chunk-size", "8", "--stats", str(stats), "--settings"]
+    command = [
+        sys.executable,
+        "-m",
+        "emergence",
+        "infer",
+        "--model",
+        "tiny-a",
+        "--manifest",
+        str(tmp_path / "manifest.json"),
+        "--prompts",
+        str(prompt_file),
+        "--out",
+        str(out),
+        "--engine",
+        "vllm",
+        "--cache-dir",
+        str(tmp_path / "cache"),
+        "--chunk-size",
+        "8",
+        "--stats",
+        str(stats),
+        "--settings",
+    ]
     (tmp_path / "manifest.json").write_text(json.dumps(manifest))
     failed = subprocess.run([*command, json.dumps(settings)], capture_output=True, text=True)
     request = prompts.loc[3, "request_id"]
     assert failed.returncode == 1 and not out.exists()
-    assert re.search(rf"^error: request addition/zero_shot/{request} needs 1\d\d context positions, more than engine.max_model_len 64", failed.stderr, re.M)
+    assert re.search(
+        rf"^error: request addition/zero_shot/{request} needs 1\d\d context positions, "
+        r"more than engine.max_model_len 64",
+        failed.stderr,
+        re.M,
+    )
 
-    truncated = subprocess.run([*command, json.dumps({**settings, "long_prompts": "truncate"})], capture_output=True, text=True)
+    truncated = subprocess.run(
+        [*command, json.dumps({**settings, "long_prompts": "truncate"})], capture_output=True, text=True
+    )
     assert truncated.returncode == 0, truncated.stdout + truncated.stderr[-2000:]
     generations = io.read_table(out, "generations").set_index("request_id")
     dropped = generations["prompt_tokens_dropped"]
@@ -218,7 +308,16 @@ def test_prompt_longer_than_the_context_fails_with_one_line_or_is_truncated_and_
 def test_cache_key_changes_with_model_sha_and_request():
     from emergence.inference import request_key
 
-    row = {"prompt": "1+1=", "target": "2", "max_tokens": 4, "temperature": 0.0, "top_p": 1.0, "n": 1, "seed": 3, "stop": ["\n"]}
+    row = {
+        "prompt": "1+1=",
+        "target": "2",
+        "max_tokens": 4,
+        "temperature": 0.0,
+        "top_p": 1.0,
+        "n": 1,
+        "seed": 3,
+        "stop": ["\n"],
+    }
     base = request_key("sha-a", "vllm", SETTINGS, row)
     assert base == request_key("sha-a", "vllm", {**SETTINGS, "memory_fraction": 0.9}, row)
     assert base != request_key("sha-b", "vllm", SETTINGS, row)
@@ -234,8 +333,19 @@ def test_cache_key_changes_with_model_sha_and_request():
 def test_seeded_sampling_survives_a_batch_larger_than_one_prefill(tiny_checkpoints):
     """Many long sampled prompts in one call: vLLM on CPUs crashed here while prompts were prefilled in pieces."""
     engine = load_engine("vllm", str(tiny_checkpoints["tiny-a"]), SETTINGS)
-    batch = [Request(prompt="12+34=46\n" * (10 + i % 15), target=" 5", max_tokens=4, temperature=0.7, top_p=1.0, n=4, seed=i, stop=("\n\n",))
-             for i in range(400)]
+    batch = [
+        Request(
+            prompt="12+34=46\n" * (10 + i % 15),
+            target=" 5",
+            max_tokens=4,
+            temperature=0.7,
+            top_p=1.0,
+            n=4,
+            seed=i,
+            stop=("\n\n",),
+        )
+        for i in range(400)
+    ]
     results = engine.run(batch)
     assert len(results) == 400 and all(len(r.texts) == 4 for r in results)
     again = engine.run(batch[:5])

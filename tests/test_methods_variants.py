@@ -1,4 +1,4 @@
-"""Prompting methods beyond few-shot (chain of thought, self-consistency, complexity-based) and shifted task variants."""
+"""Prompting methods beyond few-shot (chain of thought, self-consistency, complexity-based); shifted task variants."""
 
 from __future__ import annotations
 
@@ -14,7 +14,13 @@ from emergence.robustness import number_in_words, shifted_items, typos
 from emergence.tasks import build_task
 
 SAMPLING = {"max_tokens": 12, "temperature": 0.0, "top_p": 1.0, "stop": ["\n"]}
-MULTIPLICATION = {"kind": "synthetic_arithmetic", "operation": "multiplication", "digits": [2, 3], "n_test": 4, "n_train": 12}
+MULTIPLICATION = {
+    "kind": "synthetic_arithmetic",
+    "operation": "multiplication",
+    "digits": [2, 3],
+    "n_test": 4,
+    "n_train": 12,
+}
 
 
 @pytest.fixture(scope="module")
@@ -31,8 +37,14 @@ def test_chain_of_thought_prompt_and_its_answer(items):
         for shot in blocks[:2]:
             question, answer = shot.split("\nA: ")
             assert question != f"Q: {test.loc[row.item_id, 'input']}"  # never the test item
-            assert answer.endswith(".") and extract_answer(answer, STRICT_ANSWER_REGEX) == answer.split("The answer is ")[1][:-1]
-        assert row.target.endswith(f"The answer is {row.answer}.") and extract_answer(row.target, STRICT_ANSWER_REGEX) == row.answer
+            assert (
+                answer.endswith(".")
+                and extract_answer(answer, STRICT_ANSWER_REGEX) == answer.split("The answer is ")[1][:-1]
+            )
+        assert (
+            row.target.endswith(f"The answer is {row.answer}.")
+            and extract_answer(row.target, STRICT_ANSWER_REGEX) == row.answer
+        )
         assert row.stop == ["\n\n", "\nQ:"] and row.answer_regex == STRICT_ANSWER_REGEX and row.n == 1
 
 
@@ -46,7 +58,14 @@ def test_self_consistency_asks_for_n_samples_in_one_request(items):
 
 
 def test_complexity_based_picks_the_exemplars_with_most_steps(items):
-    prompts = build_prompts("multiplication", items, "complex", {"kind": "complexity_based", "k": 2, "n": 3, "temperature": 0.7}, SAMPLING, 0)
+    prompts = build_prompts(
+        "multiplication",
+        items,
+        "complex",
+        {"kind": "complexity_based", "k": 2, "n": 3, "temperature": 0.7},
+        SAMPLING,
+        0,
+    )
     train = items[items["split"] == "train"]
     steps = {row.input: len(reasoning_steps(row)) for row in train.itertuples()}
     test = items[items["split"] == "test"].set_index("item_id")
@@ -59,13 +78,29 @@ def test_complexity_based_picks_the_exemplars_with_most_steps(items):
 
 def test_k_as_a_list_is_the_in_context_learning_curve():
     methods = expand_methods({"few": {"kind": "few_shot", "k": [0, 1, 4]}, "zero": {"kind": "zero_shot"}})
-    assert methods == {"few_k0": {"kind": "few_shot", "k": 0}, "few_k1": {"kind": "few_shot", "k": 1},
-                       "few_k4": {"kind": "few_shot", "k": 4}, "zero": {"kind": "zero_shot"}}
+    assert methods == {
+        "few_k0": {"kind": "few_shot", "k": 0},
+        "few_k1": {"kind": "few_shot", "k": 1},
+        "few_k4": {"kind": "few_shot", "k": 4},
+        "zero": {"kind": "zero_shot"},
+    }
 
 
-@pytest.mark.parametrize(("n", "words"), [(0, "zero"), (7, "seven"), (15, "fifteen"), (40, "forty"), (58, "fifty-eight"),
-                                          (100, "one hundred"), (125, "one hundred twenty-five"), (-17, "minus seventeen"),
-                                          (3004, "three thousand four"), (1_200_000, "one million two hundred thousand")])
+@pytest.mark.parametrize(
+    ("n", "words"),
+    [
+        (0, "zero"),
+        (7, "seven"),
+        (15, "fifteen"),
+        (40, "forty"),
+        (58, "fifty-eight"),
+        (100, "one hundred"),
+        (125, "one hundred twenty-five"),
+        (-17, "minus seventeen"),
+        (3004, "three thousand four"),
+        (1_200_000, "one million two hundred thousand"),
+    ],
+)
 def test_numbers_in_words(n, words):
     assert number_in_words(n) == words
 
@@ -94,9 +129,29 @@ def test_shifted_variant_keeps_items_and_changes_only_test_inputs(items, shift):
 def test_tasks_can_run_a_subset_of_methods():
     from emergence.plan import sweep_pairs
 
-    config = {"methods": {"zero": {"kind": "zero_shot"}, "few": {"kind": "few_shot", "k": [1, 2]}, "cot": {"kind": "chain_of_thought"}},
-              "tasks": {"a": {"kind": "synthetic_arithmetic"}, "b": {"kind": "bigbench", "methods": ["zero", "few"]},
-                        "b_typos": {"kind": "variant", "of": "b"}, "c": {"kind": "variant", "of": "a", "methods": ["cot"]}}}
-    assert sweep_pairs(config) == [("a", "zero"), ("a", "few_k1"), ("a", "few_k2"), ("a", "cot"),
-                                   ("b", "zero"), ("b", "few_k1"), ("b", "few_k2"),
-                                   ("b_typos", "zero"), ("b_typos", "few_k1"), ("b_typos", "few_k2"), ("c", "cot")]
+    config = {
+        "methods": {
+            "zero": {"kind": "zero_shot"},
+            "few": {"kind": "few_shot", "k": [1, 2]},
+            "cot": {"kind": "chain_of_thought"},
+        },
+        "tasks": {
+            "a": {"kind": "synthetic_arithmetic"},
+            "b": {"kind": "bigbench", "methods": ["zero", "few"]},
+            "b_typos": {"kind": "variant", "of": "b"},
+            "c": {"kind": "variant", "of": "a", "methods": ["cot"]},
+        },
+    }
+    assert sweep_pairs(config) == [
+        ("a", "zero"),
+        ("a", "few_k1"),
+        ("a", "few_k2"),
+        ("a", "cot"),
+        ("b", "zero"),
+        ("b", "few_k1"),
+        ("b", "few_k2"),
+        ("b_typos", "zero"),
+        ("b_typos", "few_k1"),
+        ("b_typos", "few_k2"),
+        ("c", "cot"),
+    ]

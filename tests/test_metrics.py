@@ -45,7 +45,16 @@ def score(gens: pd.DataFrame, metrics: list[str]) -> pd.DataFrame:
 
 def test_edit_distances_on_empty_long_and_unicode_outputs():
     gens = generations([[""], ["12"], ["café"], ["123 "]], ["123", "12345", "cafe", "123"])
-    wide = score(gens, ["exact_match", "exact_string_match", "token_edit_distance", "normalized_token_edit_distance", "char_edit_distance"])
+    wide = score(
+        gens,
+        [
+            "exact_match",
+            "exact_string_match",
+            "token_edit_distance",
+            "normalized_token_edit_distance",
+            "char_edit_distance",
+        ],
+    )
     assert list(wide["exact_match"]) == [0, 0, 0, 1]
     assert list(wide["exact_string_match"]) == [0, 0, 0, 1]
     assert list(wide["token_edit_distance"]) == [3, 3, 1, 0]  # empty: 3 insertions; "12" vs "12345": 3
@@ -82,12 +91,23 @@ def test_pass_at_k_and_maj_at_k_over_samples():
     # item 1: 3 of 4 right; item 2: none parse but one; item 3: one sample only
     texts = [["6", "5", "6", "5"], ["5", "4", "5", "5"], ["", "", "5", ""], ["5"]]
     gens = generations(texts, ["5", "5", "5", "5"])
-    scores = score_generations(gens, pd.DataFrame({"item_id": gens["item_id"], "digits": 1}), {"model": "m", "family": "f", "n_params": 1}, chars, ["pass@k", "maj@k"])
+    scores = score_generations(
+        gens,
+        pd.DataFrame({"item_id": gens["item_id"], "digits": 1}),
+        {"model": "m", "family": "f", "n_params": 1},
+        chars,
+        ["pass@k", "maj@k"],
+    )
     wide = scores.pivot(index="item_id", columns="metric", values="value")
     assert sorted(wide.columns) == ["maj@1", "maj@2", "maj@3", "maj@4", "pass@1", "pass@2", "pass@3", "pass@4"]
     assert list(wide.loc["i0", ["pass@1", "pass@2", "pass@3", "pass@4"]]) == pytest.approx([0.5, 1 - 1 / 6, 1.0, 1.0])
     assert list(wide.loc["i1", ["pass@1", "pass@2"]]) == pytest.approx([0.75, 1.0])
-    assert list(wide.loc["i0", ["maj@1", "maj@2", "maj@3", "maj@4"]]) == [0, 0, 0, 0]  # 6; 6/5 tie -> 6; 6,5,6; tie -> 6
+    assert list(wide.loc["i0", ["maj@1", "maj@2", "maj@3", "maj@4"]]) == [
+        0,
+        0,
+        0,
+        0,
+    ]  # 6; 6/5 tie -> 6; 6,5,6; tie -> 6
     assert list(wide.loc["i1", ["maj@1", "maj@2", "maj@3", "maj@4"]]) == [1, 1, 1, 1]
     assert list(wide.loc["i2", ["maj@1", "maj@2", "maj@3", "maj@4"]]) == [0, 0, 1, 1]  # unparsed samples do not vote
     assert wide.loc["i3", "pass@1"] == 1 and wide.loc["i3"].drop(["pass@1", "maj@1"]).isna().all()  # no rows past n
@@ -106,7 +126,9 @@ def test_multiple_choice_item_with_ties():
     logprobs = [[np.log(0.4), np.log(0.4), np.log(0.2)], [np.log(0.1), np.log(0.3), np.log(0.6)]]
     targets = [[0, 1, 0], [1, 0, 1]]
     gens = generations([["a"], ["b"]], ["b", "a"], choice_logprobs=logprobs, choice_scores=targets)
-    wide = score(gens, ["multiple_choice_grade", "correct_choice_prob", "brier_multiclass", "confidence", "brier_binary"])
+    wide = score(
+        gens, ["multiple_choice_grade", "correct_choice_prob", "brier_multiclass", "confidence", "brier_binary"]
+    )
     assert list(wide["multiple_choice_grade"]) == [0.5, 1.0]  # a tie shares the grade
     assert wide["correct_choice_prob"].to_numpy() == pytest.approx([0.4, 0.7])
     brier_0 = 0.4**2 + 0.6**2 + 0.2**2
@@ -117,8 +139,13 @@ def test_multiple_choice_item_with_ties():
 
 
 def test_choice_metrics_skip_generation_items():
-    scores = score_generations(generations([["1"]], ["1"], choice_logprobs=[[]], choice_scores=[[]]), pd.DataFrame({"item_id": ["i0"], "digits": [1]}),
-                               {"model": "m", "family": "f", "n_params": 1}, chars, ["exact_match", "multiple_choice_grade"])
+    scores = score_generations(
+        generations([["1"]], ["1"], choice_logprobs=[[]], choice_scores=[[]]),
+        pd.DataFrame({"item_id": ["i0"], "digits": [1]}),
+        {"model": "m", "family": "f", "n_params": 1},
+        chars,
+        ["exact_match", "multiple_choice_grade"],
+    )
     assert list(scores["metric"]) == ["exact_match"]
 
 
@@ -173,7 +200,13 @@ def test_strict_and_flexible_exact_match_are_both_reported():
 def test_complexity_vote_counts_only_the_most_complex_chains():
     from emergence.prompts import STRICT_ANSWER_REGEX
 
-    chains = ["The answer is 5.", "a\nThe answer is 5.", "a\nb\nc\nThe answer is 7.", "a\nb\nThe answer is 7.", "a\nb\nThe answer is 5."]
+    chains = [
+        "The answer is 5.",
+        "a\nThe answer is 5.",
+        "a\nb\nc\nThe answer is 7.",
+        "a\nb\nThe answer is 7.",
+        "a\nb\nThe answer is 5.",
+    ]
     gens = generations([chains], ["7"])
     gens["answer_regex"] = STRICT_ANSWER_REGEX
     wide = score(gens, ["maj@k", "cmaj@k"])
@@ -185,8 +218,16 @@ def test_complexity_vote_counts_only_the_most_complex_chains():
 
 def test_closed_book_answers_match_any_alias():
     gens = generations([["The Nile"], ["nile river delta"], ["Amazon"]], ["Nile", "Nile", "Nile"])
-    tasks = pd.DataFrame({"item_id": gens["item_id"], "digits": 0, "metadata": json.dumps({"aliases": ["nile", "nile river"]})})
-    scores = score_generations(gens, tasks, {"model": "m", "family": "f", "n_params": 1}, chars, ["normalized_exact_match", "token_f1", "exact_match"])
+    tasks = pd.DataFrame(
+        {"item_id": gens["item_id"], "digits": 0, "metadata": json.dumps({"aliases": ["nile", "nile river"]})}
+    )
+    scores = score_generations(
+        gens,
+        tasks,
+        {"model": "m", "family": "f", "n_params": 1},
+        chars,
+        ["normalized_exact_match", "token_f1", "exact_match"],
+    )
     wide = scores.pivot(index="item_id", columns="metric", values="value").loc[gens["item_id"]]
     assert list(wide["normalized_exact_match"]) == [1, 0, 0]  # "the" is dropped; "delta" is extra
     assert list(wide["exact_match"]) == [0, 0, 0]

@@ -34,7 +34,21 @@ def error_lines(result) -> list[str]:
 def run_model_cli(tmp_path, cache, entry, *options):
     env = {**os.environ, "HF_HUB_CACHE": str(cache), "HF_HUB_OFFLINE": "1"}
     out = tmp_path / "manifest.json"
-    command = [sys.executable, "-m", "emergence", "model", "--name", "m", "--entry", json.dumps(entry), "--seed", "0", "--out", str(out), *options]
+    command = [
+        sys.executable,
+        "-m",
+        "emergence",
+        "model",
+        "--name",
+        "m",
+        "--entry",
+        json.dumps(entry),
+        "--seed",
+        "0",
+        "--out",
+        str(out),
+        *options,
+    ]
     return subprocess.run(command, capture_output=True, text=True, env=env, timeout=300), out
 
 
@@ -62,7 +76,11 @@ def test_a_branch_is_pinned_in_the_lock_file_at_first_download_and_reused(tiny_c
     shutil.copytree(tiny_checkpoints["tiny-b"], cache / "models--tiny-org--tiny-llama" / "snapshots" / newer)
     (cache / "models--tiny-org--tiny-llama" / "refs" / "main").write_text(newer)
     again, out = run_model_cli(tmp_path, cache, entry, "--revision-lock", str(lock))
-    assert again.returncode == 0 and json.loads(out.read_text())["sha"] == SHA and json.loads(out.read_text())["locked"] is True
+    assert (
+        again.returncode == 0
+        and json.loads(out.read_text())["sha"] == SHA
+        and json.loads(out.read_text())["locked"] is True
+    )
     unlocked, out = run_model_cli(tmp_path, cache, entry)
     assert unlocked.returncode == 0 and json.loads(out.read_text())["sha"] == newer
 
@@ -74,7 +92,9 @@ def test_a_branch_is_pinned_in_the_lock_file_at_first_download_and_reused(tiny_c
 
 
 def test_unknown_hub_repo_offline_fails_with_one_line(tmp_path):
-    result, out = run_model_cli(tmp_path, tmp_path / "empty-cache", {"source": "hub", "repo": "tiny-org/absent", "revision": "main"})
+    result, out = run_model_cli(
+        tmp_path, tmp_path / "empty-cache", {"source": "hub", "repo": "tiny-org/absent", "revision": "main"}
+    )
     assert result.returncode == 1 and not out.exists()
     assert error_lines(result) == [
         "error: model m: tiny-org/absent@main is not in the Hugging Face cache and the hub cannot be reached"
@@ -100,6 +120,6 @@ def test_tiny_models_are_built_deterministically(tmp_path):
 def test_local_checkpoint_without_weights_is_refused(tmp_path):
     (tmp_path / "ckpt").mkdir()
     (tmp_path / "ckpt" / "config.json").write_text("{}")
-    with pytest.raises(ModelError, match="has no \\*.safetensors weights"):
+    with pytest.raises(ModelError, match=r"has no \*.safetensors weights"):
         materialise("broken", {"source": "local", "path": str(tmp_path / "ckpt")}, tmp_path / "manifest.json", seed=0)
     assert not (tmp_path / "manifest.json").exists()

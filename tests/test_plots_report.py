@@ -1,4 +1,4 @@
-"""The figure set and the report: every figure drawn from fixture tables, deterministic files, notes for what is missing."""
+"""The figure set and the report: every figure from fixture tables, deterministic files, notes for what is missing."""
 
 from __future__ import annotations
 
@@ -16,10 +16,27 @@ from emergence.plan import figure_plan
 from emergence.plots import DEFAULT_STYLE, render
 from emergence.report import summarise_scores, write_report
 
-MODELS = {"t-30k": (3e4, "tiny"), "t-160k": (1.6e5, "tiny"), "t-490k": (4.9e5, "tiny"), "t-1m": (1.1e6, "tiny"), "t-5m": (5e6, "tiny"),
-          "big": (1.35e8, "other")}
-MANIFESTS = [{"model": m, "family": f, "source": "local", "sha": "0123456789abcdef" * 4, "n_params": int(n), "training_flops": 6 * n * 4e6,
-              "n_params_non_embedding": int(n) // 2, "path": f"/models/{m}"} for m, (n, f) in MODELS.items()]
+MODELS = {
+    "t-30k": (3e4, "tiny"),
+    "t-160k": (1.6e5, "tiny"),
+    "t-490k": (4.9e5, "tiny"),
+    "t-1m": (1.1e6, "tiny"),
+    "t-5m": (5e6, "tiny"),
+    "big": (1.35e8, "other"),
+}
+MANIFESTS = [
+    {
+        "model": m,
+        "family": f,
+        "source": "local",
+        "sha": "0123456789abcdef" * 4,
+        "n_params": int(n),
+        "training_flops": 6 * n * 4e6,
+        "n_params_non_embedding": int(n) // 2,
+        "path": f"/models/{m}",
+    }
+    for m, (n, f) in MODELS.items()
+]
 
 
 def synthetic_scores(method: str, shift: float) -> pd.DataFrame:
@@ -30,19 +47,36 @@ def synthetic_scores(method: str, shift: float) -> pd.DataFrame:
         for digits in (1, 2, 3):
             for item in range(12):
                 correct = float(rng.random() < sigmoid_floor(np.log10(n), 0.0, 5.8 + shift + 0.3 * digits, 4.0))
-                common = {"request_id": f"{model}-{digits}-{item}", "item_id": f"{digits}-{item}", "model": model, "family": family,
-                          "task": "addition", "method": method, "digits": digits, "n_params": int(n), "training_flops": 6 * n * 4e6,
-                          "target_tokens": digits + 1}
-                rows += [{**common, "metric": "exact_match", "value": correct},
-                         {**common, "metric": "token_edit_distance", "value": (digits + 1) * (1 - correct) * rng.random()},
-                         {**common, "metric": "target_logprob", "value": -((1e7 / n) ** 0.3) * (digits + 1) + rng.normal(0, 0.1)}]
+                common = {
+                    "request_id": f"{model}-{digits}-{item}",
+                    "item_id": f"{digits}-{item}",
+                    "model": model,
+                    "family": family,
+                    "task": "addition",
+                    "method": method,
+                    "digits": digits,
+                    "n_params": int(n),
+                    "training_flops": 6 * n * 4e6,
+                    "target_tokens": digits + 1,
+                }
+                rows += [
+                    {**common, "metric": "exact_match", "value": correct},
+                    {**common, "metric": "token_edit_distance", "value": (digits + 1) * (1 - correct) * rng.random()},
+                    {
+                        **common,
+                        "metric": "target_logprob",
+                        "value": -((1e7 / n) ** 0.3) * (digits + 1) + rng.normal(0, 0.1),
+                    },
+                ]
     return pd.DataFrame(rows)
 
 
 @pytest.fixture(scope="module")
 def tables() -> dict[str, pd.DataFrame]:
-    tables = {method: analyse_task_method(synthetic_scores(method, shift), Settings(bootstrap=30))[0]
-              for method, shift in (("zero_shot", 0.6), ("scratchpad", 0.0))}
+    tables = {
+        method: analyse_task_method(synthetic_scores(method, shift), Settings(bootstrap=30))[0]
+        for method, shift in (("zero_shot", 0.6), ("scratchpad", 0.0))
+    }
     shifted = synthetic_scores("zero_shot", 1.0).assign(task="addition_typos")  # a shifted variant: later to rise
     return {**tables, "typos": analyse_task_method(shifted, Settings(bootstrap=30))[0]}
 
@@ -52,8 +86,16 @@ FIGURES = {  # kind: (the tables it reads, its options, panels across)
     "tasks": (["zero_shot"], {"metric": "exact_match", "x": "training_flops", "chance": {"addition": 0.0}}, 1),
     "methods": (["zero_shot", "scratchpad"], {"metric": "exact_match", "x": "n_params", "by": "method"}, 1),
     "robustness": (["zero_shot", "typos"], {"metric": "exact_match", "x": "n_params", "by": "task"}, 1),
-    "metrics": (["scratchpad"], {"metrics": ["exact_match", "token_edit_distance", "target_logprob"], "x": "n_params"}, 3),
-    "extrapolation": (["zero_shot"], {"metrics": {"exact_match": "sigmoid_floor", "target_nll": "power_law"}, "x": "n_params"}, 2),
+    "metrics": (
+        ["scratchpad"],
+        {"metrics": ["exact_match", "token_edit_distance", "target_logprob"], "x": "n_params"},
+        3,
+    ),
+    "extrapolation": (
+        ["zero_shot"],
+        {"metrics": {"exact_match": "sigmoid_floor", "target_nll": "power_law"}, "x": "n_params"},
+        2,
+    ),
 }
 
 
@@ -83,8 +125,15 @@ def test_style_sets_the_size(tables, tmp_path):
 
 def test_figure_with_missing_inputs_says_why(tables, tmp_path):
     out = tmp_path / "mc.png"
-    reason = render("multiple_choice", tables["zero_shot"], MANIFESTS, {"metrics": ["multiple_choice_grade", "brier_multiclass"], "x": "n_params"},
-                    "grade", [out], {})
+    reason = render(
+        "multiple_choice",
+        tables["zero_shot"],
+        MANIFESTS,
+        {"metrics": ["multiple_choice_grade", "brier_multiclass"], "x": "n_params"},
+        "grade",
+        [out],
+        {},
+    )
     assert reason == "none of ['multiple_choice_grade', 'brier_multiclass'] scored"
     assert out.stat().st_size > 1000
 
@@ -103,20 +152,41 @@ def sweep(**changes) -> dict:
 
 def test_figure_plan_asks_for_what_the_sweep_can_draw():
     plan, notes = figure_plan(sweep())
-    assert sorted(plan) == ["extrapolation/addition/scratchpad", "extrapolation/addition/zero_shot", "extrapolation/subtraction/scratchpad",
-                            "extrapolation/subtraction/zero_shot", "loss/addition", "loss/subtraction", "methods/addition", "methods/subtraction",
-                            "metrics/addition/scratchpad", "metrics/addition/zero_shot", "metrics/subtraction/scratchpad",
-                            "metrics/subtraction/zero_shot", "tasks/exact_match"]
+    assert sorted(plan) == [
+        "extrapolation/addition/scratchpad",
+        "extrapolation/addition/zero_shot",
+        "extrapolation/subtraction/scratchpad",
+        "extrapolation/subtraction/zero_shot",
+        "loss/addition",
+        "loss/subtraction",
+        "methods/addition",
+        "methods/subtraction",
+        "metrics/addition/scratchpad",
+        "metrics/addition/zero_shot",
+        "metrics/subtraction/scratchpad",
+        "metrics/subtraction/zero_shot",
+        "tasks/exact_match",
+    ]
     assert plan["tasks/exact_match"]["tables"] == [("addition", "zero_shot"), ("subtraction", "zero_shot")]
     assert any(note.startswith("Multiple-choice grade next to Brier score: not drawn") for note in notes)
-    few, notes = figure_plan(sweep(metrics=["exact_match"], methods={"zero_shot": {}}, fitting={"min_models": 5, "extrapolate": 1}))
+    few, notes = figure_plan(
+        sweep(metrics=["exact_match"], methods={"zero_shot": {}}, fitting={"min_models": 5, "extrapolate": 1})
+    )
     assert sorted(few) == ["metrics/addition/zero_shot", "metrics/subtraction/zero_shot", "tasks/exact_match"]
     assert "Loss against scale: not drawn, the sweep does not score target_logprob." in notes
     assert "Prompting methods against scale: not drawn, the sweep has one method." in notes
     assert "Extrapolation: not drawn, no family has 5 models besides the 1 held out." in notes
-    tasks = {**sweep()["tasks"], "addition_typos": {"kind": "variant", "of": "addition"}, "addition_words": {"kind": "variant", "of": "addition"}}
+    tasks = {
+        **sweep()["tasks"],
+        "addition_typos": {"kind": "variant", "of": "addition"},
+        "addition_words": {"kind": "variant", "of": "addition"},
+    }
     shifted, notes = figure_plan(sweep(tasks=tasks))
-    assert shifted["robustness/addition"]["tables"] == [("addition", "zero_shot"), ("addition_typos", "zero_shot"), ("addition_words", "zero_shot")]
+    assert shifted["robustness/addition"]["tables"] == [
+        ("addition", "zero_shot"),
+        ("addition_typos", "zero_shot"),
+        ("addition_words", "zero_shot"),
+    ]
     assert not any(note.startswith("Robustness") for note in notes)
 
 
@@ -151,7 +221,13 @@ def test_report_embeds_figures_measures_and_notes(tables, tmp_path):
         assert model in page
     assert "0123456789ab<" in page and "0123456789abc" not in page
     assert "&lt;b&gt;escaped&lt;/b&gt;" in page and "<b>escaped" not in page
-    breakthrough = fits[(fits["fit"] == "breakthroughness") & (fits["x"] == "n_params") & (fits["metric"] == "exact_match") & (fits["digits"] == "all")
-                        & (fits["method"] == "zero_shot") & (fits["family"] == "tiny")].iloc[0]
+    breakthrough = fits[
+        (fits["fit"] == "breakthroughness")
+        & (fits["x"] == "n_params")
+        & (fits["metric"] == "exact_match")
+        & (fits["digits"] == "all")
+        & (fits["method"] == "zero_shot")
+        & (fits["family"] == "tiny")
+    ].iloc[0]
     assert "<h2>Emergence measures</h2>" in page
     assert f"{breakthrough.value:.4g} [{breakthrough.ci_low:.4g}, {breakthrough.ci_high:.4g}]" in page

@@ -16,7 +16,6 @@ import pyarrow.parquet as pq
 import pytest
 
 from conftest import REPO, snakemake, sweep_config
-from emergence import io
 
 TOKEN = "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0123"
 KILLS = 5
@@ -49,7 +48,11 @@ def inference_job(workdir: Path) -> tuple[int, str] | None:
     for proc in Path("/proc").iterdir():
         try:
             command = [part.decode() for part in (proc / "cmdline").read_bytes().split(b"\0")]
-            if "infer" in command and any(part.endswith("emergence") for part in command) and Path(os.readlink(proc / "cwd")) == workdir:
+            if (
+                "infer" in command
+                and any(part.endswith("emergence") for part in command)
+                and Path(os.readlink(proc / "cwd")) == workdir
+            ):
                 return int(proc.name), command[command.index("--model") + 1]
         except (OSError, ValueError):
             continue
@@ -62,8 +65,19 @@ def run_and_kill(workdir: Path, configfile: Path, rng: random.Random | None) -> 
     killed job's model and, read from its printed progress, the requests it had answered and had in
     flight; None if the sweep finished."""
     log = workdir / f"run-{len(list(workdir.glob('run-*.log')))}.log"
-    command = [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"), "--directory", str(workdir),
-               "--configfile", str(configfile), "--cores", "1"]
+    command = [
+        sys.executable,
+        "-m",
+        "snakemake",
+        "--snakefile",
+        str(REPO / "Snakefile"),
+        "--directory",
+        str(workdir),
+        "--configfile",
+        str(configfile),
+        "--cores",
+        "1",
+    ]
     with open(log, "w") as out:
         sweep = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, text=True)
         chunks_to_wait, watched, killed = (rng.randint(1, 4) if rng else None), None, None
@@ -120,7 +134,11 @@ def test_sigkilled_inference_resumes_to_the_uninterrupted_results(uninterrupted,
     assert sum(kill["in_flight"] > 0 for kill in kills) >= 3  # most kills landed mid-generation
 
     for model in tiny_checkpoints:  # no request lost or answered twice in the cache
-        keys = [key for chunk in sorted((workdir / f"results/cache/{model}").glob("chunk-*.parquet")) for key in pq.read_table(chunk)["key"].to_pylist()]
+        keys = [
+            key
+            for chunk in sorted((workdir / f"results/cache/{model}").glob("chunk-*.parquet"))
+            for key in pq.read_table(chunk)["key"].to_pylist()
+        ]
         assert len(keys) == len(set(keys)) == 2 * 60
     compared = 0
     for path in sorted((uninterrupted / "results").rglob("*")):
@@ -151,26 +169,41 @@ def test_truncated_and_corrupted_stage_files_are_rebuilt_never_read(uninterrupte
 
     first = snakemake(workdir, kill_sweep(tiny_checkpoints))
     output = first.stdout + first.stderr
-    assert "results/fits/addition/zero_shot.parquet: truncated or corrupt Parquet file; removed, it will be rebuilt" in output
+    assert (
+        "results/fits/addition/zero_shot.parquet: truncated or corrupt Parquet file; removed, it will be rebuilt"
+        in output
+    )
     # the figure and report jobs read the corrupted fits, refuse them and remove them; the next run rebuilds them
-    assert first.returncode != 0 and "few_shot_2.parquet: corrupt or truncated Parquet file" in output and not corrupted.exists()
+    assert (
+        first.returncode != 0
+        and "few_shot_2.parquet: corrupt or truncated Parquet file" in output
+        and not corrupted.exists()
+    )
     second = snakemake(workdir, kill_sweep(tiny_checkpoints))
     assert second.returncode == 0, second.stderr[-3000:]
-    for relative in ("results/fits/addition/zero_shot.parquet", "results/fits/addition/few_shot_2.parquet", "results/report.html"):
+    for relative in (
+        "results/fits/addition/zero_shot.parquet",
+        "results/fits/addition/few_shot_2.parquet",
+        "results/report.html",
+    ):
         assert (workdir / relative).read_bytes() == (uninterrupted / relative).read_bytes(), relative
 
 
 def test_a_full_disk_leaves_no_file_that_looks_complete(uninterrupted, tmp_path):
     """The kernel refuses to grow any file past 8 KB (RLIMIT_FSIZE), as a full disk would refuse a write."""
     out = tmp_path / "generations.parquet"
-    command = [sys.executable, "-c", f"""
+    command = [
+        sys.executable,
+        "-c",
+        f"""
 import resource, signal
 from emergence import io
-frame = io.read_table({str(uninterrupted / 'results/generations/tiny-c/addition/few_shot_2.parquet')!r}, "generations")
+frame = io.read_table({str(uninterrupted / "results/generations/tiny-c/addition/few_shot_2.parquet")!r}, "generations")
 signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a failed write, not a killed process
 resource.setrlimit(resource.RLIMIT_FSIZE, (8192, 8192))
 io.write_table(frame, {str(out)!r}, "generations")
-"""]
+""",
+    ]
     result = subprocess.run(command, capture_output=True, text=True)
     assert result.returncode != 0 and "File too large" in result.stderr
     assert list(tmp_path.iterdir()) == []  # neither the file nor its temporary
@@ -187,13 +220,17 @@ def test_remote_code_runs_only_when_a_model_entry_allows_it(tiny_checkpoints, tm
         "from transformers import LlamaConfig\n\n\nclass CustomConfig(LlamaConfig):\n    model_type = 'llama'\n"
     )
     config = json.loads((checkpoint / "config.json").read_text())
-    (checkpoint / "config.json").write_text(json.dumps({**config, "auto_map": {"AutoConfig": "configuration_custom.CustomConfig"}}))
+    (checkpoint / "config.json").write_text(
+        json.dumps({**config, "auto_map": {"AutoConfig": "configuration_custom.CustomConfig"}})
+    )
     env = {**os.environ, "HF_MODULES_CACHE": str(tmp_path / "modules")}
 
     for allowed in (False, True):
         sweep = sweep_config({"custom": checkpoint})
         sweep["models"]["custom"]["trust_remote_code"] = allowed
-        result = snakemake(tmp_path / f"run-{allowed}", sweep, "results/generations/custom/addition/zero_shot.parquet", env=env)
+        result = snakemake(
+            tmp_path / f"run-{allowed}", sweep, "results/generations/custom/addition/zero_shot.parquet", env=env
+        )
         assert result.returncode == 0, result.stderr[-3000:]
         manifest = json.loads((tmp_path / f"run-{allowed}/results/models/custom/manifest.json").read_text())
         assert manifest["trust_remote_code"] is allowed

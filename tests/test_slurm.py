@@ -63,7 +63,9 @@ def slurm_cluster():
     pytest.skip(f"no usable SLURM cluster ({problem}); run workflow/scripts/slurm_localhost.sh as root to make one")
 
 
-def test_tiny_sweep_through_slurm_gives_the_generations_of_a_local_run(slurm_cluster, tiny_checkpoints, tmp_path, monkeypatch):
+def test_tiny_sweep_through_slurm_gives_the_generations_of_a_local_run(
+    slurm_cluster, tiny_checkpoints, tmp_path, monkeypatch
+):
     """Inference runs as one SLURM job per model and scoring and fitting as one more, the sweep finishes with its
     report and figures, sacct knows the inference jobs as COMPLETED under this run's job name, and
     each model's generations equal those of a plain local run of the same config."""
@@ -73,8 +75,16 @@ def test_tiny_sweep_through_slurm_gives_the_generations_of_a_local_run(slurm_clu
     on_slurm, local = tmp_path / "slurm", tmp_path / "local"
     # one thread per inference job (profiles/default gives it 2): two models answer at once on 2 cores
     # and no retries (the profile's 2 would only hide a failure)
-    slurm_args = ["--profile", str(REPO / "profiles" / "slurm"), "--slurm-keep-successful-logs", "--retries", "0",
-                  "--set-threads", "inference=1", *GROUPS]
+    slurm_args = [
+        "--profile",
+        str(REPO / "profiles" / "slurm"),
+        "--slurm-keep-successful-logs",
+        "--retries",
+        "0",
+        "--set-threads",
+        "inference=1",
+        *GROUPS,
+    ]
     started = datetime.now() - timedelta(minutes=1)
     with ThreadPoolExecutor(max_workers=2) as pool:
         slurm_run = pool.submit(snakemake, on_slurm, config, *slurm_args)
@@ -96,11 +106,27 @@ def test_tiny_sweep_through_slurm_gives_the_generations_of_a_local_run(slurm_clu
         assert len(logs) == 1, logs
         assert "--executor slurm-jobstep" in logs[0].read_text()  # run by Snakemake inside the allocation
         job_ids[model] = logs[0].stem
-    assert len(re.findall(r"has been submitted with SLURM jobid \d+", slurm_result.stderr)) == len(models) + 1  # + the scoring and fitting group
+    assert (
+        len(re.findall(r"has been submitted with SLURM jobid \d+", slurm_result.stderr)) == len(models) + 1
+    )  # + the scoring and fitting group
     sacct = subprocess.run(
-        ["sacct", "-X", "-n", "--parsable2", "--format", "JobIDRaw,State", "--name", run_id.group(1),
-         "--starttime", f"{started:%Y-%m-%dT%H:%M:%S}", "--endtime", "now"],
-        capture_output=True, text=True, timeout=60,
+        [
+            "sacct",
+            "-X",
+            "-n",
+            "--parsable2",
+            "--format",
+            "JobIDRaw,State",
+            "--name",
+            run_id.group(1),
+            "--starttime",
+            f"{started:%Y-%m-%dT%H:%M:%S}",
+            "--endtime",
+            "now",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert sacct.returncode == 0, sacct.stderr
     states = dict(line.split("|") for line in sacct.stdout.splitlines() if line)  # this run's jobs (job name = run ID)

@@ -76,13 +76,19 @@ def test_metrics_on_known_outputs():
     )
     tasks = pd.DataFrame({"item_id": ["a", "b", "c"], "digits": [3, 3, 3]})
     model = {"model": "m1", "family": "f", "n_params": 1000, "training_flops": 6e9}
-    scores = score_generations(generations, tasks, model, chars, ["exact_match", "token_edit_distance", "target_logprob", "per_token_prob"])
+    scores = score_generations(
+        generations, tasks, model, chars, ["exact_match", "token_edit_distance", "target_logprob", "per_token_prob"]
+    )
     wide = scores.pivot(index="item_id", columns="metric", values="value")
     assert list(wide["exact_match"]) == [1.0, 0.0, 0.0]
     assert list(wide["token_edit_distance"]) == [0.0, 1.0, 3.0]  # "9" vs "123": one substitution, two insertions
     assert wide["target_logprob"].to_numpy() == pytest.approx([-0.6, -3.0, -6.0])
     assert wide["per_token_prob"].to_numpy() == pytest.approx(np.exp([-0.2, -1.0, -2.0]))
-    assert (scores["n_params"] == 1000).all() and (scores["target_tokens"] == 3).all() and (scores["training_flops"] == 6e9).all()
+    assert (
+        (scores["n_params"] == 1000).all()
+        and (scores["target_tokens"] == 3).all()
+        and (scores["training_flops"] == 6e9).all()
+    )
 
 
 def test_scratchpad_prompts_open_the_worked_format_and_score_the_answer_after_it():
@@ -94,7 +100,11 @@ def test_scratchpad_prompts_open_the_worked_format_and_score_the_answer_after_it
     assert shot.startswith("S:") and shot.count("[") == 1 and shot.count("]") == 1
     assert question == f"S:{meta['a']}+{meta['b']}=["
     assert "[" + row.target == meta["scratchpad"] and row.target.endswith("]" + row.answer)
-    generations = prompts.assign(texts=[[t] for t in prompts["target"]], target_token_ids=[[0]] * len(prompts), target_logprobs=[[-0.5]] * len(prompts))
+    generations = prompts.assign(
+        texts=[[t] for t in prompts["target"]],
+        target_token_ids=[[0]] * len(prompts),
+        target_logprobs=[[-0.5]] * len(prompts),
+    )
     generations.loc[0, "texts"] = ["1+2=3]"]  # closed the scratchpad without an answer
     scores = score_generations(generations, items, {"model": "m", "family": "f", "n_params": 1}, chars, ["exact_match"])
     assert scores["value"].iloc[0] == 0.0 and (scores["value"].iloc[1:] == 1.0).all()
@@ -158,5 +168,7 @@ def test_the_cli_reports_bad_input_in_one_line_and_lets_bugs_through(monkeypatch
         cli.main(["report", "--out", "x"])
     assert exit_.value.code == 1 and capsys.readouterr().err == "error: thing.json: key: not usable\n"
     monkeypatch.setitem(cli.COMMANDS, "report", (bug, "", "--out"))
-    with pytest.raises(ValueError, match="a library bug"):  # not turned into a one-line error: a bug keeps its traceback
+    with pytest.raises(
+        ValueError, match="a library bug"
+    ):  # not turned into a one-line error: a bug keeps its traceback
         cli.main(["report", "--out", "x"])

@@ -11,8 +11,16 @@ from emergence.tasks import build_task
 from emergence.training import curriculum, train_tiny_family_member
 
 TRAINING = {
-    "tokens": 12000, "eval_tokens": 3000, "eval_points": 3, "seq_len": 128, "batch_size": 8, "threads": 1,
-    "operations": ["addition", "subtraction", "multiplication"], "max_digits": 2, "scratchpad_fraction": 0.5, "warmup_fraction": 0.1,
+    "tokens": 12000,
+    "eval_tokens": 3000,
+    "eval_points": 3,
+    "seq_len": 128,
+    "batch_size": 8,
+    "threads": 1,
+    "operations": ["addition", "subtraction", "multiplication"],
+    "max_digits": 2,
+    "scratchpad_fraction": 0.5,
+    "warmup_fraction": 0.1,
 }
 SMALLEST = {"source": "trained_tiny", "hidden_size": 32, "num_layers": 1, "num_heads": 1, "learning_rate": 0.004}
 

@@ -5,13 +5,16 @@ from __future__ import annotations
 import json
 import re
 
-import pandas as pd
 import pytest
 
 from conftest import SWEEP_METRICS, engine_stats, snakemake, sweep_config
 from emergence import io
 
-FIGURES = ["loss/addition", "metrics/addition/zero_shot", "tasks/exact_match"]  # one method, one family of three: no extrapolation
+FIGURES = [
+    "loss/addition",
+    "metrics/addition/zero_shot",
+    "tasks/exact_match",
+]  # one method, one family of three: no extrapolation
 STAGE_FILES = {
     "tasks": "results/tasks/addition.parquet",
     "prompts": "results/prompts/addition/zero_shot.parquet",
@@ -41,7 +44,10 @@ def test_every_stage_writes_files_that_follow_their_schema(finished_sweep, tiny_
         sizes[model] = manifest["n_params"]
         generations = io.read_table(workdir / f"results/generations/{model}/addition/zero_shot.parquet", "generations")
         assert len(generations) == 18 and set(generations["engine"]) == {"vllm"}
-        assert io.read_provenance(workdir / f"results/generations/{model}/addition/zero_shot.parquet")["model_sha"] == manifest["sha"]
+        assert (
+            io.read_provenance(workdir / f"results/generations/{model}/addition/zero_shot.parquet")["model_sha"]
+            == manifest["sha"]
+        )
         for row in generations.itertuples():
             assert len(row.token_ids[0]) == len(row.token_logprobs[0]) <= 6
             assert len(row.target_token_ids) == len(row.target_logprobs) == len(row.target)  # byte tokenizer
@@ -53,11 +59,15 @@ def test_every_stage_writes_files_that_follow_their_schema(finished_sweep, tiny_
         assert wide["target_logprob"].to_numpy() == pytest.approx(logprob_sums.loc[wide.index].to_numpy())
     assert sizes["tiny-a"] < sizes["tiny-b"] < sizes["tiny-c"]
     fits = io.read_table(workdir / "results/fits/addition/zero_shot.parquet", "fits")
-    assert {"mean", "sigmoid_floor", "power_law", "breakthroughness", "mirage", "calibration"} <= set(fits["fit"]) and (fits["n_models"] == 3).all()
+    assert {"mean", "sigmoid_floor", "power_law", "breakthroughness", "mirage", "calibration"} <= set(fits["fit"]) and (
+        fits["n_models"] == 3
+    ).all()
     means = fits[(fits["fit"] == "mean") & (fits["digits"] == "all")].set_index(["metric", "parameter"])["value"]
     for model in tiny_checkpoints:
         scores = io.read_table(workdir / f"results/scores/{model}/addition/zero_shot.parquet", "scores")
-        assert means["exact_match", model] == pytest.approx(scores.loc[scores["metric"] == "exact_match", "value"].mean())
+        assert means["exact_match", model] == pytest.approx(
+            scores.loc[scores["metric"] == "exact_match", "value"].mean()
+        )
     calibration = io.read_table(workdir / "results/calibration/addition/zero_shot.parquet", "calibration")
     counts = calibration.groupby(["digits", "model"])["count"].sum().to_dict()
     assert counts == {(d, m): 18 if d == "all" else 6 for d in ("1", "2", "3", "all") for m in tiny_checkpoints}
@@ -73,9 +83,14 @@ def test_same_config_and_seed_give_byte_identical_files(finished_sweep, tiny_che
     workdir, config = finished_sweep
     result = snakemake(tmp_path, config)
     assert result.returncode == 0, result.stderr[-3000:]
-    produced = sorted(p.relative_to(workdir) for p in (workdir / "results").rglob("*")
-                      if p.suffix in {".parquet", ".png", ".pdf", ".html"} and "cache" not in p.parts)
-    assert len(produced) == 1 + 1 + 3 + 3 + 2 + 2 * len(FIGURES) + 1  # tasks, prompts, generations, scores, fits + calibration, figures, report
+    produced = sorted(
+        p.relative_to(workdir)
+        for p in (workdir / "results").rglob("*")
+        if p.suffix in {".parquet", ".png", ".pdf", ".html"} and "cache" not in p.parts
+    )
+    assert (
+        len(produced) == 1 + 1 + 3 + 3 + 2 + 2 * len(FIGURES) + 1
+    )  # tasks, prompts, generations, scores, fits + calibration, figures, report
     for relative in produced:
         assert (tmp_path / relative).read_bytes() == (workdir / relative).read_bytes(), relative
 
@@ -98,8 +113,12 @@ def test_snakemake_builds_its_own_report_from_the_figures(finished_sweep, tmp_pa
     with zipfile.ZipFile(archive) as report:
         names = report.namelist()
         assert any(name.endswith("report.html") for name in names)
-        assert sorted(name.rsplit("/", 1)[-1] for name in names if name.endswith(".png")) == sorted(f.rsplit("/", 1)[-1] + ".png" for f in FIGURES)
-        text = "\n".join(report.read(name).decode("utf-8", "replace") for name in names if name.endswith((".html", ".js")))
+        assert sorted(name.rsplit("/", 1)[-1] for name in names if name.endswith(".png")) == sorted(
+            f.rsplit("/", 1)[-1] + ".png" for f in FIGURES
+        )
+        text = "\n".join(
+            report.read(name).decode("utf-8", "replace") for name in names if name.endswith((".html", ".js"))
+        )
     assert "Per-model means with 90 % bootstrap intervals" in text and "Per-token loss, addition, zero_shot" in text
     assert "Emergence Lab: one family of language models per curve" in text
 
@@ -110,16 +129,30 @@ def test_changing_figure_style_reruns_only_figures_and_report(finished_sweep, ti
     result = snakemake(workdir, restyled, "--dry-run")
     assert result.returncode == 0, result.stderr[-3000:]
     jobs = dict(re.findall(r"^(\w+)\s+(\d+)$", result.stdout, flags=re.MULTILINE))
-    assert jobs == {"figure": str(len(FIGURES)), "report": "1", "all": "1", "total": str(len(FIGURES) + 2)}, result.stdout[-2000:]
+    assert jobs == {"figure": str(len(FIGURES)), "report": "1", "all": "1", "total": str(len(FIGURES) + 2)}, (
+        result.stdout[-2000:]
+    )
 
 
 def test_new_task_and_method_send_only_new_requests(finished_sweep, tiny_checkpoints):
     workdir, config = finished_sweep
     before = {model: len(engine_stats(workdir, model)) for model in tiny_checkpoints}
-    tasks = {**config["tasks"], "subtraction": {"kind": "synthetic_arithmetic", "operation": "subtraction", "digits": [2], "n_test": 5, "n_train": 4},
-             "addition_words": {"kind": "variant", "of": "addition", "shift": "number_words"}}
-    methods = {**config["methods"], "few_shot_2": {"kind": "few_shot", "k": 2},
-               "self_consistency": {"kind": "self_consistency", "k": 1, "n": 3, "temperature": 0.8, "max_tokens": 10}}
+    tasks = {
+        **config["tasks"],
+        "subtraction": {
+            "kind": "synthetic_arithmetic",
+            "operation": "subtraction",
+            "digits": [2],
+            "n_test": 5,
+            "n_train": 4,
+        },
+        "addition_words": {"kind": "variant", "of": "addition", "shift": "number_words"},
+    }
+    methods = {
+        **config["methods"],
+        "few_shot_2": {"kind": "few_shot", "k": 2},
+        "self_consistency": {"kind": "self_consistency", "k": 1, "n": 3, "temperature": 0.8, "max_tokens": 10},
+    }
     result = snakemake(workdir, sweep_config(tiny_checkpoints, tasks=tasks, methods=methods))
     assert result.returncode == 0, result.stderr[-3000:]
     for model in tiny_checkpoints:
@@ -130,7 +163,9 @@ def test_new_task_and_method_send_only_new_requests(finished_sweep, tiny_checkpo
         # addition_words x 3 methods (18 x 3); self-consistency is one request per item, n samples each
         assert latest["requests"] == 18 + 36 + 15 + 54
         assert latest["cached"] == 18 and latest["sent"] == 105 and latest["engine_loads"] == 1
-        sampled = io.read_table(workdir / f"results/generations/{model}/addition/self_consistency.parquet", "generations")
+        sampled = io.read_table(
+            workdir / f"results/generations/{model}/addition/self_consistency.parquet", "generations"
+        )
         assert len(sampled) == 18 and all(len(texts) == 3 for texts in sampled["texts"])
         scores = io.read_table(workdir / f"results/scores/{model}/addition/self_consistency.parquet", "scores")
         assert {"maj@1", "maj@2", "maj@3"} <= set(scores["metric"])  # every k <= n, from the same samples

@@ -11,12 +11,13 @@ status that says why a row holds no number.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from emergence.errors import InputError
 from emergence import fits, measures
+from emergence.errors import InputError
 from emergence.io import stable_hash
 from emergence.metrics import spec
 
@@ -25,8 +26,36 @@ TARGET_NLL = "target_nll"  # per-token loss, -log P(target) / target tokens: wha
 CALIBRATION_METRICS = ("confidence", "brier_binary")  # about the model's certainty, not its performance
 BOUNDED = ("per_token_prob", "correct_choice_prob")  # continuous, in [0, 1], higher is better: a sigmoid can fit them
 CURVE_POINTS = 60  # points of each fitted curve stored for figures
-COLUMNS = ["family", "task", "method", "digits", "metric", "x", "fit", "parameter", "value", "ci_low", "ci_high", "n_models", "n_items", "status"]
-CALIBRATION_COLUMNS = ["family", "task", "method", "digits", "model", "n_params", "bin", "lower", "upper", "count", "confidence", "accuracy"]
+COLUMNS = [
+    "family",
+    "task",
+    "method",
+    "digits",
+    "metric",
+    "x",
+    "fit",
+    "parameter",
+    "value",
+    "ci_low",
+    "ci_high",
+    "n_models",
+    "n_items",
+    "status",
+]
+CALIBRATION_COLUMNS = [
+    "family",
+    "task",
+    "method",
+    "digits",
+    "model",
+    "n_params",
+    "bin",
+    "lower",
+    "upper",
+    "count",
+    "confidence",
+    "accuracy",
+]
 
 
 @dataclass(frozen=True)
@@ -47,12 +76,16 @@ class Settings:
     seed: int = 0
 
     @classmethod
-    def from_config(cls, fitting: dict, seed: int) -> "Settings":
+    def from_config(cls, fitting: dict, seed: int) -> Settings:
         """Settings from a `fitting` block; a key this class does not know is an error, never ignored."""
         unknown = sorted(set(fitting) - set(cls.__dataclass_fields__) | ({"seed"} & set(fitting)))
         if unknown:
-            raise InputError(f"fitting: unknown setting {', '.join(map(repr, unknown))} (known: {', '.join(f for f in cls.__dataclass_fields__ if f != 'seed')})")
-        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in fitting.items()}, seed=seed)
+            raise InputError(
+                f"fitting: unknown setting {', '.join(map(repr, unknown))}"
+                f" (known: {', '.join(f for f in cls.__dataclass_fields__ if f != 'seed')})"
+            )
+        values: dict[str, Any] = {k: tuple(v) if isinstance(v, list) else v for k, v in fitting.items()}
+        return cls(**values, seed=seed)
 
 
 def discontinuous(metric: str) -> bool:
@@ -75,10 +108,19 @@ class Curve:
         models = models.sort_values([*known, *[a for a in X_LABELS if a not in known], "model"], na_position="last")
         self.models = list(models["model"])
         self.x = {axis: models[axis].to_numpy(float) for axis in X_LABELS}
-        wide = scores.pivot_table(index="item_id", columns=["metric", "model"], values="value", aggfunc="first", dropna=False)
-        tokens = scores[scores["metric"] == "target_logprob"].pivot_table(index="item_id", columns="model", values="target_tokens", aggfunc="first")
-        self.nan = {m: sorted(scores.loc[(scores["metric"] == m) & scores["value"].isna(), "model"].unique()) for m in scores["metric"].unique()}
-        self.values = {m: wide[m].reindex(columns=self.models).to_numpy(float) for m in wide.columns.get_level_values(0).unique()}
+        wide = scores.pivot_table(
+            index="item_id", columns=["metric", "model"], values="value", aggfunc="first", dropna=False
+        )
+        tokens = scores[scores["metric"] == "target_logprob"].pivot_table(
+            index="item_id", columns="model", values="target_tokens", aggfunc="first"
+        )
+        self.nan = {
+            m: sorted(scores.loc[(scores["metric"] == m) & scores["value"].isna(), "model"].unique())
+            for m in scores["metric"].unique()
+        }
+        self.values = {
+            m: wide[m].reindex(columns=self.models).to_numpy(float) for m in wide.columns.get_level_values(0).unique()
+        }
         if "target_logprob" in self.values:
             self.tokens = tokens.reindex(index=wide.index, columns=self.models).to_numpy(float)
             self.values[TARGET_NLL] = -self.values["target_logprob"] / np.maximum(self.tokens, 1.0)
@@ -92,7 +134,9 @@ class Curve:
         self.n_items = len(next(iter(self.values.values()))) if self.values else 0
         self.items_per_model = items_per_model or self.n_items  # what a mean is taken over: its resolution
         rng = np.random.default_rng([settings.seed, int(stable_hash(key)[:12], 16)])
-        resampled = rng.multinomial(self.n_items, np.full(self.n_items, 1.0 / max(self.n_items, 1)), size=settings.bootstrap)
+        resampled = rng.multinomial(
+            self.n_items, np.full(self.n_items, 1.0 / max(self.n_items, 1)), size=settings.bootstrap
+        )
         self.weights = np.vstack([np.ones((1, self.n_items)), resampled]).astype(float)  # (1 + B) x items
 
     def means(self, metric: str) -> np.ndarray:
@@ -136,13 +180,27 @@ class Rows:
     """Collects rows of one curve in the "fits" layout."""
 
     def __init__(self, curve: Curve):
-        self.curve, self.rows = curve, []
+        self.curve = curve
+        self.rows: list[dict] = []
 
     def add(self, metric: str, x: str, fit: str, parameter: str, samples, status: str = "ok") -> None:
         samples = np.atleast_1d(np.asarray(samples, float))
         low, high = interval(samples, self.curve.settings.confidence_level)
-        self.rows.append({**self.curve.key, "metric": metric, "x": x, "fit": fit, "parameter": parameter, "value": samples[0],
-                          "ci_low": low, "ci_high": high, "n_models": len(self.curve.models), "n_items": self.curve.n_items, "status": status})
+        self.rows.append(
+            {
+                **self.curve.key,
+                "metric": metric,
+                "x": x,
+                "fit": fit,
+                "parameter": parameter,
+                "value": samples[0],
+                "ci_low": low,
+                "ci_high": high,
+                "n_models": len(self.curve.models),
+                "n_items": self.curve.n_items,
+                "status": status,
+            }
+        )
 
     def not_fittable(self, metric: str, x: str, fit: str, status: str) -> None:
         self.add(metric, x, fit, "", [np.nan], status)
@@ -178,6 +236,7 @@ def add_fit(rows: Rows, metric: str, axis: str, fit: str) -> None:
     problem = curve.problem(metric, axis)
     order = np.argsort(curve.x[axis], kind="stable")
     x, means = curve.x[axis][order], curve.means(metric)[:, order]
+    replicates: list[dict | None] = []
     if not problem:
         try:
             replicates = fit_replicates(fit, x, means, settings.huber_delta)
@@ -186,7 +245,7 @@ def add_fit(rows: Rows, metric: str, axis: str, fit: str) -> None:
     if problem:
         rows.not_fittable(metric, axis, fit, problem)
         return
-    for name in replicates[0]:
+    for name in replicates[0] or {}:  # the point fit: never None (a failed one raised above)
         rows.add(metric, axis, fit, name, [r[name] if r else np.nan for r in replicates])
     add_curve(rows, metric, axis, f"{fit}_curve", fit, replicates, x)
     small = len(x) - settings.extrapolate
@@ -195,7 +254,9 @@ def add_fit(rows: Rows, metric: str, axis: str, fit: str) -> None:
     try:
         held = fit_replicates(fit, x[:small], means[:, :small], settings.huber_delta)
     except ValueError as err:
-        rows.not_fittable(metric, axis, "extrapolation", f"not fittable: {fit} fit on the smaller models failed ({err})")
+        rows.not_fittable(
+            metric, axis, "extrapolation", f"not fittable: {fit} fit on the smaller models failed ({err})"
+        )
         return
     add_curve(rows, metric, axis, "extrapolation_curve", fit, held, x)
     predicted = np.array([predict(fit, p, x[small:]) if p else np.full(len(x) - small, np.nan) for p in held])
@@ -206,8 +267,10 @@ def add_fit(rows: Rows, metric: str, axis: str, fit: str) -> None:
         rows.add(metric, axis, "extrapolation", f"{model}: error", predicted[:, i] - observed)
 
 
-def add_curve(rows: Rows, metric: str, axis: str, name: str, fit: str, replicates: list[dict | None], x: np.ndarray) -> None:
-    """The fitted curve at CURVE_POINTS log-spaced scales across `x`, with its bootstrap band (parameter = the scale)."""
+def add_curve(
+    rows: Rows, metric: str, axis: str, name: str, fit: str, replicates: list[dict | None], x: np.ndarray
+) -> None:
+    """The fitted curve at CURVE_POINTS log-spaced scales across `x`, with its bootstrap band (parameter: the scale)."""
     grid = np.geomspace(x.min(), x.max(), CURVE_POINTS)
     predicted = np.array([predict(fit, p, grid) if p else np.full(len(grid), np.nan) for p in replicates])
     for i, scale in enumerate(grid):
@@ -232,7 +295,9 @@ def add_flags(rows: Rows, metrics: list[str], breakthrough: dict[tuple[str, str]
     curve, settings = rows.curve, rows.curve.settings
     for metric in metrics:
         if discontinuous(metric) and not curve.problem(metric) and np.isfinite(settings.resolution_items):
-            limited = measures.resolution_limited(curve.means(metric)[0], curve.items_per_model, settings.resolution_items)
+            limited = measures.resolution_limited(
+                curve.means(metric)[0], curve.items_per_model, settings.resolution_items
+            )
             rows.add(metric, "", "flag", "resolution_limited", [float(limited)])
     for (metric, axis), jump in breakthrough.items():
         if not discontinuous(metric):
@@ -240,7 +305,9 @@ def add_flags(rows: Rows, metrics: list[str], breakthrough: dict[tuple[str, str]
         for (other, other_axis), smooth in breakthrough.items():
             if other_axis != axis or discontinuous(other) or other in CALIBRATION_METRICS:
                 continue
-            disagree = jump[0] >= settings.emergent_breakthroughness and abs(smooth[0]) <= settings.smooth_breakthroughness
+            disagree = (
+                jump[0] >= settings.emergent_breakthroughness and abs(smooth[0]) <= settings.smooth_breakthroughness
+            )
             rows.add(metric, axis, "flag", f"metric_disagreement: {other}", [float(disagree)])
 
 
@@ -280,7 +347,9 @@ def add_calibration(rows: Rows) -> list[dict]:
     return table
 
 
-def analyse_curve(scores: pd.DataFrame, key: dict, settings: Settings, items_per_model: int | None = None) -> tuple[list[dict], list[dict]]:
+def analyse_curve(
+    scores: pd.DataFrame, key: dict, settings: Settings, items_per_model: int | None = None
+) -> tuple[list[dict], list[dict]]:
     """Every row of one curve: means, fits, breakthroughness, flags, Mirage relation, calibration."""
     curve = Curve(scores, key, settings, items_per_model)
     rows = Rows(curve)
@@ -334,7 +403,9 @@ def analyse_csv(table: pd.DataFrame, settings: Settings) -> pd.DataFrame:
     repeated = table[table.duplicated(keys, keep=False)]
     if len(repeated):
         first = repeated.iloc[0]
-        raise InputError(f"CSV lists {' / '.join(f'{k} {first[k]!r}' for k in keys)} {len(repeated)} times (one row each)")
+        raise InputError(
+            f"CSV lists {' / '.join(f'{k} {first[k]!r}' for k in keys)} {len(repeated)} times (one row each)"
+        )
     axes = tuple(axis for axis in settings.x_axes if axis in table)
     if not axes:
         raise InputError(f"CSV needs a scale column: {' or '.join(X_LABELS)}")
@@ -346,19 +417,27 @@ def analyse_csv(table: pd.DataFrame, settings: Settings) -> pd.DataFrame:
     if not metrics:
         raise InputError("CSV has no metric column")
     wide = table.assign(
-        family=table.get("family", "csv"), task=table.get("task", "csv"),
+        family=table.get("family", "csv"),
+        task=table.get("task", "csv"),
         item_id=table["item"].astype(str) if "item" in table else "mean",
-        n_params=table.get("n_params", np.nan), training_flops=table.get("training_flops", np.nan),
+        n_params=table.get("n_params", np.nan),
+        training_flops=table.get("training_flops", np.nan),
         target_tokens=table.get("target_tokens", 1),
     )
-    scores = wide.melt(id_vars=["model", "family", "task", "item_id", "n_params", "training_flops", "target_tokens"], value_vars=metrics, var_name="metric")
+    scores = wide.melt(
+        id_vars=["model", "family", "task", "item_id", "n_params", "training_flops", "target_tokens"],
+        value_vars=metrics,
+        var_name="metric",
+    )
     settings = replace(settings, x_axes=axes, bootstrap=settings.bootstrap if "item" in table else 0)
     items_per_model = int(table["n_items"].min()) if "n_items" in table else None
     if "item" not in table and items_per_model is None:
         settings = replace(settings, resolution_items=np.nan)  # a mean over an unknown number of items
     rows = []
     for (family, task), curve in scores.groupby(["family", "task"], sort=True, dropna=False):
-        rows += analyse_curve(curve, {"family": family, "task": task, "method": "", "digits": "all"}, settings, items_per_model)[0]
+        rows += analyse_curve(
+            curve, {"family": family, "task": task, "method": "", "digits": "all"}, settings, items_per_model
+        )[0]
     if {"n_params", "training_tokens", TARGET_NLL} <= set(table.columns):
         rows += chinchilla_rows(table, settings)
     return pd.DataFrame(rows, columns=COLUMNS)
@@ -389,7 +468,9 @@ def read_results_csv(path: str) -> pd.DataFrame:
         bad = numbers.isna() & ~missing
         if bad.any():
             line = int(bad.to_numpy().argmax())
-            raise InputError(f"{path}: column {column!r}, line {line + 2}: {table[column].iloc[line]!r} is not a number")
+            raise InputError(
+                f"{path}: column {column!r}, line {line + 2}: {table[column].iloc[line]!r} is not a number"
+            )
         table[column] = numbers.astype(float)
     return table
 
@@ -397,10 +478,32 @@ def read_results_csv(path: str) -> pd.DataFrame:
 def chinchilla_rows(table: pd.DataFrame, settings: Settings) -> list[dict]:
     """L(N, D) = E + A/N^alpha + B/D^beta over every (N, D, loss) row of a CSV."""
     points = table.groupby(["model", "n_params", "training_tokens"], as_index=False)[TARGET_NLL].mean()
-    key = {"family": "all", "task": "all", "method": "", "digits": "all", "metric": TARGET_NLL, "x": "n_params,training_tokens",
-           "fit": "chinchilla", "ci_low": np.nan, "ci_high": np.nan, "n_models": len(points), "n_items": 1}
+    key = {
+        "family": "all",
+        "task": "all",
+        "method": "",
+        "digits": "all",
+        "metric": TARGET_NLL,
+        "x": "n_params,training_tokens",
+        "fit": "chinchilla",
+        "ci_low": np.nan,
+        "ci_high": np.nan,
+        "n_models": len(points),
+        "n_items": 1,
+    }
     if len(points) < 5:
-        return [{**key, "parameter": "", "value": np.nan, "status": f"not fittable: too few (N, D) points ({len(points)} < 5)"}]
-    fitted = fits.fit_chinchilla(points["n_params"].to_numpy(float), points["training_tokens"].to_numpy(float),
-                                 points[TARGET_NLL].to_numpy(float), settings.huber_delta)
+        return [
+            {
+                **key,
+                "parameter": "",
+                "value": np.nan,
+                "status": f"not fittable: too few (N, D) points ({len(points)} < 5)",
+            }
+        ]
+    fitted = fits.fit_chinchilla(
+        points["n_params"].to_numpy(float),
+        points["training_tokens"].to_numpy(float),
+        points[TARGET_NLL].to_numpy(float),
+        settings.huber_delta,
+    )
     return [{**key, "parameter": name, "value": value, "status": "ok"} for name, value in fitted.items()]

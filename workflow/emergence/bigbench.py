@@ -39,7 +39,9 @@ FIELDS = [
     ("output_regex", "output_regex", None),
     ("stop_string", "stop_string", None),
 ]
-DEFAULT_OUTPUT_REGEX = r"[^\.\?\!\;\n]+"  # json_task.py's _DEFAULT_REGEX: applies when a file sets no output_regex or stop_string
+DEFAULT_OUTPUT_REGEX = (
+    r"[^\.\?\!\;\n]+"  # json_task.py's _DEFAULT_REGEX: applies when a file sets no output_regex or stop_string
+)
 CHOICE_ORDER_SEED = 42  # json_task.py's random_seed: choices are permuted by RandomState(42), afresh for every example
 SAFE_PART = re.compile(r"[\w-][\w.-]*")  # one folder name: no slash, no "." or ".."
 WORDS = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten"]
@@ -80,7 +82,9 @@ def extract_tasks(archive: Path, names: list[str], out: Path) -> list[Path]:
                 raise BigBenchError(f"{archive.name}: {member.name}: refusing a link or an unsafe path")
             path = out.joinpath(*parts)
             path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_bytes(tar.extractfile(member).read())
+            handle = tar.extractfile(member)
+            assert handle is not None  # a regular file (checked above)
+            path.write_bytes(handle.read())
             for name in wanted:
                 found[name].append(path)
     missing = [name for name, paths in found.items() if not paths]
@@ -175,7 +179,8 @@ def _digits(subtask: str) -> int:
 
 
 def task_items(tasks: list[tuple[str, dict]], seed: int, n_test: int | None, n_train: int) -> pd.DataFrame:
-    """Task items (io.SCHEMAS["tasks"]) from loaded tasks, given as (subtask, task) like ("arithmetic/1_digit_addition", ...).
+    """Task items (io.SCHEMAS["tasks"]) from loaded tasks, given as (subtask, task) pairs, e.g.
+    ("arithmetic/1_digit_addition", ...).
 
     Per subtask the distinct examples (BIG-bench drops repeats too, and a repeat could sit on both
     sides of the split) are shuffled by random.Random(f"{seed}/{subtask}"): the first n_train are the
@@ -201,9 +206,22 @@ def task_items(tasks: list[tuple[str, dict]], seed: int, n_test: int | None, n_t
                 example = task["examples"][index]
                 scores = example["target_scores"]
                 target = example["targets"][0] if example["targets"] else max(scores, key=scores.get)
-                metadata = {"subtask": subtask, "targets": example["targets"] or [target], "target_scores": scores,
-                            "question": example["input"], "append_choices": task["append_choices"]}
+                metadata = {
+                    "subtask": subtask,
+                    "targets": example["targets"] or [target],
+                    "target_scores": scores,
+                    "question": example["input"],
+                    "append_choices": task["append_choices"],
+                }
                 metadata |= {key: task[key] for _, key, _ in FIELDS}
-                rows.append([f"{subtask}/{index}", split, format_example(task, example), target, _digits(subtask),
-                             json.dumps(metadata, sort_keys=True)])
+                rows.append(
+                    [
+                        f"{subtask}/{index}",
+                        split,
+                        format_example(task, example),
+                        target,
+                        _digits(subtask),
+                        json.dumps(metadata, sort_keys=True),
+                    ]
+                )
     return pd.DataFrame(rows, columns=COLUMNS).astype({"digits": int})

@@ -34,7 +34,10 @@ def cmd_train(args) -> None:
     from emergence.models import build_in_place
     from emergence.training import train_tiny_family_member
 
-    build_in_place(Path(args.out), lambda tmp: train_tiny_family_member(tmp, json.loads(args.entry), json.loads(args.training), args.seed))
+    build_in_place(
+        Path(args.out),
+        lambda tmp: train_tiny_family_member(tmp, json.loads(args.entry), json.loads(args.training), args.seed),
+    )
     print(f"trained {args.name}: {args.out}")
 
 
@@ -44,7 +47,10 @@ def cmd_task(args) -> None:
     base = io.read_table(args.base, "tasks") if args.base else None
     items = build_task(args.name, json.loads(args.spec), args.seed, base, Path(args.archive) if args.archive else None)
     io.write_table(items, args.out, "tasks", {"task": args.name})
-    print(f"task {args.name}: {(items['split'] == 'test').sum()} test items, {(items['split'] == 'train').sum()} train items")
+    print(
+        f"task {args.name}: {(items['split'] == 'test').sum()} test items,"
+        f" {(items['split'] == 'train').sum()} train items"
+    )
 
 
 def cmd_prompts(args) -> None:
@@ -61,8 +67,16 @@ def cmd_infer(args) -> None:
 
     manifest = json.loads(Path(args.manifest).read_text())
     run_inference(
-        args.model, manifest, args.prompts, args.out, args.engine, json.loads(args.settings),
-        args.cache_dir, args.chunk_size, args.stats, attempt=args.attempt or 1,
+        args.model,
+        manifest,
+        args.prompts,
+        args.out,
+        args.engine,
+        json.loads(args.settings),
+        args.cache_dir,
+        args.chunk_size,
+        args.stats,
+        attempt=args.attempt or 1,
     )
 
 
@@ -75,7 +89,15 @@ def cmd_score(args) -> None:
     tokenizer = AutoTokenizer.from_pretrained(manifest["path"])
     tasks = io.read_table(args.tasks, "tasks")
     metrics = json.loads(args.metrics)
-    rows = score_file(args.generations, tasks, manifest, batch_tokenizer(tokenizer), metrics, args.out, {"model": args.model, "model_sha": manifest["sha"]})
+    rows = score_file(
+        args.generations,
+        tasks,
+        manifest,
+        batch_tokenizer(tokenizer),
+        metrics,
+        args.out,
+        {"model": args.model, "model_sha": manifest["sha"]},
+    )
     print(f"scores {args.model} {Path(args.generations).parent.name}/{Path(args.generations).stem}: {rows} rows")
 
 
@@ -95,7 +117,10 @@ def report_not_fittable(fits: pd.DataFrame, stream) -> None:
         print(f"{count} rows {status}", file=stream)
     ok = fits["status"] == "ok"
     with_interval = ok & fits["ci_low"].notna() & fits["ci_high"].notna()
-    print(f"fits: {ok.sum()} numbers, {with_interval.sum()} of them with intervals, {(~ok).sum()} rows not fittable", file=stream)
+    print(
+        f"fits: {ok.sum()} numbers, {with_interval.sum()} of them with intervals, {(~ok).sum()} rows not fittable",
+        file=stream,
+    )
 
 
 def cmd_fit_csv(args) -> None:
@@ -112,7 +137,15 @@ def cmd_figure(args) -> None:
 
     fits = pd.concat([io.read_table(p, "fits") for p in args.fits], ignore_index=True)
     manifests = [json.loads(Path(p).read_text()) for p in args.manifests]
-    missing = render(args.kind, fits, manifests, json.loads(args.options), args.title, [Path(p) for p in args.out], json.loads(args.style))
+    missing = render(
+        args.kind,
+        fits,
+        manifests,
+        json.loads(args.options),
+        args.title,
+        [Path(p) for p in args.out],
+        json.loads(args.style),
+    )
     print(f"figure {args.out[0]}" + (f": not drawn, {missing}" if missing else ""))
 
 
@@ -123,22 +156,58 @@ def cmd_report(args) -> None:
     fits = pd.concat([io.read_table(p, "fits") for p in args.fits], ignore_index=True)
     manifests = [json.loads(Path(p).read_text()) for p in args.manifests]
     config = json.loads(args.config)
-    write_report(Path(args.out), [Path(p) for p in args.figures], fits, manifests, config, summarise_scores(scores), json.loads(args.notes))
+    write_report(
+        Path(args.out),
+        [Path(p) for p in args.figures],
+        fits,
+        manifests,
+        config,
+        summarise_scores(scores),
+        json.loads(args.notes),
+    )
     print(f"report: {args.out}")
 
 
 # subcommand: (handler, help, options); an option ending in "?" is optional, in "+" takes several
 # values, in ":int" is an integer. JSON options carry config entries.
 COMMANDS = {
-    "model": (cmd_model, "materialise a checkpoint and write its manifest", "--name --entry --seed:int --wheel? --trained? --revision-lock? --out"),
+    "model": (
+        cmd_model,
+        "materialise a checkpoint and write its manifest",
+        "--name --entry --seed:int --wheel? --trained? --revision-lock? --out",
+    ),
     "train": (cmd_train, "train one member of the tiny model family", "--name --entry --training --seed:int --out"),
     "task": (cmd_task, "build a task's items", "--name --spec --seed:int --base? --archive? --out"),
-    "prompts": (cmd_prompts, "turn a task's test items into requests under one method", "--task --items --method --spec --sampling --seed:int --out"),
-    "infer": (cmd_infer, "answer every request of one model (one engine load)", "--model --manifest --prompts+ --out+ --engine --settings --cache-dir --chunk-size:int --stats --attempt?:int"),
-    "score": (cmd_score, "score one model's generations for one task x method", "--model --manifest --generations --tasks --metrics --out"),
-    "fit": (cmd_fit, "fits and emergence measures for one task x method across models", "--scores+ --settings --seed:int --out --calibration"),
-    "fit-csv": (cmd_fit_csv, "fits and emergence measures for any CSV of (model, scale, metric values)", "--csv --settings? --seed?:int --out?"),
-    "figure": (cmd_figure, "one figure of the set, as PNG and PDF", "--kind --fits+ --manifests+ --options --title --style --out+"),
+    "prompts": (
+        cmd_prompts,
+        "turn a task's test items into requests under one method",
+        "--task --items --method --spec --sampling --seed:int --out",
+    ),
+    "infer": (
+        cmd_infer,
+        "answer every request of one model (one engine load)",
+        "--model --manifest --prompts+ --out+ --engine --settings --cache-dir --chunk-size:int --stats --attempt?:int",
+    ),
+    "score": (
+        cmd_score,
+        "score one model's generations for one task x method",
+        "--model --manifest --generations --tasks --metrics --out",
+    ),
+    "fit": (
+        cmd_fit,
+        "fits and emergence measures for one task x method across models",
+        "--scores+ --settings --seed:int --out --calibration",
+    ),
+    "fit-csv": (
+        cmd_fit_csv,
+        "fits and emergence measures for any CSV of (model, scale, metric values)",
+        "--csv --settings? --seed?:int --out?",
+    ),
+    "figure": (
+        cmd_figure,
+        "one figure of the set, as PNG and PDF",
+        "--kind --fits+ --manifests+ --options --title --style --out+",
+    ),
     "report": (cmd_report, "the HTML report", "--scores+ --fits+ --figures+ --manifests+ --config --notes --out"),
 }
 

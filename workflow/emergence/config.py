@@ -33,7 +33,10 @@ def check_config(config: dict) -> None:
 
         longest = longest_line(training["operations"], training["max_digits"])
         if longest > training["seq_len"]:
-            raise ConfigError(f"training.seq_len: {training['seq_len']} is shorter than the longest curriculum line ({longest} tokens)")
+            raise ConfigError(
+                f"training.seq_len: {training['seq_len']} is shorter than the longest curriculum line"
+                f" ({longest} tokens)"
+            )
     pools = {}
     for name, task in config["tasks"].items():
         if task["kind"] == "variant":
@@ -58,14 +61,21 @@ def check_config(config: dict) -> None:
     for name, task in config["tasks"].items():
         unknown = sorted(set(task.get("methods", [])) - set(config["methods"]))
         if unknown:
-            raise ConfigError(f"tasks.{name}.methods: {', '.join(unknown)} not among the configured methods ({', '.join(config['methods'])})")
+            raise ConfigError(
+                f"tasks.{name}.methods: {', '.join(unknown)} not among the configured methods"
+                f" ({', '.join(config['methods'])})"
+            )
     for task, method in sweep_pairs(config):
         k = methods[method].get("k", 0)
         if pools[task] < k:
             raise ConfigError(f"methods.{method}.k: {k} exemplars need n_train >= {k}, task {task} has {pools[task]}")
     for name, method in methods.items():
-        if method["kind"] in ("self_consistency", "complexity_based") and (method.get("n", 1) < 2 or not method.get("temperature")):
-            raise ConfigError(f"methods.{name}: {method['kind']} samples several chains: set n >= 2 and a temperature > 0")
+        if method["kind"] in ("self_consistency", "complexity_based") and (
+            method.get("n", 1) < 2 or not method.get("temperature")
+        ):
+            raise ConfigError(
+                f"methods.{name}: {method['kind']} samples several chains: set n >= 2 and a temperature > 0"
+            )
 
 
 def schema_problem(config: dict, schema_file: str | Path) -> str | None:

@@ -12,6 +12,7 @@ do. Scale (N, or training FLOPs C = 6ND) is whatever the caller passes.
 from __future__ import annotations
 
 import itertools
+from typing import Any
 
 import numpy as np
 from scipy.optimize import least_squares
@@ -39,11 +40,13 @@ def fit_sigmoid_floor(log_n: np.ndarray, y: np.ndarray, start: dict | None = Non
     upper = [1.0, log_n.max() + span, np.inf]
     floor_start = float(np.clip(y.min(), 0.0, 0.99))
     midpoint_starts = np.quantile(log_n, SIGMOID_MIDPOINT_QUANTILES)
-    starts = [[floor_start, m, s] for m, s in itertools.product(midpoint_starts, SIGMOID_SLOPE_STARTS)]
+    starts: list[Any] = [[floor_start, m, s] for m, s in itertools.product(midpoint_starts, SIGMOID_SLOPE_STARTS)]
     if start:
         starts = [np.clip([start["floor"], start["midpoint"], start["slope"]], lower, np.minimum(upper, 1e6))]
     results = [least_squares(lambda p: sigmoid_floor(log_n, *p) - y, p0, bounds=(lower, upper)) for p0 in starts]
-    finite = [r for r in results if np.isfinite(r.cost)]  # a start that ran out of evaluations still ends at a usable point
+    finite = [
+        r for r in results if np.isfinite(r.cost)
+    ]  # a start that ran out of evaluations still ends at a usable point
     if not finite:
         raise ValueError("no start reached a finite fit")
     best = min(finite, key=lambda r: r.cost)
@@ -85,13 +88,19 @@ def fit_power_law(n: np.ndarray, loss: np.ndarray, delta: float = 1e-3, start: d
         starts = [(np.log(start["N_c"]) * start["alpha"] - start["alpha"] * centre, start["alpha"])]
     else:
         starts = [(y.mean(), alpha) for alpha in POWER_LAW_ALPHA_STARTS]
-    best = min((minimize(objective, np.array(s, float), jac=True, method="L-BFGS-B") for s in starts), key=lambda r: r.fun)
+    best = min(
+        (minimize(objective, np.array(s, float), jac=True, method="L-BFGS-B") for s in starts), key=lambda r: r.fun
+    )
     c, alpha = best.x
     if alpha <= 0:
         raise ValueError("loss does not fall with N")
     intercept = c + alpha * centre
     residuals = y - (intercept - alpha * x)
-    return {"N_c": float(np.exp(intercept / alpha)), "alpha": float(alpha), "rmse": float(np.sqrt(np.mean(residuals**2)))}
+    return {
+        "N_c": float(np.exp(intercept / alpha)),
+        "alpha": float(alpha),
+        "rmse": float(np.sqrt(np.mean(residuals**2))),
+    }
 
 
 CHINCHILLA_GRID = {  # starts of Besiroglu et al. (2024), their section 2
@@ -122,7 +131,15 @@ def fit_chinchilla(n: np.ndarray, d: np.ndarray, loss: np.ndarray, delta: float 
         residual = top + np.log(np.exp(terms - top).sum(axis=0)) - log_loss
         value, psi = huber(residual, delta)
         weights = softmax(terms, axis=0) * psi
-        gradient = np.array([weights[0].sum(), weights[1].sum(), weights[2].sum(), -(weights[0] * log_n).sum(), -(weights[1] * log_d).sum()])
+        gradient = np.array(
+            [
+                weights[0].sum(),
+                weights[1].sum(),
+                weights[2].sum(),
+                -(weights[0] * log_n).sum(),
+                -(weights[1] * log_d).sum(),
+            ]
+        )
         return value, gradient
 
     best = None
@@ -131,5 +148,13 @@ def fit_chinchilla(n: np.ndarray, d: np.ndarray, loss: np.ndarray, delta: float 
         result = minimize(objective, np.array(start), jac=True, method="L-BFGS-B")
         if best is None or result.fun < best.fun:
             best = result
+    assert best is not None  # the grid has starts
     a, b, e, alpha, beta = best.x
-    return {"E": float(np.exp(e)), "A": float(np.exp(a)), "B": float(np.exp(b)), "alpha": float(alpha), "beta": float(beta), "huber_loss": float(best.fun)}
+    return {
+        "E": float(np.exp(e)),
+        "A": float(np.exp(a)),
+        "B": float(np.exp(b)),
+        "alpha": float(alpha),
+        "beta": float(beta),
+        "huber_loss": float(best.fun),
+    }

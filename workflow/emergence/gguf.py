@@ -36,7 +36,7 @@ def convert_gguf_wheel(wheel: Path, out: Path) -> None:
     if hasattr(config, "quantization_config"):
         del config.quantization_config
     config.dtype = torch.float32
-    plain = LlamaForCausalLM(config).to(torch.float32)
+    plain = LlamaForCausalLM(config).to(torch.float32)  # type: ignore[arg-type]  # transformers' stubs for .to()  # type: ignore[arg-type]  # transformers' stubs for .to()
     plain.load_state_dict(model.state_dict())
     plain.tie_weights()  # SmolLM2 ties lm_head to the embedding; config.tie_word_embeddings says so
     out.mkdir(parents=True, exist_ok=True)

@@ -24,7 +24,10 @@ from emergence.metrics import normalise_text
 HUB_FILES: dict[str, tuple[str, dict[str, str]]] = {
     "gsm8k": ("openai/gsm8k", {"test": "main/test-*.parquet", "train": "main/train-*.parquet"}),
     "mmlu": ("cais/mmlu", {"test": "{subject}/test-*.parquet", "train": "{subject}/dev-*.parquet"}),
-    "trivia_qa": ("mandarjoshi/trivia_qa", {"test": "rc.nocontext/validation-*.parquet", "train": "rc.nocontext/train-*.parquet"}),
+    "trivia_qa": (
+        "mandarjoshi/trivia_qa",
+        {"test": "rc.nocontext/validation-*.parquet", "train": "rc.nocontext/train-*.parquet"},
+    ),
 }
 COLUMNS = ["item_id", "split", "input", "target", "digits", "metadata"]
 LETTERS = "ABCD"
@@ -46,8 +49,14 @@ def fetch(repo: str, revision: str, patterns: list[str]) -> Path:
     the dataset and revision instead of huggingface_hub's multi-line messages.
     """
     from huggingface_hub import constants, snapshot_download
-    from huggingface_hub.errors import (HfHubHTTPError, HFValidationError, IncompleteSnapshotError,
-                                       LocalEntryNotFoundError, RepositoryNotFoundError, RevisionNotFoundError)
+    from huggingface_hub.errors import (
+        HfHubHTTPError,
+        HFValidationError,
+        IncompleteSnapshotError,
+        LocalEntryNotFoundError,
+        RepositoryNotFoundError,
+        RevisionNotFoundError,
+    )
 
     where = f"dataset {repo} at revision {revision}"
     reach = "HF_HUB_OFFLINE is set" if constants.is_offline_mode() else "the hub cannot be reached"
@@ -87,20 +96,30 @@ def _read(dataset: str, folder: Path, pattern: str, columns: list[str]) -> pd.Da
     return pd.concat(frames, ignore_index=True)
 
 
-def _rows(dataset: str, folder: Path, split: str, subject: str, columns: list[str], rng: random.Random, count: int | None):
+def _rows(
+    dataset: str, folder: Path, split: str, subject: str, columns: list[str], rng: random.Random, count: int | None
+):
     """(position, row, error prefix) for a seeded subset of `count` rows of one split (all when None), in file order."""
     pattern = HUB_FILES[dataset][1][split].format(subject=subject)
     frame = _read(dataset, folder, pattern, columns)
     if count is not None and count > len(frame):
-        raise HubTaskError(f"dataset {HUB_FILES[dataset][0]}: {pattern}: {count} {split} items asked for, only {len(frame)} exist")
+        raise HubTaskError(
+            f"dataset {HUB_FILES[dataset][0]}: {pattern}: {count} {split} items asked for, only {len(frame)} exist"
+        )
     records = frame.to_dict("records")
     for i in range(len(frame)) if count is None else sorted(rng.sample(range(len(frame)), count)):
         yield i, records[i], f"dataset {HUB_FILES[dataset][0]}: {records[i]['_file']}: row {records[i]['_row']}: field"
 
 
 def _item(item_id: str, split: str, question, target: str, metadata: dict) -> dict:
-    return {"item_id": item_id, "split": split, "input": str(question), "target": target, "digits": 0,
-            "metadata": json.dumps(metadata, sort_keys=True)}
+    return {
+        "item_id": item_id,
+        "split": split,
+        "input": str(question),
+        "target": target,
+        "digits": 0,
+        "metadata": json.dumps(metadata, sort_keys=True),
+    }
 
 
 def _table(rows: list[dict]) -> pd.DataFrame:
@@ -121,11 +140,15 @@ def gsm8k_items(folder: Path, seed: int, n_test: int | None = None, n_train: int
     return _table(rows)
 
 
-def mmlu_items(folder: Path, subject: str, seed: int, n_test: int | None = None, n_train: int | None = None) -> pd.DataFrame:
+def mmlu_items(
+    folder: Path, subject: str, seed: int, n_test: int | None = None, n_train: int | None = None
+) -> pd.DataFrame:
     """Four-choice questions of one MMLU subject; the target is the correct letter, the pool is `dev`."""
     rng, rows = random.Random(f"{seed}/mmlu/{subject}"), []
     for split, count in (("test", n_test), ("train", n_train)):
-        for i, row, where in _rows("mmlu", folder, split, subject, ["question", "subject", "choices", "answer"], rng, count):
+        for i, row, where in _rows(
+            "mmlu", folder, split, subject, ["question", "subject", "choices", "answer"], rng, count
+        ):
             choices, answer = [str(choice) for choice in row["choices"]], row["answer"]
             if len(choices) != len(LETTERS):
                 raise HubTaskError(f"{where} 'choices' has {len(choices)} entries, not 4")
@@ -145,5 +168,9 @@ def trivia_qa_items(folder: Path, seed: int, n_test: int | None = None, n_train:
             if not isinstance(answer, dict) or not answer.get("value") or answer.get("aliases") is None:
                 raise HubTaskError(f"{where} 'answer' lacks a 'value' or 'aliases'")
             aliases = list(dict.fromkeys(normalise_text(a) for a in [answer["value"], *answer["aliases"]]))
-            rows.append(_item(f"{split}-{row['question_id']}", split, row["question"], str(answer["value"]), {"aliases": aliases}))
+            rows.append(
+                _item(
+                    f"{split}-{row['question_id']}", split, row["question"], str(answer["value"]), {"aliases": aliases}
+                )
+            )
     return _table(rows)

@@ -14,24 +14,33 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
-from typing import Callable
 
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from emergence.errors import EmergenceError
 from emergence.engines import OPTIONAL_OUTPUTS, Engine, Request, engine_version, fit_to_context, load_engine
+from emergence.errors import EmergenceError
 from emergence.io import SCHEMAS, StageFileError, read_table, stable_hash, write_atomically, write_table
 
 # Settings that change what an engine computes; memory and batching settings do not.
 OUTPUT_SETTINGS = ("dtype", "max_model_len", "tensor_parallel_size", "trust_remote_code")
-ANSWER_FIELDS = ["texts", "token_ids", "token_logprobs", "finish_reasons", "target_token_ids", "target_logprobs", "prompt_tokens", "choice_logprobs"]
+ANSWER_FIELDS = [
+    "texts",
+    "token_ids",
+    "token_logprobs",
+    "finish_reasons",
+    "target_token_ids",
+    "target_logprobs",
+    "prompt_tokens",
+    "choice_logprobs",
+]
 CACHE_SCHEMA = pa.schema(
     [("key", pa.string())]
-    + [SCHEMAS["generations"].field(f) for f in ANSWER_FIELDS + ["prompt_tokens_dropped", "engine", "engine_version"]]
+    + [SCHEMAS["generations"].field(f) for f in [*ANSWER_FIELDS, "prompt_tokens_dropped", "engine", "engine_version"]]
 )
 # Columns added to the cache after it was first written, and their value in older chunks.
 LATER_COLUMNS = {"choice_logprobs": [], "prompt_tokens_dropped": 0}
@@ -60,8 +69,10 @@ def attempt_settings(settings: dict, attempt: int) -> dict:
 
 
 def is_out_of_memory(err: BaseException) -> bool:
-    return isinstance(err, MemoryError) or type(err).__name__ == "OutOfMemoryError" or any(
-        phrase in str(err).lower() for phrase in OUT_OF_MEMORY
+    return (
+        isinstance(err, MemoryError)
+        or type(err).__name__ == "OutOfMemoryError"
+        or any(phrase in str(err).lower() for phrase in OUT_OF_MEMORY)
     )
 
 
@@ -99,7 +110,9 @@ class RequestCache:
                 for name, value in LATER_COLUMNS.items():
                     if name not in table.column_names:
                         field = CACHE_SCHEMA.field(name)
-                        table = table.add_column(CACHE_SCHEMA.names.index(name), field, pa.array([value] * len(table), field.type))
+                        table = table.add_column(
+                            CACHE_SCHEMA.names.index(name), field, pa.array([value] * len(table), field.type)
+                        )
                 if not table.schema.remove_metadata().equals(CACHE_SCHEMA):
                     raise ValueError("wrong columns")
                 tables.append(table)
@@ -145,11 +158,28 @@ def run_inference(
     per_file = [_resolve_truncated(frame, cached, truncate) for frame in per_file]
     prompts = pd.concat(per_file, ignore_index=True)
     pending = prompts[~prompts["key"].isin(cached)].drop_duplicates("key")
-    stats = {"model": model, "requests": len(prompts), "cached": len(prompts) - len(pending), "sent": 0, "engine_loads": 0, "attempt": attempt}
+    stats = {
+        "model": model,
+        "requests": len(prompts),
+        "cached": len(prompts) - len(pending),
+        "sent": 0,
+        "engine_loads": 0,
+        "attempt": attempt,
+    }
     print(f"inference {model}: {len(prompts)} requests, {stats['cached']} cached, {len(pending)} to run", flush=True)
     if len(pending):
         try:
-            _answer_pending(model, pending, engine_name, attempt_settings(settings, attempt), manifest, cache, chunk_size, stats, engine_factory)
+            _answer_pending(
+                model,
+                pending,
+                engine_name,
+                attempt_settings(settings, attempt),
+                manifest,
+                cache,
+                chunk_size,
+                stats,
+                engine_factory,
+            )
         except Exception as err:
             if is_out_of_memory(err):
                 first_line = (str(err).splitlines() or [""])[0][:200]
@@ -174,7 +204,13 @@ def _answer_pending(model, pending, engine_name, settings, manifest, cache, chun
     stats["load_seconds"] = round(time.perf_counter() - started, 3)
     truncate = settings.get("long_prompts", "error") == "truncate"
     fitted = [
-        fit_to_context(engine.tokenizer, _request(row), settings["max_model_len"], truncate, f"{row['task']}/{row['method']}/{row['request_id']}")
+        fit_to_context(
+            engine.tokenizer,
+            _request(row),
+            settings["max_model_len"],
+            truncate,
+            f"{row['task']}/{row['method']}/{row['request_id']}",
+        )
         for row in pending.to_dict("records")
     ]
     stats["truncated"] = sum(dropped > 0 for _, dropped in fitted)

@@ -13,15 +13,16 @@ import hashlib
 import json
 import os
 import tempfile
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator
+from typing import Any
 
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from emergence.errors import EmergenceError
 from emergence import __version__
+from emergence.errors import EmergenceError
 
 # One schema per stage. Columns are the contract users script against: add, never rename.
 SCHEMAS: dict[str, pa.Schema] = {
@@ -105,7 +106,10 @@ SCHEMAS: dict[str, pa.Schema] = {
             ("digits", pa.string()),  # a digit count, or "all"
             ("metric", pa.string()),  # a scored metric, or target_nll (-log P(target) per token)
             ("x", pa.string()),  # the scale axis (n_params or training_flops); "" when none applies
-            ("fit", pa.string()),  # mean, sigmoid_floor, power_law, extrapolation, breakthroughness, flag, mirage, calibration
+            (
+                "fit",
+                pa.string(),
+            ),  # mean, sigmoid_floor, power_law, extrapolation, breakthroughness, flag, mirage, calibration
             ("parameter", pa.string()),
             ("value", pa.float64()),
             ("ci_low", pa.float64()),  # bootstrap percentile interval over items
@@ -172,7 +176,7 @@ def atomic_path(path: str | Path):
     return Path(tmp)
 
 
-def write_atomically(path: str | Path, write: Callable[[Path], None]) -> None:
+def write_atomically(path: str | Path, write: Callable[[Path], object]) -> None:
     """Call `write` on a temporary file beside `path`, flush it to disk, then rename it into place."""
     tmp = atomic_path(path)
     try:
@@ -192,10 +196,16 @@ def write_table(df: pd.DataFrame, path: str | Path, stage: str, provenance: dict
 def repeating_columns(schema: pa.Schema) -> list[str]:
     """The columns worth dictionary-encoding: all but request ids (one per row) and measured numbers
     (floats), whose dictionaries only cost time: a third of writing a scores file, and 50 % more bytes."""
-    return [f.name for f in schema if f.name != "request_id" and not pa.types.is_floating(getattr(f.type, "value_type", f.type))]
+    return [
+        f.name
+        for f in schema
+        if f.name != "request_id" and not pa.types.is_floating(getattr(f.type, "value_type", f.type))
+    ]
 
 
-def write_table_stream(frames: Iterable[pd.DataFrame], path: str | Path, stage: str, provenance: dict | None = None) -> int:
+def write_table_stream(
+    frames: Iterable[pd.DataFrame], path: str | Path, stage: str, provenance: dict | None = None
+) -> int:
     """Write frames one row group at a time as the Parquet file of `stage`, atomically; returns the rows written.
 
     Memory holds one frame at a time, so a stage can stream a file of any size.
@@ -207,7 +217,9 @@ def write_table_stream(frames: Iterable[pd.DataFrame], path: str | Path, stage: 
 
     def write(tmp: Path) -> None:
         nonlocal rows
-        with pq.ParquetWriter(tmp, schema, compression="zstd", write_page_checksum=True, use_dictionary=repeating_columns(schema)) as writer:
+        with pq.ParquetWriter(
+            tmp, schema, compression="zstd", write_page_checksum=True, use_dictionary=repeating_columns(schema)
+        ) as writer:
             for df in frames:
                 missing = [name for name in schema.names if name not in df.columns]
                 if missing:

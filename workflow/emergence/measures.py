@@ -54,7 +54,9 @@ def mirage_prediction(target_logprob: np.ndarray, target_tokens: np.ndarray, wei
     logprob = weights[:, :, None] * target_logprob[None]  # replicates x items x models
     tokens = weights[:, :, None] * target_tokens[None]
     log_p = logprob.sum(axis=1) / tokens.sum(axis=1)  # replicates x models
-    return (weights[:, :, None] * np.exp(log_p[:, None, :] * target_tokens[None])).sum(axis=1) / weights.sum(axis=1)[:, None]
+    return (weights[:, :, None] * np.exp(log_p[:, None, :] * target_tokens[None])).sum(axis=1) / weights.sum(axis=1)[
+        :, None
+    ]
 
 
 def calibration_bins(confidence: np.ndarray, n_bins: int) -> np.ndarray:
@@ -62,7 +64,9 @@ def calibration_bins(confidence: np.ndarray, n_bins: int) -> np.ndarray:
     return np.minimum((np.asarray(confidence, float) * n_bins).astype(int), n_bins - 1)
 
 
-def expected_calibration_error(confidence: np.ndarray, correct: np.ndarray, weights: np.ndarray, n_bins: int) -> np.ndarray:
+def expected_calibration_error(
+    confidence: np.ndarray, correct: np.ndarray, weights: np.ndarray, n_bins: int
+) -> np.ndarray:
     """ECE (Naeini et al. 2015; Guo et al. 2017): sum over bins of |accuracy - confidence|, weighted by share of items.
 
     `confidence` and `correct` are (items,); `weights` is (replicates, items), item counts of each
@@ -79,6 +83,14 @@ def reliability_table(confidence: np.ndarray, correct: np.ndarray, n_bins: int) 
     rows = []
     for b in np.unique(bins):
         inside = bins == b
-        rows.append({"bin": int(b), "lower": b / n_bins, "upper": (b + 1) / n_bins, "count": int(inside.sum()),
-                     "confidence": float(confidence[inside].mean()), "accuracy": float(np.asarray(correct, float)[inside].mean())})
+        rows.append(
+            {
+                "bin": int(b),
+                "lower": b / n_bins,
+                "upper": (b + 1) / n_bins,
+                "count": int(inside.sum()),
+                "confidence": float(confidence[inside].mean()),
+                "accuracy": float(np.asarray(correct, float)[inside].mean()),
+            }
+        )
     return rows

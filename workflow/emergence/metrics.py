@@ -18,11 +18,11 @@ import re
 import string
 import unicodedata
 from collections import Counter
-from decimal import Decimal, InvalidOperation
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
 from functools import cache, cached_property, lru_cache
-from typing import Callable, Iterable, Iterator
 
 import numpy as np
 import pandas as pd
@@ -54,7 +54,13 @@ LATEX_THOUSANDS = re.compile(r"(?<=\d)(?:\{,\}|\\,)(?=\d{3}(?!\d))")
 _register_metric = registrar(METRICS)
 
 
-def metric(name: str, discontinuous: bool = False, lower_is_better: bool = False, choices: bool = False, reads: tuple[str, ...] = ()):
+def metric(
+    name: str,
+    discontinuous: bool = False,
+    lower_is_better: bool = False,
+    choices: bool = False,
+    reads: tuple[str, ...] = (),
+):
     """Register a metric function with what kind of metric it is; a name registered twice is an error."""
 
     def register(fn):
@@ -130,7 +136,9 @@ def flexible_exact_match(items: pd.DataFrame) -> np.ndarray:
 
 def normalise_text(text: str) -> str:
     """Lower case without punctuation, articles (a, an, the) or extra white space: SQuAD/TriviaQA scoring."""
-    text = "".join(ch for ch in str(text).lower() if ch not in string.punctuation and not unicodedata.category(ch).startswith("P"))
+    text = "".join(
+        ch for ch in str(text).lower() if ch not in string.punctuation and not unicodedata.category(ch).startswith("P")
+    )
     return " ".join(re.sub(r"\b(a|an|the)\b", " ", text).split())
 
 
@@ -155,7 +163,12 @@ def token_f1(prediction: str, references: list[str]) -> float:
 @metric("normalized_exact_match", discontinuous=True)
 def normalized_exact_match(items: pd.DataFrame) -> np.ndarray:
     """1 when the normalised output equals any normalised reference (TriviaQA's aliases, else the answer)."""
-    return np.array([float(normalise_text(o) in {normalise_text(r) for r in refs}) for o, refs in zip(items["output"], items["references"])])
+    return np.array(
+        [
+            float(normalise_text(o) in {normalise_text(r) for r in refs})
+            for o, refs in zip(items["output"], items["references"])
+        ]
+    )
 
 
 @metric("token_f1")
@@ -176,8 +189,12 @@ def pass_at_k(items: pd.DataFrame, k: int) -> np.ndarray:
     A sample is correct when it equals any accepted answer. NaN for an item with fewer than k samples.
     """
     sets = accepted(items)
-    return np.array([pass_probability(len(s), sum(x in a for x in s), k) if len(s) >= k else np.nan
-                     for s, a in zip(items["normalised_samples"], sets)])
+    return np.array(
+        [
+            pass_probability(len(s), sum(x in a for x in s), k) if len(s) >= k else np.nan
+            for s, a in zip(items["normalised_samples"], sets)
+        ]
+    )
 
 
 @cache
@@ -203,7 +220,9 @@ def maj_at_k(items: pd.DataFrame, k: int) -> np.ndarray:
     Samples with no extractable answer do not vote. NaN for an item with fewer than k samples.
     """
     sets = accepted(items)
-    return np.array([float(majority(s[:k]) in a) if len(s) >= k else np.nan for s, a in zip(items["normalised_samples"], sets)])
+    return np.array(
+        [float(majority(s[:k]) in a) if len(s) >= k else np.nan for s, a in zip(items["normalised_samples"], sets)]
+    )
 
 
 def chain_steps(text: str) -> int:
@@ -294,7 +313,8 @@ def normalized_token_edit_distance(items: pd.DataFrame) -> np.ndarray:
 
 @metric("char_edit_distance", lower_is_better=True)
 def char_edit_distance(items: pd.DataFrame) -> np.ndarray:
-    """Levenshtein distance in Unicode characters between the stripped extracted output and the nearest accepted answer."""
+    """Levenshtein distance in Unicode characters between the stripped extracted output and the nearest
+    accepted answer."""
     outputs = items["output"].str.strip().to_numpy(dtype=object)[items["answer_rows"]]
     answers = [answer.strip() for answers in items["answers"] for answer in answers]
     return best_per_item(items, levenshtein(list(outputs), answers))
@@ -394,7 +414,7 @@ def extract_answers(texts: np.ndarray, regexes: np.ndarray) -> np.ndarray:
     for regex in pd.unique(regexes):
         if regex:
             rows = regexes == regex
-            answers[rows] = per_distinct(lambda text: extract_answer(text, regex), texts[rows])
+            answers[rows] = per_distinct(lambda text, regex=regex: extract_answer(text, regex), texts[rows])
     return answers
 
 
@@ -421,7 +441,9 @@ def batch_tokenizer(tokenizer) -> Callable[[list[str]], list[list[int]]]:
     return lambda texts: [encoding.ids for encoding in encode(texts, add_special_tokens=False)] if texts else []
 
 
-def remembering(tokenize: Callable[[list[str]], list[list[int]]], most: int = 1 << 20) -> Callable[[list[str]], list[list[int]]]:
+def remembering(
+    tokenize: Callable[[list[str]], list[list[int]]], most: int = 1 << 20
+) -> Callable[[list[str]], list[list[int]]]:
     """`tokenize` that keeps the tokens of up to `most` texts across calls: a file's batches share
     most of their answers and outputs. Forgets everything when full, so memory stays bounded."""
     known: dict[str, list[int]] = {}
@@ -447,12 +469,15 @@ def arrow_table(generations: pd.DataFrame | pa.Table) -> pa.Table:
     """Generations as an Arrow table of one chunk per column, strings typed as in the stage schema."""
     if isinstance(generations, pd.DataFrame):  # pandas strings arrive as large_string
         table = pa.Table.from_pandas(generations, preserve_index=False)
-        generations = table.cast(pa.schema([f.with_type(pa.string()) if f.type == pa.large_string() else f for f in table.schema]))
+        generations = table.cast(
+            pa.schema([f.with_type(pa.string()) if f.type == pa.large_string() else f for f in table.schema])
+        )
     return generations.combine_chunks()
 
 
 def column(values: np.ndarray) -> pd.Series:
-    """A column of the items table; strings stay Python objects (iterating pandas' Arrow strings makes a scalar per row)."""
+    """A column of the items table; strings stay Python objects (iterating pandas' Arrow strings makes a
+    scalar per row)."""
     return pd.Series(values, dtype=values.dtype)
 
 
@@ -463,26 +488,65 @@ class Items:
     their chains' lengths), `output` the first of them and `raw` the first sample's whole text;
     `answers` are every answer a correct output may equal (`answer`, the first, and the task's other
     targets), `answer_rows` and `accepted_tokens` the same flattened into (item, answer) pairs, and
-    `references` what a closed-book answer may match (the task's aliases, else the answers). Token lists come from `tokenize` (a batch tokenizer), so
-    token edit distances are in the model's own tokens. The multiple-choice columns exist when every
-    item has choices. Columns are built lazily because each metric reads a few of them, and
-    tokenizing alone costs more than most metrics; strings are read from Arrow without pandas.
+    `references` what a closed-book answer may match (the task's aliases, else the answers). Token
+    lists come from `tokenize` (a batch tokenizer), so token edit distances are in the model's own
+    tokens. The multiple-choice columns exist when every item has choices. Columns are built lazily
+    because each metric reads a few of them, and tokenizing alone costs more than most metrics;
+    strings are read from Arrow without pandas.
     """
 
-    COLUMNS = ("samples", "normalised_samples", "steps", "texts", "output", "raw", "answer", "answers", "references", "target_logprob",
-               "target_tokens", "sample_logprob", "output_tokens", "answer_tokens", "choice_logprobs", "choice_scores")
+    COLUMNS = (
+        "samples",
+        "normalised_samples",
+        "steps",
+        "texts",
+        "output",
+        "raw",
+        "answer",
+        "answers",
+        "references",
+        "target_logprob",
+        "target_tokens",
+        "sample_logprob",
+        "output_tokens",
+        "answer_tokens",
+        "choice_logprobs",
+        "choice_scores",
+    )
     PAIRS = ("answer_rows", "accepted_tokens")  # one entry per (item, accepted answer), not per item
     CHOICES = ("choice_logprobs", "choice_scores")
-    READS = ("request_id", "item_id", "task", "method", "answer", "answers", "answer_regex", "texts", "token_logprobs",
-             "target_token_ids", "target_logprobs", *CHOICES)  # the generations columns scoring reads
+    READS = (
+        "request_id",
+        "item_id",
+        "task",
+        "method",
+        "answer",
+        "answers",
+        "answer_regex",
+        "texts",
+        "token_logprobs",
+        "target_token_ids",
+        "target_logprobs",
+        *CHOICES,
+    )  # the generations columns scoring reads
 
-    def __init__(self, generations: pd.DataFrame | pa.Table, tokenize: Callable[[list[str]], list[list[int]]], tasks: pd.DataFrame | None = None):
+    def __init__(
+        self,
+        generations: pd.DataFrame | pa.Table,
+        tokenize: Callable[[list[str]], list[list[int]]],
+        tasks: pd.DataFrame | None = None,
+    ):
         self.table, self.tokenize, self.tasks = arrow_table(generations), tokenize, tasks
         texts = self.table["texts"].combine_chunks()
         self.flat_texts, self.n_samples = texts.flatten().to_numpy(zero_copy_only=False), list_lengths(texts)
         self.ends = np.cumsum(self.n_samples)  # a row's samples are flat[end - n_samples : end]
-        self.choices = len(self) > 0 and "choice_logprobs" in self.table.column_names and bool(  # a multiple-choice task
-            list_lengths(self.table["choice_logprobs"].combine_chunks()).all())
+        self.choices = (
+            len(self) > 0
+            and "choice_logprobs" in self.table.column_names
+            and bool(  # a multiple-choice task
+                list_lengths(self.table["choice_logprobs"].combine_chunks()).all()
+            )
+        )
 
     def __len__(self) -> int:
         return self.table.num_rows
@@ -519,7 +583,8 @@ class Items:
 
     @cached_property
     def tokens(self) -> np.ndarray:
-        """The stripped outputs, then every accepted answer, tokenized in one call: they overlap (every right answer)."""
+        """The stripped outputs, then every accepted answer, tokenized in one call: they overlap (every
+        right answer)."""
         flat = objects((answer for answers in self["answers"] for answer in answers), len(self.answer_rows))
         return tokenize_unique(per_distinct(str.strip, np.concatenate([self["output"], flat])), self.tokenize)
 
@@ -555,9 +620,12 @@ class Items:
 
     @cached_property
     def answers(self) -> pd.Series:
-        """Every accepted answer, `answer` first; a table without the column (or an empty list) accepts `answer` alone."""
+        """Every accepted answer, `answer` first; a table without the column (or an empty list) accepts
+        `answer` alone."""
         listed = self.table["answers"].to_pylist() if "answers" in self.table.column_names else [None] * len(self)
-        return column(objects((list(dict.fromkeys([a, *(more or [])])) for a, more in zip(self["answer"], listed)), len(self)))
+        return column(
+            objects((list(dict.fromkeys([a, *(more or [])])) for a, more in zip(self["answer"], listed)), len(self))
+        )
 
     @cached_property
     def answer_rows(self) -> np.ndarray:
@@ -572,7 +640,11 @@ class Items:
     @cached_property
     def references(self) -> pd.Series:
         tasks = self.tasks if self.tasks is not None and "metadata" in self.tasks else None
-        aliases = {i: json.loads(m).get("aliases") for i, m in zip(tasks["item_id"], tasks["metadata"])} if tasks is not None else {}
+        aliases = (
+            {i: json.loads(m).get("aliases") for i, m in zip(tasks["item_id"], tasks["metadata"])}
+            if tasks is not None
+            else {}
+        )
         references = (aliases.get(i) or answers for i, answers in zip(self.strings("item_id"), self["answers"]))
         return column(objects(references, len(self)))
 
@@ -601,7 +673,11 @@ class Items:
     @cached_property
     def answer_tokens(self) -> pd.Series:
         """The tokens of each item's first answer."""
-        firsts = np.concatenate([[0], np.cumsum([len(answers) for answers in self["answers"]])[:-1]]).astype(int) if len(self) else []
+        firsts: np.ndarray | list[int] = (
+            np.concatenate([[0], np.cumsum([len(answers) for answers in self["answers"]])[:-1]]).astype(int)
+            if len(self)
+            else []
+        )
         return column(self.tokens[len(self) :][firsts] if len(self) else self.tokens[:0])
 
     @cached_property
@@ -622,7 +698,9 @@ def expand_metrics(names: list[str], max_samples: int) -> list[str]:
     return out
 
 
-def score_generations(generations: pd.DataFrame | pa.Table, tasks: pd.DataFrame, model: dict, tokenize, metrics: list[str]) -> pd.DataFrame:
+def score_generations(
+    generations: pd.DataFrame | pa.Table, tasks: pd.DataFrame, model: dict, tokenize, metrics: list[str]
+) -> pd.DataFrame:
     """Score every generation under each named metric, in the long format of the "scores" stage.
 
     `generations` is a table of the generations stage (pandas or Arrow) and `model` the model's
@@ -661,7 +739,9 @@ def score_generations(generations: pd.DataFrame | pa.Table, tasks: pd.DataFrame,
     return pa.concat_tables(tables).to_pandas(types_mapper={pa.string(): pd.ArrowDtype(pa.string())}.get)
 
 
-def score_file(generations: str, tasks: pd.DataFrame, model: dict, tokenize, metrics: list[str], out: str, provenance: dict) -> int:
+def score_file(
+    generations: str, tasks: pd.DataFrame, model: dict, tokenize, metrics: list[str], out: str, provenance: dict
+) -> int:
     """Score a generations file into a scores file, one Parquet row group at a time; returns the rows written.
 
     Memory holds one batch of generations and its scores, whatever the file's size.

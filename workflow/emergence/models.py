@@ -45,7 +45,9 @@ def check_checkpoint(path: Path, name: str) -> None:
     if not (path / "config.json").is_file():
         raise ModelError(f"model {name}: {path} has no config.json")
     if not any(p.suffix == ".safetensors" for p in path.iterdir()):
-        raise ModelError(f"model {name}: {path} has no *.safetensors weights (re-save other formats with save_pretrained)")
+        raise ModelError(
+            f"model {name}: {path} has no *.safetensors weights (re-save other formats with save_pretrained)"
+        )
 
 
 def count_parameters(path: Path) -> dict[str, int]:
@@ -62,13 +64,15 @@ def count_parameters(path: Path) -> dict[str, int]:
         raise ModelError(f"{path}: parameter counts need *.safetensors weights")
     for file in files:
         with safe_open(file, framework="np") as weights:
-            for key in weights.keys():
+            for key in weights.keys():  # noqa: SIM118 (a safetensors handle, not a dict)
                 shape = weights.get_slice(key).get_shape()
                 size = 1
                 for dim in shape:
                     size *= dim
                 total += size
-                if key.endswith(("embed_tokens.weight", "embed_in.weight", "lm_head.weight", "embed_out.weight", "wte.weight")):
+                if key.endswith(
+                    ("embed_tokens.weight", "embed_in.weight", "lm_head.weight", "embed_out.weight", "wte.weight")
+                ):
                     embedding += size
     return {"n_params": total, "n_params_non_embedding": total - embedding}
 
@@ -81,7 +85,15 @@ def model_identity(manifest: dict) -> str:
     config.json changes the identity, and with it every request key, even before its manifest is rebuilt.
     """
     folder = Path(manifest["path"])
-    files = sorted(p for p in folder.iterdir() if p.is_file() and p.name not in NOT_READ and not p.name.endswith(WEIGHT_SUFFIXES)) if folder.is_dir() else []
+    files = (
+        sorted(
+            p
+            for p in folder.iterdir()
+            if p.is_file() and p.name not in NOT_READ and not p.name.endswith(WEIGHT_SUFFIXES)
+        )
+        if folder.is_dir()
+        else []
+    )
     return stable_hash({"sha": manifest["sha"], "files": {p.name: file_sha256(p) for p in files}})
 
 
@@ -121,7 +133,13 @@ def write_manifest(name: str, entry: dict, checkpoint: Path, sha: str, out: Path
 
 
 def materialise(
-    name: str, entry: dict, out_manifest: Path, seed: int, wheel: Path | None = None, trained: Path | None = None, lock_file: Path | None = None
+    name: str,
+    entry: dict,
+    out_manifest: Path,
+    seed: int,
+    wheel: Path | None = None,
+    trained: Path | None = None,
+    lock_file: Path | None = None,
 ) -> dict:
     """Make the checkpoint of one configured model available and write its manifest."""
     source = entry["source"]
@@ -131,7 +149,9 @@ def materialise(
             raise ModelError(f"model {name}: the trained checkpoint folder was not given")
         record = json.loads((trained / "training.json").read_text())
         entry = {**entry, "training_tokens": record["training_tokens"]}
-        return write_manifest(name, entry, trained, file_sha256(trained / "model.safetensors"), out_manifest, {"training": record})
+        return write_manifest(
+            name, entry, trained, file_sha256(trained / "model.safetensors"), out_manifest, {"training": record}
+        )
     if source == "local":
         path = Path(entry["path"]).expanduser()
         check_checkpoint(path, name)
@@ -143,7 +163,9 @@ def materialise(
         path, sha = download_from_hub(name, repo, locked or revision)
         if lock_file and not locked and not COMMIT.fullmatch(revision):
             lock_revision(lock_file, repo, revision, sha)
-        return write_manifest(name, entry, path, sha, out_manifest, {"repo": repo, "revision": revision, "locked": bool(locked)})
+        return write_manifest(
+            name, entry, path, sha, out_manifest, {"repo": repo, "revision": revision, "locked": bool(locked)}
+        )
     checkpoint = out_manifest.parent / "checkpoint"
     if source == "tiny_random":
         build_in_place(checkpoint, lambda tmp: build_tiny_llama(tmp, entry, seed))
@@ -269,7 +291,7 @@ def tiny_llama(spec: dict, seed: int):
         dtype="float32",
     )
     torch.manual_seed(seed)
-    return LlamaForCausalLM(config).to(torch.float32)
+    return LlamaForCausalLM(config).to(torch.float32)  # type: ignore[arg-type]  # transformers' stubs for .to()  # type: ignore[arg-type]  # transformers' stubs for .to()
 
 
 def build_tiny_llama(out: Path, spec: dict, seed: int) -> None:

@@ -93,7 +93,6 @@ def sweep_pairs(config: dict) -> list[tuple[str, str]]:
     return pairs
 
 
-
 METRIC_LABELS = {
     "exact_match": "Exact match",
     "exact_string_match": "Exact string match",
@@ -104,6 +103,7 @@ METRIC_LABELS = {
     "multiple_choice_grade": "Multiple-choice grade",
     "brier_multiclass": "Brier score (multi-class)",
 }
+
 
 def label(metric: str) -> str:
     return METRIC_LABELS.get(metric, metric.replace("_", " ").capitalize())
@@ -130,45 +130,85 @@ def figure_plan(config: dict) -> tuple[dict[str, dict], list[str]]:
     chance = {task: 0.0 for task in tasks}  # exact answers to generation tasks: no guessing
     if "target_logprob" in metrics:
         for task in tasks:
-            plan[f"loss/{task}"] = {"kind": "loss", "tables": [(task, main[task])], "options": {}, "title": f"Per-token loss, {task}, {main[task]}"}
+            plan[f"loss/{task}"] = {
+                "kind": "loss",
+                "tables": [(task, main[task])],
+                "options": {},
+                "title": f"Per-token loss, {task}, {main[task]}",
+            }
     else:
         notes.append("Loss against scale: not drawn, the sweep does not score target_logprob.")
     methods_named = sorted(set(main.values()))
-    plan[f"tasks/{metric}"] = {"kind": "tasks", "tables": [(t, main[t]) for t in tasks], "options": {"metric": metric, "x": x, "chance": chance},
-                               "title": f"{label(metric)} per task, {', '.join(methods_named)}"}
+    plan[f"tasks/{metric}"] = {
+        "kind": "tasks",
+        "tables": [(t, main[t]) for t in tasks],
+        "options": {"metric": metric, "x": x, "chance": chance},
+        "title": f"{label(metric)} per task, {', '.join(methods_named)}",
+    }
     for task in tasks:
         if len(runs[task]) > 1:
-            plan[f"methods/{task}"] = {"kind": "methods", "tables": [(task, m) for m in runs[task]], "options": {"metric": metric, "x": x, "by": "method"},
-                                       "title": f"Prompting methods, {task}"}
+            plan[f"methods/{task}"] = {
+                "kind": "methods",
+                "tables": [(task, m) for m in runs[task]],
+                "options": {"metric": metric, "x": x, "by": "method"},
+                "title": f"Prompting methods, {task}",
+            }
     if all(len(methods) == 1 for methods in runs.values()):
         notes.append("Prompting methods against scale: not drawn, the sweep has one method.")
     continuous = [m for m in ("exact_match", "token_edit_distance", "target_logprob") if m in metrics]
     choice = [m for m in ("multiple_choice_grade", "brier_multiclass") if m in metrics]
-    extrapolated = {m: fit for m, fit in ((metric, "sigmoid_floor"), ("target_nll", "power_law"))
-                    if m != "target_nll" or "target_logprob" in metrics}
+    extrapolated = {
+        m: fit
+        for m, fit in ((metric, "sigmoid_floor"), ("target_nll", "power_law"))
+        if m != "target_nll" or "target_logprob" in metrics
+    }
     can_extrapolate = fitting["extrapolate"] >= 1 and largest - fitting["extrapolate"] >= fitting["min_models"]
     for task, m in pairs:
-        plan[f"metrics/{task}/{m}"] = {"kind": "metrics", "tables": [(task, m)], "options": {"metrics": continuous, "x": x},
-                                       "title": f"One set of outputs, three metrics: {task}, {m}"}
+        plan[f"metrics/{task}/{m}"] = {
+            "kind": "metrics",
+            "tables": [(task, m)],
+            "options": {"metrics": continuous, "x": x},
+            "title": f"One set of outputs, three metrics: {task}, {m}",
+        }
         if can_extrapolate:
-            plan[f"extrapolation/{task}/{m}"] = {"kind": "extrapolation", "tables": [(task, m)], "options": {"metrics": extrapolated, "x": x},
-                                                 "title": f"Extrapolation to the largest model: {task}, {m}"}
+            plan[f"extrapolation/{task}/{m}"] = {
+                "kind": "extrapolation",
+                "tables": [(task, m)],
+                "options": {"metrics": extrapolated, "x": x},
+                "title": f"Extrapolation to the largest model: {task}, {m}",
+            }
     if not can_extrapolate:
-        notes.append(f"Extrapolation: not drawn, no family has {fitting['min_models']} models besides the {fitting['extrapolate']} held out.")
-    multiple_choice_tasks = [t for t, spec in sorted(config["tasks"].items()) if spec["kind"] == "mmlu" or spec.get("multiple_choice")]
+        notes.append(
+            f"Extrapolation: not drawn, no family has {fitting['min_models']} models besides the"
+            f" {fitting['extrapolate']} held out."
+        )
+    multiple_choice_tasks = [
+        t for t, spec in sorted(config["tasks"].items()) if spec["kind"] == "mmlu" or spec.get("multiple_choice")
+    ]
     if not multiple_choice_tasks or len(choice) < 2:
-        notes.append("Multiple-choice grade next to Brier score: not drawn, the sweep has no multiple-choice task scored under both.")
+        notes.append(
+            "Multiple-choice grade next to Brier score: not drawn, the sweep has no multiple-choice task"
+            " scored under both."
+        )
     for task in multiple_choice_tasks if len(choice) == 2 else []:
         for m in runs[task]:
-            plan[f"multiple_choice/{task}/{m}"] = {"kind": "multiple_choice", "tables": [(task, m)], "options": {"metrics": choice, "x": x},
-                                                   "title": f"Grade and Brier score: {task}, {m}"}
+            plan[f"multiple_choice/{task}/{m}"] = {
+                "kind": "multiple_choice",
+                "tables": [(task, m)],
+                "options": {"metrics": choice, "x": x},
+                "title": f"Grade and Brier score: {task}, {m}",
+            }
     variants: dict[str, list[str]] = {}
     for task, spec in config["tasks"].items():
         if spec["kind"] == "variant" and main.get(task) == main.get(spec["of"]):
             variants.setdefault(spec["of"], []).append(task)
     for clean, shifted in sorted(variants.items()):
-        plan[f"robustness/{clean}"] = {"kind": "robustness", "tables": [(t, main[clean]) for t in [clean, *sorted(shifted)]],
-                                       "options": {"metric": metric, "x": x, "by": "task"}, "title": f"Clean against shifted inputs, {clean}, {main[clean]}"}
+        plan[f"robustness/{clean}"] = {
+            "kind": "robustness",
+            "tables": [(t, main[clean]) for t in [clean, *sorted(shifted)]],
+            "options": {"metric": metric, "x": x, "by": "task"},
+            "title": f"Clean against shifted inputs, {clean}, {main[clean]}",
+        }
     if not variants:
         notes.append("Robustness (clean against shifted inputs): not drawn, the sweep has no shifted task variants.")
     return plan, notes

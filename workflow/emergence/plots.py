@@ -12,6 +12,7 @@ and the report says why (see `applicable_figures`).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -37,21 +38,36 @@ class MissingInputs(ValueError):
 
 def scales(manifests: list[dict]) -> pd.DataFrame:
     """Each model's family, parameters and training compute (NaN when D is unknown)."""
-    rows = [{"model": m["model"], "family": m["family"], "n_params": float(m["n_params"]),
-             "training_flops": float(m["training_flops"]) if m.get("training_flops") else np.nan} for m in manifests]
+    rows = [
+        {
+            "model": m["model"],
+            "family": m["family"],
+            "n_params": float(m["n_params"]),
+            "training_flops": float(m["training_flops"]) if m.get("training_flops") else np.nan,
+        }
+        for m in manifests
+    ]
     return pd.DataFrame(rows, columns=["model", "family", "n_params", "training_flops"])
 
 
 def model_means(fits: pd.DataFrame, models: pd.DataFrame, metric: str, digits: str = "all") -> pd.DataFrame:
     """Per-model means of `metric` with their intervals and scales, smallest model first."""
-    rows = fits[(fits["fit"] == "mean") & (fits["metric"] == metric) & (fits["digits"] == digits) & (fits["status"] == "ok")]
-    means = rows.rename(columns={"parameter": "model"})[["family", "task", "method", "model", "value", "ci_low", "ci_high"]]
-    return means.merge(models.drop(columns="family"), on="model").sort_values(["family", "n_params", "model"], ignore_index=True)
+    rows = fits[
+        (fits["fit"] == "mean") & (fits["metric"] == metric) & (fits["digits"] == digits) & (fits["status"] == "ok")
+    ]
+    means = rows.rename(columns={"parameter": "model"})[
+        ["family", "task", "method", "model", "value", "ci_low", "ci_high"]
+    ]
+    return means.merge(models.drop(columns="family"), on="model").sort_values(
+        ["family", "n_params", "model"], ignore_index=True
+    )
 
 
 def fitted_curve(fits: pd.DataFrame, metric: str, x: str, fit: str, digits: str = "all") -> pd.DataFrame:
     """A stored fitted curve (`{fit}_curve` rows) as scale, value and band, per family."""
-    rows = fits[(fits["fit"] == f"{fit}_curve") & (fits["metric"] == metric) & (fits["x"] == x) & (fits["digits"] == digits)]
+    rows = fits[
+        (fits["fit"] == f"{fit}_curve") & (fits["metric"] == metric) & (fits["x"] == x) & (fits["digits"] == digits)
+    ]
     return rows.assign(scale=rows["parameter"].astype(float)).sort_values(["family", "scale"], ignore_index=True)
 
 
@@ -95,8 +111,16 @@ def draw_series(ax, points: pd.DataFrame, x: str, index: int, name: str, joined:
     if points.empty:  # e.g. a model without a known D on the compute axis: no legend entry either
         return
     errors = np.vstack([points["value"] - points["ci_low"], points["ci_high"] - points["value"]]).clip(min=0)
-    ax.errorbar(points[x], points["value"], yerr=np.nan_to_num(errors), capsize=3, marker=MARKERS[index % len(MARKERS)],
-                color=COLOURS[index % len(COLOURS)], linestyle=DASHES[index % len(DASHES)] if joined else "none", label=name)
+    ax.errorbar(
+        points[x],
+        points["value"],
+        yerr=np.nan_to_num(errors),
+        capsize=3,
+        marker=MARKERS[index % len(MARKERS)],
+        color=COLOURS[index % len(COLOURS)],
+        linestyle=DASHES[index % len(DASHES)] if joined else "none",
+        label=name,
+    )
 
 
 def draw_band(ax, curve: pd.DataFrame, index: int, name: str) -> None:
@@ -130,7 +154,8 @@ def legend(ax, title: str | None = None) -> None:
 
 
 def loss_figure(fits: pd.DataFrame, models: pd.DataFrame, title: str, outs: list[Path], style: dict) -> None:
-    """Per-token loss against N and against C, log-log, each family with its power law and band (Wei et al. 2022, Fig. 1)."""
+    """Per-token loss against N and against C, log-log, each family with its power law and band
+    (Wei et al. 2022, Fig. 1)."""
     means = model_means(fits, models, "target_nll")
     if means.empty:
         raise MissingInputs("no target_nll means (score target_logprob)")
@@ -139,7 +164,12 @@ def loss_figure(fits: pd.DataFrame, models: pd.DataFrame, title: str, outs: list
     for ax, x in zip(axes, known):
         for index, (family, points) in enumerate(means.groupby("family", sort=True)):
             draw_series(ax, points, x, index, family)
-            draw_band(ax, fitted_curve(fits[fits["family"] == family], "target_nll", x, "power_law"), index, f"{family}: (N_c/x)^α")
+            draw_band(
+                ax,
+                fitted_curve(fits[fits["family"] == family], "target_nll", x, "power_law"),
+                index,
+                f"{family}: (N_c/x)^α",
+            )
         log_axis(ax, x)
         log_y(ax)
         ax.set_ylabel(label("target_nll"))
@@ -148,7 +178,16 @@ def loss_figure(fits: pd.DataFrame, models: pd.DataFrame, title: str, outs: list
     save_all(fig, outs)
 
 
-def task_grid_figure(fits: pd.DataFrame, models: pd.DataFrame, metric: str, x: str, chance: dict[str, float], title: str, outs: list[Path], style: dict) -> None:
+def task_grid_figure(
+    fits: pd.DataFrame,
+    models: pd.DataFrame,
+    metric: str,
+    x: str,
+    chance: dict[str, float],
+    title: str,
+    outs: list[Path],
+    style: dict,
+) -> None:
     """One panel per task: `metric` against scale, a line per family, chance dashed (Wei et al. 2022, Fig. 2)."""
     means = model_means(fits, models, metric)
     tasks = sorted(means["task"].unique())
@@ -169,7 +208,9 @@ def task_grid_figure(fits: pd.DataFrame, models: pd.DataFrame, metric: str, x: s
     save_all(fig, outs)
 
 
-def comparison_figure(fits: pd.DataFrame, models: pd.DataFrame, metric: str, x: str, by: str, title: str, outs: list[Path], style: dict) -> None:
+def comparison_figure(
+    fits: pd.DataFrame, models: pd.DataFrame, metric: str, x: str, by: str, title: str, outs: list[Path], style: dict
+) -> None:
     """`metric` against scale for the main family, one line per method (Wei et al. 2022, Fig. 3) or per task variant.
 
     `by` is "method" (where augmented prompting starts to help) or "task" (clean against shifted inputs,
@@ -190,8 +231,11 @@ def comparison_figure(fits: pd.DataFrame, models: pd.DataFrame, metric: str, x: 
     save_all(fig, outs)
 
 
-def metrics_figure(fits: pd.DataFrame, models: pd.DataFrame, metrics: list[str], x: str, title: str, outs: list[Path], style: dict) -> None:
-    """The same outputs under each metric, a line per digit count (Wei et al. 2022, Fig. 7; Schaeffer et al. 2023, Fig. 3).
+def metrics_figure(
+    fits: pd.DataFrame, models: pd.DataFrame, metrics: list[str], x: str, title: str, outs: list[Path], style: dict
+) -> None:
+    """The same outputs under each metric, a line per digit count (Wei et al. 2022, Fig. 7;
+    Schaeffer et al. 2023, Fig. 3).
 
     The family with the most models is drawn as lines; models of other families as unjoined crosses.
     """
@@ -205,7 +249,9 @@ def metrics_figure(fits: pd.DataFrame, models: pd.DataFrame, metrics: list[str],
     for ax, metric in zip(axes, present):
         for index, digits in enumerate(digit_counts):
             means = model_means(fits, models, metric, digits)
-            draw_series(ax, means[means["family"] == family], x, index, f"{digits} digit" + ("" if digits == "1" else "s"))
+            draw_series(
+                ax, means[means["family"] == family], x, index, f"{digits} digit" + ("" if digits == "1" else "s")
+            )
             others = means[means["family"] != family].dropna(subset=[x])
             ax.scatter(others[x], others["value"], color=COLOURS[index % len(COLOURS)], marker="x", s=40, zorder=3)
         log_axis(ax, x)
@@ -218,7 +264,9 @@ def metrics_figure(fits: pd.DataFrame, models: pd.DataFrame, metrics: list[str],
     save_all(fig, outs)
 
 
-def extrapolation_figure(fits: pd.DataFrame, models: pd.DataFrame, metrics: dict[str, str], x: str, title: str, outs: list[Path], style: dict) -> None:
+def extrapolation_figure(
+    fits: pd.DataFrame, models: pd.DataFrame, metrics: dict[str, str], x: str, title: str, outs: list[Path], style: dict
+) -> None:
     """Fit on the smaller models, the predicted curve with its band, and the observed held-out models."""
     panels = [(m, fit) for m, fit in metrics.items() if not fitted_curve(fits, m, x, "extrapolation").empty]
     if not panels:
@@ -228,8 +276,14 @@ def extrapolation_figure(fits: pd.DataFrame, models: pd.DataFrame, metrics: dict
         curve = fitted_curve(fits, metric, x, "extrapolation")
         family = sorted(curve["family"].unique())[0]
         means = model_means(fits[fits["family"] == family], models, metric)
-        held_out = fits[(fits["fit"] == "extrapolation") & (fits["metric"] == metric) & (fits["x"] == x) & (fits["family"] == family)
-                        & (fits["digits"] == "all") & fits["parameter"].str.endswith(": predicted")]["parameter"].str.removesuffix(": predicted")
+        held_out = fits[
+            (fits["fit"] == "extrapolation")
+            & (fits["metric"] == metric)
+            & (fits["x"] == x)
+            & (fits["family"] == family)
+            & (fits["digits"] == "all")
+            & fits["parameter"].str.endswith(": predicted")
+        ]["parameter"].str.removesuffix(": predicted")
         fitted_on, predicted = means[~means["model"].isin(held_out)], means[means["model"].isin(held_out)]
         draw_band(ax, curve[curve["family"] == family], 0, f"{fit.replace('_', ' ')}, fitted on the smaller models")
         draw_series(ax, fitted_on, x, 0, "fitted on", joined=False)
@@ -253,7 +307,7 @@ def not_drawn_figure(reason: str, title: str, outs: list[Path], style: dict) -> 
     save_all(fig, outs)
 
 
-FIGURES = {
+FIGURES: dict[str, Callable[..., None]] = {
     "loss": loss_figure,
     "tasks": task_grid_figure,
     "methods": comparison_figure,
@@ -264,7 +318,9 @@ FIGURES = {
 }
 
 
-def render(kind: str, fits: pd.DataFrame, manifests: list[dict], options: dict, title: str, outs: list[Path], style: dict) -> str:
+def render(
+    kind: str, fits: pd.DataFrame, manifests: list[dict], options: dict, title: str, outs: list[Path], style: dict
+) -> str:
     """Draw one figure of the set into every path of `outs` (PNG, PDF); returns "" or why it shows nothing."""
     import matplotlib
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import random
-from typing import Callable
+from collections.abc import Callable
 
 import pandas as pd
 
@@ -34,7 +34,10 @@ SCRATCHPAD_CUE = "S:"  # opens a worked line
 STRICT_ANSWER_REGEX = r"[Tt]he answer is:?\s*\(?\$?(-?[\w,.]*\w)"
 CHAIN_METHODS = ("chain_of_thought", "self_consistency", "complexity_based")
 CHAIN_STOP = ["\n\n", "\nQ:"]  # a chain ends at the blank line before the next question
-ANSWER_REGEX = {"scratchpad": r"\]([^\]]*)$", **{kind: STRICT_ANSWER_REGEX for kind in CHAIN_METHODS}}  # scratchpad: after "]"
+ANSWER_REGEX = {
+    "scratchpad": r"\]([^\]]*)$",
+    **{kind: STRICT_ANSWER_REGEX for kind in CHAIN_METHODS},
+}  # scratchpad: after "]"
 
 
 def task_format(item) -> tuple[str, str]:
@@ -61,7 +64,9 @@ def few_shot(test: pd.DataFrame, train: pd.DataFrame, spec: dict, rng: random.Ra
     prompts = []
     for item, shots in exemplars(test, train, spec["k"], rng):
         prefix, separator = task_format(item)
-        prompts.append((prefix + "".join(f"{shot.input}{shot.target}{separator}" for shot in shots) + item.input, item.target))
+        prompts.append(
+            (prefix + "".join(f"{shot.input}{shot.target}{separator}" for shot in shots) + item.input, item.target)
+        )
     return prompts
 
 
@@ -113,7 +118,9 @@ def chain_of_thought(test: pd.DataFrame, train: pd.DataFrame, spec: dict, rng: r
     Self-consistency (Wang et al. 2023) is the same prompt sampled n times in one request at a
     temperature; its majority vote is the maj@k metric, for every k up to n, from the same samples.
     """
-    return [(chain_prompt(shots, item), " " + chain(item)) for item, shots in exemplars(test, train, spec.get("k", 0), rng)]
+    return [
+        (chain_prompt(shots, item), " " + chain(item)) for item, shots in exemplars(test, train, spec.get("k", 0), rng)
+    ]
 
 
 @prompt_method("complexity_based")
@@ -179,7 +186,10 @@ def build_prompts(task: str, items: pd.DataFrame, method: str, spec: dict, sampl
             "top_p": float(spec.get("top_p", sampling["top_p"])),
             "n": int(spec.get("n", 1)),
             "seed": [_request_seed(seed, task, method, item_id) for item_id in test["item_id"]],
-            "stop": [stops(list(spec.get("stop", CHAIN_STOP if kind in CHAIN_METHODS else sampling["stop"])), m) for m in test["metadata"]],
+            "stop": [
+                stops(list(spec.get("stop", CHAIN_STOP if kind in CHAIN_METHODS else sampling["stop"])), m)
+                for m in test["metadata"]
+            ],
             "choices": [choices_of(m)[0] for m in test["metadata"]],
             "choice_scores": [choices_of(m)[1] for m in test["metadata"]],
         }
@@ -198,7 +208,9 @@ def choices_of(metadata: str) -> tuple[list[str], list[float]]:
     """
     meta = json.loads(metadata)
     if "answer_index" in meta:
-        return [f" {c}" for c in meta["choices"]], [float(i == meta["answer_index"]) for i in range(len(meta["choices"]))]
+        return [f" {c}" for c in meta["choices"]], [
+            float(i == meta["answer_index"]) for i in range(len(meta["choices"]))
+        ]
     if "choice_scores" in meta:
         return list(meta["choice_scores"]), [float(v) for v in meta["choice_scores"].values()]
     return [], []
@@ -212,7 +224,7 @@ def answers_of(metadata: str, target: str) -> list[str]:
 def stops(base: list[str], metadata: str) -> list[str]:
     """The method's stop strings, and the task's own (BIG-bench's `stop_string`) where it has one."""
     stop = json.loads(metadata).get("stop_string")
-    return base + [stop] if stop and stop not in base else base
+    return [*base, stop] if stop and stop not in base else base
 
 
 def output_regex(metadata: str) -> str:

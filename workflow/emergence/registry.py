@@ -2,26 +2,31 @@
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
+from typing import TypeVar
+
+T = TypeVar("T")
 
 
-def registrar(table: dict[str, Callable]) -> Callable[[str], Callable[[Callable], Callable]]:
+def registrar(table: dict[str, T]) -> Callable[[str], Callable[[T], T]]:
     """A decorator factory: `@register("name")` records the decorated function in `table`.
 
     A name registered twice is an error (a silent overwrite would swap one kind for another).
     """
 
-    def register_as(name: str) -> Callable[[Callable], Callable]:
-        def register(fn: Callable) -> Callable:
+    def register_as(name: str) -> Callable[[T], T]:
+        def register(entry: T) -> T:
             if name in table:
-                raise KeyError(f"{name!r} is registered twice ({_name(table[name])} and {_name(fn)})")
-            table[name] = fn
-            return fn
+                raise KeyError(f"{name!r} is registered twice ({_name(table[name])} and {_name(entry)})")
+            table[name] = entry
+            return entry
 
         return register
 
     return register_as
 
 
-def _name(entry) -> str:
-    return getattr(entry, "__qualname__", None) or getattr(getattr(entry, "fn", None), "__qualname__", type(entry).__name__)
+def _name(entry: object) -> str:
+    """A registered function's name, or the name of the function a registered record wraps (`.fn`)."""
+    function = entry if hasattr(entry, "__qualname__") else getattr(entry, "fn", entry)
+    return str(getattr(function, "__qualname__", type(entry).__name__))

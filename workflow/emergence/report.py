@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import base64
 import html
+import itertools
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -25,7 +27,17 @@ figure { display: inline-block; width: 48%; margin: 0 1% 1rem 0; vertical-align:
 img { max-width: 100%; }
 pre { background: #f7f7f7; padding: 1rem; overflow-x: auto; }
 """
-MODEL_COLUMNS = ["model", "family", "source", "sha", "n_params", "n_params_non_embedding", "training_tokens", "training_flops", "path"]
+MODEL_COLUMNS = [
+    "model",
+    "family",
+    "source",
+    "sha",
+    "n_params",
+    "n_params_non_embedding",
+    "training_tokens",
+    "training_flops",
+    "path",
+]
 CURVE = ["family", "task", "method", "digits"]
 
 
@@ -41,12 +53,20 @@ def heldout_loss_section(manifests: list[dict]) -> list[str]:
     trained = sorted((m for m in manifests if "training" in m), key=lambda m: (m["family"], m["n_params"]))
     if not trained:
         return []
-    rows = [{"family": m["family"], "model": m["model"], "n_params": m["n_params"], **{f"loss at {p['tokens']:,} tokens": p["heldout_loss"] for p in m["training"]["curve"]}} for m in trained]
+    rows = [
+        {
+            "family": m["family"],
+            "model": m["model"],
+            "n_params": m["n_params"],
+            **{f"loss at {p['tokens']:,} tokens": p["heldout_loss"] for p in m["training"]["curve"]},
+        }
+        for m in trained
+    ]
     parts = ["<h2>Training: held-out loss</h2>"]
     for family in sorted({m["family"] for m in trained}):
         members = [m for m in trained if m["family"] == family]
         final = [m["training"]["curve"][-1]["heldout_loss"] for m in members]
-        falls = all(a > b for a, b in zip(final, final[1:]))
+        falls = all(a > b for a, b in itertools.pairwise(final))
         verdict = (
             f"Family {family}: final held-out loss {'falls' if falls else 'does NOT fall'} with every step up in size: "
             + " > ".join(f"{loss:.4f} ({m['model']})" for loss, m in zip(final, members))
@@ -61,7 +81,8 @@ def table_html(df: pd.DataFrame) -> str:
 
 
 def with_interval(rows: pd.DataFrame) -> pd.Series:
-    """"value [low, high]" strings; the status instead where a row holds no number."""
+    """ "value [low, high]" strings; the status instead where a row holds no number."""
+
     def cell(row) -> str:
         if row.status != "ok":
             return row.status
@@ -76,10 +97,14 @@ def measures_section(fits: pd.DataFrame, fitting: dict) -> list[str]:
     """Does a metric jump where the continuous metrics move smoothly? Breakthroughness and flags per curve."""
     axis = fitting.get("x_axes", ["n_params"])[0]
     measured = fits[(fits["fit"] == "breakthroughness") & (fits["x"] == axis)]
-    flags = fits[(fits["fit"] == "flag") & (fits["status"] == "ok") & (fits["value"] == 1.0) & fits["x"].isin(["", axis])]
+    flags = fits[
+        (fits["fit"] == "flag") & (fits["status"] == "ok") & (fits["value"] == 1.0) & fits["x"].isin(["", axis])
+    ]
     if measured.empty:
         return []
-    table = measured.assign(cell=with_interval(measured)).pivot_table(index=CURVE, columns="metric", values="cell", aggfunc="first")
+    table = measured.assign(cell=with_interval(measured)).pivot_table(
+        index=CURVE, columns="metric", values="cell", aggfunc="first"
+    )
     raised = flags.groupby(CURVE)["parameter"].agg(lambda p: "; ".join(sorted(p)))
     table = table.join(raised.rename("flags raised"), how="left").fillna({"flags raised": ""}).reset_index()
     level = fitting.get("confidence_level", 0.9)
@@ -100,7 +125,9 @@ def fit_tables(fits: pd.DataFrame) -> list[tuple[str, pd.DataFrame]]:
     for (fit, metric, x), group in shown.groupby(["fit", "metric", "x"], sort=True):
         cells = group.assign(cell=with_interval(group))
         parameters = [p for p in group["parameter"].unique() if p]  # "" marks a fit not made
-        wide = cells.pivot_table(index=[*CURVE, "n_models", "n_items"], columns="parameter", values="cell", aggfunc="first")
+        wide = cells.pivot_table(
+            index=[*CURVE, "n_models", "n_items"], columns="parameter", values="cell", aggfunc="first"
+        )
         wide = wide.reindex(columns=parameters or [""]).reset_index()
         wide.columns.name = None
         tables.append((f"{fit} on {metric}" + (f" against {x}" if x else ""), wide.rename(columns={"": "status"})))
@@ -108,13 +135,30 @@ def fit_tables(fits: pd.DataFrame) -> list[tuple[str, pd.DataFrame]]:
 
 
 FIGURE_SECTIONS = {  # figure kind (its folder under results/figures/): heading and what to look for
-    "loss": ("Loss against scale", "Per-token loss of the answer against parameters and compute, log-log, with each family's power law and its bootstrap band."),
+    "loss": (
+        "Loss against scale",
+        "Per-token loss of the answer against parameters and compute, log-log, with each family's power law"
+        " and its bootstrap band.",
+    ),
     "tasks": ("Every task against scale", "One panel per task, one line per family; chance dashed."),
     "methods": ("Prompting methods against scale", "Where an augmented method starts to help: one line per method."),
-    "metrics": ("One set of outputs under three metrics", "Exact match next to token edit distance and log P(target), one line per operand length: a jump under one and a slope under the others is a metric's doing."),
-    "multiple_choice": ("Multiple-choice grade and Brier score", "The same choices scored discontinuously and continuously."),
-    "robustness": ("Clean against shifted inputs", "The same items with typos, a distracting sentence, or numbers in words: one line per variant."),
-    "extrapolation": ("Extrapolation to the largest model", "Fitted on the smaller models; the band is the bootstrap interval of the prediction."),
+    "metrics": (
+        "One set of outputs under three metrics",
+        "Exact match next to token edit distance and log P(target), one line per operand length: a jump under"
+        " one and a slope under the others is a metric's doing.",
+    ),
+    "multiple_choice": (
+        "Multiple-choice grade and Brier score",
+        "The same choices scored discontinuously and continuously.",
+    ),
+    "robustness": (
+        "Clean against shifted inputs",
+        "The same items with typos, a distracting sentence, or numbers in words: one line per variant.",
+    ),
+    "extrapolation": (
+        "Extrapolation to the largest model",
+        "Fitted on the smaller models; the band is the bootstrap interval of the prediction.",
+    ),
 }
 
 
@@ -126,7 +170,9 @@ def figure_html(path: Path) -> str:
     data = base64.b64encode(path.read_bytes()).decode("ascii")
     parts = path.with_suffix("").parts
     caption = html.escape(" / ".join(parts[parts.index("figures") + 1 :] if "figures" in parts else parts[-3:]))
-    return f'<figure><img src="data:image/png;base64,{data}" alt="{caption}"><figcaption>{caption}</figcaption></figure>'
+    return (
+        f'<figure><img src="data:image/png;base64,{data}" alt="{caption}"><figcaption>{caption}</figcaption></figure>'
+    )
 
 
 def figures_section(figures: list[Path], notes: list[str]) -> list[str]:
@@ -136,7 +182,11 @@ def figures_section(figures: list[Path], notes: list[str]) -> list[str]:
     for kind, paths in kinds.items():
         if paths:
             heading, caption = FIGURE_SECTIONS[kind]
-            parts += [f"<h3>{html.escape(heading)}</h3>", f"<p>{html.escape(caption)}</p>", *[figure_html(p) for p in paths]]
+            parts += [
+                f"<h3>{html.escape(heading)}</h3>",
+                f"<p>{html.escape(caption)}</p>",
+                *[figure_html(p) for p in paths],
+            ]
     others = [f for f in figures if not any(f in paths for paths in kinds.values())]
     parts += [figure_html(p) for p in others]
     if notes:
@@ -145,7 +195,13 @@ def figures_section(figures: list[Path], notes: list[str]) -> list[str]:
 
 
 def write_report(
-    out: Path, figures: list[Path], fits: pd.DataFrame, manifests: list[dict], config: dict, summary: pd.DataFrame, notes: list[str] = ()
+    out: Path,
+    figures: list[Path],
+    fits: pd.DataFrame,
+    manifests: list[dict],
+    config: dict,
+    summary: pd.DataFrame,
+    notes: Sequence[str] = (),
 ) -> None:
     """Write the report page to `out`, atomically."""
     models = pd.DataFrame([{column: manifest.get(column) for column in MODEL_COLUMNS} for manifest in manifests])
@@ -165,7 +221,14 @@ def write_report(
         parts += [f"<h3>{html.escape(caption)}</h3>", table_html(table)]
     parts += [
         "<h2>Per-model means</h2>",
-        table_html(summary.pivot_table(index=["task", "method", "digits", "family", "model", "n_params"], columns="metric", values="mean", sort=False).reset_index()),
+        table_html(
+            summary.pivot_table(
+                index=["task", "method", "digits", "family", "model", "n_params"],
+                columns="metric",
+                values="mean",
+                sort=False,
+            ).reset_index()
+        ),
         "<h2>Models</h2>",
         table_html(models.reindex(columns=MODEL_COLUMNS)),
         "<h2>Configuration</h2>",

@@ -27,8 +27,29 @@ DISTRACTORS = (  # written for this project: true, short, and about nothing a ta
     "A new bridge opened across the river last year.",
     "Most maps put north at the top.",
 )
-ONES = "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen seventeen eighteen nineteen".split()
-TENS = "_ _ twenty thirty forty fifty sixty seventy eighty ninety".split()
+ONES = [
+    "zero",
+    "one",
+    "two",
+    "three",
+    "four",
+    "five",
+    "six",
+    "seven",
+    "eight",
+    "nine",
+    "ten",
+    "eleven",
+    "twelve",
+    "thirteen",
+    "fourteen",
+    "fifteen",
+    "sixteen",
+    "seventeen",
+    "eighteen",
+    "nineteen",
+]
+TENS = ["_", "_", "twenty", "thirty", "forty", "fifty", "sixty", "seventy", "eighty", "ninety"]
 SCALES = ((10**9, "billion"), (10**6, "million"), (1000, "thousand"), (100, "hundred"))
 
 
@@ -81,6 +102,8 @@ def shifted_items(base: pd.DataFrame, name: str, shift: str, rate: float, seed: 
             continue
         rng = random.Random(f"{seed}/{name}/{row.item_id}")
         inputs.append(shift_input(row.input, shift, rate, rng))
-        metadata.append(json.dumps({**json.loads(row.metadata), "shift": shift, "clean_input": row.input}, sort_keys=True))
+        metadata.append(
+            json.dumps({**json.loads(row.metadata), "shift": shift, "clean_input": row.input}, sort_keys=True)
+        )
     items["input"], items["metadata"] = inputs, metadata
     return items

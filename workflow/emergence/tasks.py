@@ -12,8 +12,8 @@ import json
 import random
 import re
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import pandas as pd
 
@@ -112,7 +112,10 @@ def synthetic_arithmetic(name: str, spec: dict, seed: int) -> pd.DataFrame:
                 numbers = operand_range(digits)
                 available = sum(is_heldout(operation, a, b) == heldout for a in numbers for b in numbers)
                 if count > available:
-                    raise TaskError(f"task {name}: {count} {split} items asked for {digits}-digit operands, only {available} pairs exist")
+                    raise TaskError(
+                        f"task {name}: {count} {split} items asked for {digits}-digit operands,"
+                        f" only {available} pairs exist"
+                    )
             seen: set[tuple[int, int]] = set()
             while len(seen) < count:
                 a, b = operands(rng, digits)
@@ -126,7 +129,9 @@ def synthetic_arithmetic(name: str, spec: dict, seed: int) -> pd.DataFrame:
                         "input": f"{a}{symbol}{b}=",
                         "target": str(apply(a, b)),
                         "digits": digits,
-                        "metadata": json.dumps({"a": a, "b": b, "operation": operation, "scratchpad": scratchpad(operation, a, b)}),
+                        "metadata": json.dumps(
+                            {"a": a, "b": b, "operation": operation, "scratchpad": scratchpad(operation, a, b)}
+                        ),
                     }
                 )
     return pd.DataFrame(rows)
@@ -164,7 +169,10 @@ def bigbench_task(name: str, spec: dict, seed: int, archive: Path) -> pd.DataFra
 
     with tempfile.TemporaryDirectory() as tmp:
         files = bigbench.extract_tasks(archive, spec["tasks"], Path(tmp))
-        loaded = [(f.parent.relative_to(tmp).as_posix(), bigbench.load_task_file(f, f.relative_to(tmp).as_posix())) for f in files]
+        loaded = [
+            (f.parent.relative_to(tmp).as_posix(), bigbench.load_task_file(f, f.relative_to(tmp).as_posix()))
+            for f in files
+        ]
     items = bigbench.task_items(loaded, seed, spec.get("n_test"), spec.get("n_train", 0))
     metadata = []
     for row in items.itertuples():
@@ -182,7 +190,9 @@ def bigbench_task(name: str, spec: dict, seed: int, archive: Path) -> pd.DataFra
     return items.assign(metadata=metadata, digits=items["digits"].astype("int32"))
 
 
-def build_task(name: str, spec: dict, seed: int, base: pd.DataFrame | None = None, archive: Path | None = None) -> pd.DataFrame:
+def build_task(
+    name: str, spec: dict, seed: int, base: pd.DataFrame | None = None, archive: Path | None = None
+) -> pd.DataFrame:
     """Build the items of one configured task, refusing an empty one.
 
     A `variant` shifts its `base` task's items; a `bigbench` task reads the BIG-bench `archive`.
@@ -199,7 +209,9 @@ def build_task(name: str, spec: dict, seed: int, base: pd.DataFrame | None = Non
             raise TaskError(f"task {name}: a variant needs the items of its task {spec['of']}")
         items = shifted_items(base, name, spec["shift"], spec.get("rate", 0.0), seed)
     elif kind not in TASK_BUILDERS:
-        raise TaskError(f"task {name}: unknown kind {kind!r} (known: {sorted([*TASK_BUILDERS, 'bigbench', 'variant'])})")
+        raise TaskError(
+            f"task {name}: unknown kind {kind!r} (known: {sorted([*TASK_BUILDERS, 'bigbench', 'variant'])})"
+        )
     else:
         items = TASK_BUILDERS[kind](name, spec, seed)
     if (items["split"] == "test").sum() == 0:

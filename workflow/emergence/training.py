@@ -20,7 +20,9 @@ from emergence.prompts import SCRATCHPAD_CUE
 from emergence.tasks import OPERATORS, is_heldout, operands, scratchpad
 
 
-def curriculum_line(rng: random.Random, operations: list[str], max_digits: int, scratch_fraction: float, heldout: bool) -> str:
+def curriculum_line(
+    rng: random.Random, operations: list[str], max_digits: int, scratch_fraction: float, heldout: bool
+) -> str:
     """One random line of the curriculum: a plain or a worked problem, from held-out pairs or not."""
     while True:
         operation = rng.choice(operations)
@@ -36,7 +38,9 @@ def curriculum_line(rng: random.Random, operations: list[str], max_digits: int, 
 def longest_line(operations: list[str], max_digits: int) -> int:
     """Byte tokens in the longest worked line the curriculum can hold (largest operands, longest trace)."""
     largest = 10**max_digits - 1
-    return max(len(f"{SCRATCHPAD_CUE}{largest}+{largest}={scratchpad(op, largest, largest)}\n".encode()) for op in operations)
+    return max(
+        len(f"{SCRATCHPAD_CUE}{largest}+{largest}={scratchpad(op, largest, largest)}\n".encode()) for op in operations
+    )
 
 
 def curriculum(rng: random.Random, spec: dict, n_tokens: int, heldout: bool) -> list[str]:
@@ -53,10 +57,13 @@ def packed(tokenizer, lines: list[str], seq_len: int, pad: int):
     start of a line, as a prompt does at inference time."""
     import torch
 
-    rows, row = [], []
+    rows: list[list[int]] = []
+    row: list[int] = []
     for line, ids in zip(lines, (encoding.ids for encoding in tokenizer.encode_batch(lines))):
         if len(ids) > seq_len:
-            raise InputError(f"training.seq_len {seq_len} is shorter than the {len(ids)}-token curriculum line {line!r}")
+            raise InputError(
+                f"training.seq_len {seq_len} is shorter than the {len(ids)}-token curriculum line {line!r}"
+            )
         if len(row) + len(ids) > seq_len:
             rows.append(row)
             row = []
@@ -86,9 +93,14 @@ def train_tiny_family_member(out: Path, entry: dict, training: dict, seed: int) 
     build_byte_tokenizer(out)
     tokenizer = Tokenizer.from_file(str(out / "tokenizer.json"))
     pad = tokenizer.token_to_id("<pad>")
+    assert pad is not None  # build_byte_tokenizer adds <pad>
     seq_len, batch = training["seq_len"], training["batch_size"]
-    train_ids = packed(tokenizer, curriculum(random.Random(f"{seed}/train"), training, training["tokens"], False), seq_len, pad)
-    eval_ids = packed(tokenizer, curriculum(random.Random(f"{seed}/heldout"), training, training["eval_tokens"], True), seq_len, pad)
+    train_ids = packed(
+        tokenizer, curriculum(random.Random(f"{seed}/train"), training, training["tokens"], False), seq_len, pad
+    )
+    eval_ids = packed(
+        tokenizer, curriculum(random.Random(f"{seed}/heldout"), training, training["eval_tokens"], True), seq_len, pad
+    )
     generator = torch.Generator().manual_seed(seed)
     order = torch.randperm(len(train_ids), generator=generator)
     steps = math.ceil(len(train_ids) / batch)
@@ -98,7 +110,11 @@ def train_tiny_family_member(out: Path, entry: dict, training: dict, seed: int) 
     warmup = max(1, int(training["warmup_fraction"] * steps))
     schedule = torch.optim.lr_scheduler.LambdaLR(
         optimizer,
-        lambda step: (step + 1) / warmup if step < warmup else 0.1 + 0.45 * (1 + math.cos(math.pi * (step - warmup) / max(1, steps - warmup))),
+        lambda step: (
+            (step + 1) / warmup
+            if step < warmup
+            else 0.1 + 0.45 * (1 + math.cos(math.pi * (step - warmup) / max(1, steps - warmup)))
+        ),
     )
     eval_steps = {round(steps * (i + 1) / training["eval_points"]) for i in range(training["eval_points"])}
     curve, seen = [], 0
@@ -114,7 +130,10 @@ def train_tiny_family_member(out: Path, entry: dict, training: dict, seed: int) 
         seen += int((ids != pad).sum())
         if step in eval_steps:
             curve.append({"tokens": seen, "step": step, "heldout_loss": heldout_loss(model, eval_ids, pad)})
-            print(f"train: step {step}/{steps}, {seen:,} tokens, held-out loss {curve[-1]['heldout_loss']:.4f}", flush=True)
+            print(
+                f"train: step {step}/{steps}, {seen:,} tokens, held-out loss {curve[-1]['heldout_loss']:.4f}",
+                flush=True,
+            )
     record = {
         "training_tokens": seen,
         "steps": steps,

@@ -9,6 +9,7 @@ item, log P(choice | prompt) of each choice. Backends register by name:
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from functools import cache
 from typing import Protocol
@@ -101,16 +102,18 @@ def split_target(tokenizer, prompt: str, target: str) -> tuple[list[int], list[i
     read from the wrong position.
     """
     stripped = prompt.rstrip()
-    target = prompt[len(stripped):] + target
+    target = prompt[len(stripped) :] + target
     whole = tokenizer.encode(stripped + target)
     context = tokenizer.encode(stripped)
     if not context:
-        raise EmptyContext("its prompt is empty (or only white space) and the tokenizer adds no BOS token, so the target's"
-                           " first token has no context to be scored after (give the task an input or prefix)")
-    return whole[: len(context)], whole[len(context):]
+        raise EmptyContext(
+            "its prompt is empty (or only white space) and the tokenizer adds no BOS token, so the target's"
+            " first token has no context to be scored after (give the task an input or prefix)"
+        )
+    return whole[: len(context)], whole[len(context) :]
 
 
-def decode_sample(tokenizer, token_ids: list[int], stop: tuple[str, ...]) -> str:
+def decode_sample(tokenizer, token_ids: Sequence[int], stop: tuple[str, ...]) -> str:
     """The text of a sample: its tokens decoded in one piece, cut at the first stop string.
 
     Both engines derive text this way, so they agree even where vLLM's incremental detokenizer would
@@ -157,7 +160,9 @@ def fit_to_context(tokenizer, request: Request, max_model_len: int, truncate: bo
         ids = tokenizer.encode(request.prompt, add_special_tokens=False)
         cut = needed - max_model_len
         if cut >= len(ids):
-            raise PromptTooLong(f"request {name}: its target alone needs more than engine.max_model_len {max_model_len} positions")
+            raise PromptTooLong(
+                f"request {name}: its target alone needs more than engine.max_model_len {max_model_len} positions"
+            )
         request = replace(request, prompt=tokenizer.decode(ids[cut:]))
         dropped += cut
     return request, dropped

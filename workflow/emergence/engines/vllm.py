@@ -19,9 +19,9 @@ an uninterrupted one byte for byte).
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 
 from emergence.engines import Request, Result, decode_sample, engine_version, split_target
-
 
 CPU_BLOCK_SIZE = 32
 
@@ -87,6 +87,7 @@ class VLLMEngine:
         self.llm.reset_prefix_cache()
         generated = self.llm.generate(generations, params, use_tqdm=True)
         # each target's log-probabilities where already known, None where the target needs teacher forcing
+        known: list[list[float] | None]
         if not self.target_logprobs:
             known = [[] for _ in requests]  # not asked for
         elif self.sample_logprobs:
@@ -94,7 +95,9 @@ class VLLMEngine:
             self.counts["targets_from_samples"] += sum(k is not None for k in known)
         else:
             known = [None for _ in requests]
-        forced = self.teacher_forced([seq for k, split in zip(known, splits) for seq in (split[1:] if k is not None else split)])
+        forced = self.teacher_forced(
+            [seq for k, split in zip(known, splits) for seq in (split[1:] if k is not None else split)]
+        )
         results = []
         for request, output, split, target_logprobs in zip(requests, generated, splits, known):
             target_logprobs = target_logprobs if target_logprobs is not None else next(forced)
@@ -103,11 +106,11 @@ class VLLMEngine:
                 Result(
                     texts=[decode_sample(self.tokenizer, s.token_ids, request.stop) for s in samples],
                     token_ids=[list(s.token_ids) for s in samples],
-                    token_logprobs=[[step[t].logprob for t, step in zip(s.token_ids, s.logprobs or [])] for s in samples],
+                    token_logprobs=[chosen_logprobs(s.token_ids, s.logprobs or []) for s in samples],
                     finish_reasons=[str(s.finish_reason) for s in samples],
                     target_token_ids=list(split[0][1]),
                     target_logprobs=target_logprobs,
-                    prompt_tokens=len(output.prompt_token_ids),
+                    prompt_tokens=len(output.prompt_token_ids or []),
                     choice_logprobs=[sum(next(forced)) for _ in split[1:]],
                 )
             )
@@ -120,27 +123,52 @@ class VLLMEngine:
 
         def forced(cached: bool) -> SamplingParams:
             # detokenize=False: the unset entries of cached positions are never decoded
-            return SamplingParams(temperature=0.0, max_tokens=1, prompt_logprobs=0, detokenize=False, skip_reading_prefix_cache=not cached)
+            return SamplingParams(
+                temperature=0.0, max_tokens=1, prompt_logprobs=0, detokenize=False, skip_reading_prefix_cache=not cached
+            )
 
         if not sequences:
             return
         prompts = [TokensPrompt(prompt_token_ids=context + continuation) for context, continuation in sequences]
         outputs = self.llm.generate(prompts, forced(cached=True), use_tqdm=False)
         # prompt_logprobs[j] (token j given tokens < j) is computed only for j > the cached tokens
-        stale = [i for i, (out, (context, _)) in enumerate(zip(outputs, sequences)) if (out.num_cached_tokens or 0) >= len(context)]
+        stale = [
+            i
+            for i, (out, (context, _)) in enumerate(zip(outputs, sequences))
+            if (out.num_cached_tokens or 0) >= len(context)
+        ]
         if stale:
             self.counts["forced_again"] += len(stale)
-            for i, out in zip(stale, self.llm.generate([prompts[i] for i in stale], forced(cached=False), use_tqdm=False)):
+            for i, out in zip(
+                stale, self.llm.generate([prompts[i] for i in stale], forced(cached=False), use_tqdm=False)
+            ):
                 outputs[i] = out
         for out, (context, continuation) in zip(outputs, sequences):
-            steps = out.prompt_logprobs[len(context):]
-            yield [step[t].logprob for t, step in zip(continuation, steps)]
+            yield chosen_logprobs(continuation, list(out.prompt_logprobs or [])[len(context) :])
 
 
 def sampled_target_logprobs(request: Request, output, context: list[int], target: list[int]) -> list[float] | None:
     """A greedy sample that begins with the target has scored it already: its first log-probabilities
     are the target's teacher-forced ones (vLLM returns raw log-probabilities), so it needs no second pass."""
     sample = output.outputs[0]
-    if request.temperature > 0 or list(output.prompt_token_ids) != context or list(sample.token_ids[: len(target)]) != target:
+    if (
+        request.temperature > 0
+        or list(output.prompt_token_ids) != context
+        or list(sample.token_ids[: len(target)]) != target
+    ):
         return None
-    return [step[t].logprob for t, step in zip(target, sample.logprobs)]
+    return chosen_logprobs(target, sample.logprobs or [])
+
+
+def chosen_logprobs(token_ids: Sequence[int], steps: Sequence) -> list[float]:
+    """The log-probability of each given token at its position, from vLLM's per-position {token id: Logprob}.
+
+    Every position asked about carries its entry (only a prompt's first position has None, and no
+    caller reads it); a missing one is a bug, not a value to skip.
+    """
+    out = []
+    for token, step in zip(token_ids, steps):
+        if step is None:
+            raise RuntimeError(f"vLLM returned no log-probabilities for token {token} at a position that needs them")
+        out.append(step[token].logprob)
+    return out
