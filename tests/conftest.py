@@ -129,3 +129,16 @@ def engine_stats(workdir: Path, model: str) -> list[dict]:
 
     path = workdir / "logs" / "inference" / f"{model}.stats.jsonl"
     return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+
+
+def infer_command(tmp_path: Path, manifest: dict, prompt_file: Path, out: Path) -> list[str]:
+    """`emergence infer` for model tiny-a on one prompts file, its manifest written beside it; the
+    settings JSON goes last (the command ends with --settings)."""
+    import json
+
+    (tmp_path / "manifest.json").write_text(json.dumps(manifest))
+    return [
+        sys.executable, "-m", "emergence", "infer", "--model", "tiny-a", "--manifest", str(tmp_path / "manifest.json"),
+        "--prompts", str(prompt_file), "--out", str(out), "--engine", "vllm", "--cache-dir", str(tmp_path / "cache"),
+        "--chunk-size", "8", "--stats", str(tmp_path / "stats.jsonl"), "--settings",
+    ]  # fmt: skip

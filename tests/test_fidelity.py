@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from conftest import infer_command
 from emergence.bigbench import BigBenchError, extract_tasks, load_task_file, task_items
 from emergence.engines import EmptyContext, Request, load_engine
 from emergence.metrics import extract_answer, last_number, normalise, score_generations
@@ -349,58 +350,16 @@ def test_an_empty_prompt_is_scored_after_bos_or_refused(tiny_checkpoints, tmp_pa
 def test_an_empty_prompt_fails_the_inference_job_with_one_line(tiny_checkpoints, tmp_path):
     from emergence import io
 
-    prompts = pd.DataFrame(
-        {
-            "request_id": ["e/z/0", "e/z/1"],
-            "item_id": ["0", "1"],
-            "task": "e",
-            "method": "z",
-            "prompt": ["1+1=", ""],
-            "target": ["2", "2"],
-            "answer": "2",
-            "answer_regex": "",
-            "max_tokens": 2,
-            "temperature": 0.0,
-            "top_p": 1.0,
-            "n": 1,
-            "seed": 0,
-            "stop": [["\n"]] * 2,
-            "choices": [[]] * 2,
-            "choice_scores": [[]] * 2,
-            "answers": [["2"]] * 2,
-        }
+    items = pd.DataFrame({"item_id": ["0", "1"], "split": "test", "input": ["1+1=", ""], "target": "2", "digits": 1,
+                          "metadata": "{}"})  # fmt: skip
+    io.write_table(
+        build_prompts("e", items, "z", {"kind": "zero_shot"}, SAMPLING, 0), tmp_path / "prompts.parquet", "prompts"
     )
-    io.write_table(prompts, tmp_path / "prompts.parquet", "prompts")
-    (tmp_path / "manifest.json").write_text(json.dumps({"sha": "s", "path": str(tiny_checkpoints["tiny-a"])}))
     out = tmp_path / "generations.parquet"
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "emergence",
-            "infer",
-            "--model",
-            "tiny-a",
-            "--manifest",
-            str(tmp_path / "manifest.json"),
-            "--prompts",
-            str(tmp_path / "prompts.parquet"),
-            "--out",
-            str(out),
-            "--engine",
-            "vllm",
-            "--cache-dir",
-            str(tmp_path / "cache"),
-            "--chunk-size",
-            "8",
-            "--stats",
-            str(tmp_path / "stats.jsonl"),
-            "--settings",
-            json.dumps({**SETTINGS, "chunk_size": 8}),
-        ],
-        capture_output=True,
-        text=True,
+    command = infer_command(
+        tmp_path, {"sha": "s", "path": str(tiny_checkpoints["tiny-a"])}, tmp_path / "prompts.parquet", out
     )
+    done = subprocess.run([*command, json.dumps({**SETTINGS, "chunk_size": 8})], capture_output=True, text=True)
     assert done.returncode == 1 and not out.exists(), done.stdout + done.stderr[-2000:]
     assert done.stderr.strip().splitlines()[-1].startswith("error: request e/z/e/z/1: its prompt is empty")
     assert "Traceback" not in done.stdout + done.stderr

@@ -6,11 +6,10 @@ import gc
 import json
 import re
 import subprocess
-import sys
 
 import pytest
 
-from conftest import sweep_config
+from conftest import infer_command, sweep_config
 from emergence import io
 from emergence.engines import Request, load_engine
 from emergence.inference import RequestCache, run_inference
@@ -259,32 +258,8 @@ def test_prompt_longer_than_the_context_fails_with_one_line_or_is_truncated_and_
     io.write_table(prompts, prompt_file, "prompts")
     manifest = {"sha": "test-sha", "path": str(tiny_checkpoints["tiny-a"])}
     settings = {**config["engine"], "seed": 0, "max_model_len": 64}
-    out, stats = tmp_path / "generations.parquet", tmp_path / "stats.jsonl"
-
-    command = [
-        sys.executable,
-        "-m",
-        "emergence",
-        "infer",
-        "--model",
-        "tiny-a",
-        "--manifest",
-        str(tmp_path / "manifest.json"),
-        "--prompts",
-        str(prompt_file),
-        "--out",
-        str(out),
-        "--engine",
-        "vllm",
-        "--cache-dir",
-        str(tmp_path / "cache"),
-        "--chunk-size",
-        "8",
-        "--stats",
-        str(stats),
-        "--settings",
-    ]
-    (tmp_path / "manifest.json").write_text(json.dumps(manifest))
+    out = tmp_path / "generations.parquet"
+    command = infer_command(tmp_path, manifest, prompt_file, out)
     failed = subprocess.run([*command, json.dumps(settings)], capture_output=True, text=True)
     request = prompts.loc[3, "request_id"]
     assert failed.returncode == 1 and not out.exists()
