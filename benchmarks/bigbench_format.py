@@ -39,9 +39,10 @@ def main() -> None:
 
     import emergence
     from emergence.engines import Request, load_engine
-    from emergence.metrics import batch_tokenizer, score_generations
     from emergence.plan import expand_methods
     from emergence.prompts import build_prompts
+    from emergence.scoring import score_generations
+    from emergence.scoring.items import batch_tokenizer
     from emergence.tasks import build_task
 
     print(f"package: {Path(emergence.__file__).parent}", flush=True)

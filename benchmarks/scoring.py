@@ -4,7 +4,7 @@
     .venv/bin/python benchmarks/scoring.py --rows 1000000 --metrics exact_match,char_edit_distance
 
 Writes a generations file of synthetic arithmetic answers (half of them right; byte tokenizer),
-then scores it in a fresh process through `emergence.metrics.score_file`, the function behind
+then scores it in a fresh process through `emergence.scoring.score_file`, the function behind
 `emergence score`, which streams Parquet row groups. Prints generations/s, score rows/s, the
 scoring's CPU seconds (steadier than wall time on a shared machine) and the scoring process's peak
 resident memory.
@@ -85,7 +85,8 @@ import json, resource, sys, time
 from pathlib import Path
 import pandas as pd
 from transformers import PreTrainedTokenizerFast
-from emergence.metrics import batch_tokenizer, score_file
+from emergence.scoring import score_file
+from emergence.scoring.items import batch_tokenizer
 folder, metrics = Path(sys.argv[1]), json.loads(sys.argv[2])
 tokenizer = PreTrainedTokenizerFast(tokenizer_file=str(folder / "tokenizer.json"))
 tokenize = batch_tokenizer(tokenizer)

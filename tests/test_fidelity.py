@@ -22,8 +22,9 @@ import pytest
 from conftest import infer_command
 from emergence.bigbench import BigBenchError, extract_tasks, load_task_file, task_items
 from emergence.engines import EmptyContext, Request, load_engine
-from emergence.metrics import extract_answer, last_number, normalise, score_generations
 from emergence.prompts import STRICT_ANSWER_REGEX, build_prompts
+from emergence.scoring import score_generations
+from emergence.scoring.answers import extract_answer, last_number, normalise
 from emergence.tasks import bigbench_task
 
 SAMPLING = {"max_tokens": 8, "temperature": 0.0, "top_p": 1.0, "stop": ["\n"]}

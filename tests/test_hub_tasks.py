@@ -21,7 +21,7 @@ from emergence.hub_tasks import (
     mmlu_items,
     trivia_qa_items,
 )
-from emergence.metrics import normalise_text, token_f1
+from emergence.scoring.answers import normalise_text, token_f1
 
 SHA = "0123456789abcdef0123456789abcdef01234567"
 OTHER_SHA = "fedcba9876543210fedcba9876543210fedcba98"

@@ -8,7 +8,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from emergence.metrics import METRICS, Items, expand_metrics, majority_answer, score_generations, spec
+from emergence.scoring import score_generations
+from emergence.scoring.answers import majority_answer
+from emergence.scoring.items import Items
+from emergence.scoring.metrics import METRICS, expand_metrics, spec
 
 
 def chars(texts: list[str]) -> list[list[str]]:
@@ -181,8 +184,8 @@ def test_every_registered_metric_runs_on_one_table():
     ],
 )
 def test_answer_extraction_on_tricky_strings(text, strict, flexible):
-    from emergence.metrics import extract_answer, last_number, normalise
     from emergence.prompts import STRICT_ANSWER_REGEX
+    from emergence.scoring.answers import extract_answer, last_number, normalise
 
     assert normalise(extract_answer(text, STRICT_ANSWER_REGEX)) == strict
     assert last_number(text) == flexible
@@ -235,8 +238,8 @@ def test_closed_book_answers_match_any_alias():
 
 
 def test_a_name_registered_twice_is_an_error():
-    from emergence.metrics import metric
     from emergence.prompts import prompt_method
+    from emergence.scoring.metrics import metric
 
     with pytest.raises(KeyError, match="'exact_match' is registered twice"):
         metric("exact_match", discontinuous=True)(lambda items: np.zeros(len(items)))

@@ -10,8 +10,8 @@ import pandas as pd
 import pytest
 
 from emergence import io
-from emergence.metrics import score_generations
 from emergence.prompts import build_prompts
+from emergence.scoring import score_generations
 from emergence.tasks import TaskError, build_task
 
 ADDITION = {"kind": "synthetic_arithmetic", "operation": "addition", "digits": [1, 2, 3], "n_test": 10, "n_train": 8}

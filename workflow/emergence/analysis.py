@@ -19,7 +19,7 @@ import pandas as pd
 from emergence import fits, measures
 from emergence.errors import InputError
 from emergence.io import stable_hash
-from emergence.metrics import spec
+from emergence.scoring.metrics import spec
 
 X_LABELS = {"n_params": "parameters", "training_flops": "training FLOPs"}
 TARGET_NLL = "target_nll"  # per-token loss, -log P(target) / target tokens: what power laws fit

@@ -83,7 +83,8 @@ def cmd_infer(args) -> None:
 def cmd_score(args) -> None:
     from transformers import AutoTokenizer
 
-    from emergence.metrics import batch_tokenizer, score_file
+    from emergence.scoring import score_file
+    from emergence.scoring.items import batch_tokenizer
 
     manifest = json.loads(Path(args.manifest).read_text())
     tokenizer = AutoTokenizer.from_pretrained(manifest["path"])

@@ -18,7 +18,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 
 from emergence.errors import EmergenceError
-from emergence.metrics import normalise_text
+from emergence.scoring.answers import normalise_text
 
 # dataset -> (hub repo, split -> file pattern inside the snapshot); MMLU has one folder per subject.
 HUB_FILES: dict[str, tuple[str, dict[str, str]]] = {

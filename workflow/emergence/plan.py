@@ -60,7 +60,7 @@ def engine_settings(config: dict, model: str) -> dict:
 def engine_outputs(names: list[str]) -> dict[str, bool]:
     """Which optional engine outputs these metrics read (pass@k and the like read sampled texts only):
     the inference stage computes only those."""
-    from emergence.metrics import METRICS  # metric metadata; rapidfuzz is imported only when a metric runs
+    from emergence.scoring.metrics import METRICS  # metric metadata; rapidfuzz is imported only when a metric runs
 
     reads = {output for name in names if name in METRICS for output in METRICS[name].reads}
     return {output: output in reads for output in OPTIONAL_OUTPUTS}

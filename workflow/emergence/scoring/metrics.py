@@ -1,0 +1,296 @@
+"""Metrics: every stored generation scored under discontinuous and continuous metrics.
+
+Schaeffer et al. (2023, "Are Emergent Abilities of Large Language Models a Mirage?") argue that
+emergence is often a property of the metric, not the model: exact match is all-or-nothing, while
+token edit distance and the target's log-probability move smoothly. Each metric here is a small
+named function over a table of items (`scoring.items.Items`), registered with what kind of metric it
+is; the config chooses which run. Scoring reads stored generations only: rescoring never re-runs a model.
+
+Multiple-choice metrics read two optional generation columns, `choice_logprobs` (log P(choice |
+prompt) for each choice) and `choice_scores` (BIG-bench's `target_scores`: the best score marks the
+correct choices); items without them are not multiple choice and get no rows for those metrics.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import cache
+
+import numpy as np
+import pandas as pd
+
+from emergence.errors import InputError
+from emergence.registry import registrar
+from emergence.scoring.answers import last_number, majority, normalise, normalise_text, token_f1
+from emergence.scoring.items import objects, per_distinct
+
+METRICS: dict[str, Metric] = {}
+SAMPLED = ("pass", "maj", "cmaj")  # "pass@k" etc. in the config: one metric per k up to the samples drawn
+
+
+@dataclass(frozen=True)
+class Metric:
+    fn: Callable[[pd.DataFrame], np.ndarray]
+    discontinuous: bool  # all-or-nothing per item (the metrics under which abilities look emergent)
+    lower_is_better: bool
+    choices: bool  # needs multiple-choice columns
+    reads: tuple[str, ...] = ()  # the optional engine outputs it needs (engines.OPTIONAL_OUTPUTS)
+
+
+_register_metric = registrar(METRICS)
+
+
+def metric(
+    name: str,
+    discontinuous: bool = False,
+    lower_is_better: bool = False,
+    choices: bool = False,
+    reads: tuple[str, ...] = (),
+):
+    """Register a metric function with what kind of metric it is; a name registered twice is an error."""
+
+    def register(fn):
+        _register_metric(name)(Metric(fn, discontinuous, lower_is_better, choices, reads))
+        return fn
+
+    return register
+
+
+def spec(name: str) -> Metric:
+    """The Metric behind a name, `pass@3` and `maj@3` included; ValueError for an unknown name."""
+    kind, at, k = name.partition("@")
+    if at and kind in SAMPLED and k.isdigit() and int(k) >= 1:
+        return Metric(lambda items: SAMPLED_FNS[kind](items, int(k)), True, False, False)
+    if name in METRICS:
+        return METRICS[name]
+    raise InputError(f"unknown metric {name!r} (known: {sorted(METRICS)}, pass@k, maj@k)")
+
+
+def accepted(items, compared: Callable[[str], str] = normalise) -> np.ndarray:
+    """Per item, the set of its accepted answers as compared (`compared` of each): BIG-bench examples
+    list several targets, and an output is right when it equals any of them."""
+    return objects((frozenset(map(compared, answers)) for answers in items["answers"]), len(items))
+
+
+def is_accepted(values, sets: np.ndarray) -> np.ndarray:
+    """1.0 where a value is in its item's set of accepted answers."""
+    return np.fromiter((value in answers for value, answers in zip(values, sets)), dtype=float, count=len(sets))
+
+
+@metric("exact_match", discontinuous=True)
+def exact_match(items: pd.DataFrame) -> np.ndarray:
+    """Accuracy after answer extraction (the method's strict rule): the normalised output equals an accepted answer."""
+    return is_accepted(per_distinct(normalise, items["output"]), accepted(items))
+
+
+@metric("flexible_exact_match", discontinuous=True)
+def flexible_exact_match(items: pd.DataFrame) -> np.ndarray:
+    """Accuracy under the flexible rule: the last number of the whole output equals an accepted answer."""
+    return is_accepted(per_distinct(last_number, items["raw"]), accepted(items))
+
+
+@metric("normalized_exact_match", discontinuous=True)
+def normalized_exact_match(items: pd.DataFrame) -> np.ndarray:
+    """1 when the normalised output equals any normalised reference (TriviaQA's aliases, else the answer)."""
+    return np.array(
+        [
+            float(normalise_text(o) in {normalise_text(r) for r in refs})
+            for o, refs in zip(items["output"], items["references"])
+        ]
+    )
+
+
+@metric("token_f1")
+def token_f1_metric(items: pd.DataFrame) -> np.ndarray:
+    """Best token-overlap F1 against the references: partial credit for a near miss (continuous)."""
+    return np.array([token_f1(o, list(refs)) for o, refs in zip(items["output"], items["references"])])
+
+
+@metric("exact_string_match", discontinuous=True)
+def exact_string_match(items: pd.DataFrame) -> np.ndarray:
+    """1 when the whole output, stripped, equals an accepted answer: no extraction, so a worked answer scores 0."""
+    return is_accepted(items["raw"].str.strip(), accepted(items, str.strip))
+
+
+def pass_at_k(items: pd.DataFrame, k: int) -> np.ndarray:
+    """Unbiased pass@k of Chen et al. (2021, eq. 1): 1 - C(n-c, k) / C(n, k) over n samples, c correct.
+
+    A sample is correct when it equals any accepted answer. NaN for an item with fewer than k samples.
+    """
+    sets = accepted(items)
+    return np.array(
+        [
+            pass_probability(len(s), sum(x in a for x in s), k) if len(s) >= k else np.nan
+            for s, a in zip(items["normalised_samples"], sets)
+        ]
+    )
+
+
+@cache
+def pass_probability(n: int, c: int, k: int) -> float:
+    """pass@k of one item, as a product that cannot overflow; n and c take few values, hence the cache."""
+    return 1.0 if n - c < k else 1.0 - float(np.prod(1.0 - k / np.arange(n - c + 1, n + 1)))
+
+
+def maj_at_k(items: pd.DataFrame, k: int) -> np.ndarray:
+    """Self-consistency (Wang et al. 2023): 1 when the majority answer of the first k samples is right.
+
+    Samples with no extractable answer do not vote. NaN for an item with fewer than k samples.
+    """
+    sets = accepted(items)
+    return np.array(
+        [float(majority(s[:k]) in a) if len(s) >= k else np.nan for s, a in zip(items["normalised_samples"], sets)]
+    )
+
+
+def complex_maj_at_k(items: pd.DataFrame, k: int) -> np.ndarray:
+    """Complexity-based voting (Fu et al. 2023): the majority answer of the k samples with the most steps.
+
+    Ties in step count go to the sample drawn first. NaN for an item with fewer than k samples.
+    """
+    out = np.full(len(items), np.nan)
+    for row, (samples, steps, answers) in enumerate(zip(items["normalised_samples"], items["steps"], accepted(items))):
+        if len(samples) >= k:
+            ranked = sorted(range(len(samples)), key=lambda i: (-steps[i], i))[:k]
+            out[row] = float(majority([samples[i] for i in sorted(ranked)]) in answers)
+    return out
+
+
+SAMPLED_FNS = {"pass": pass_at_k, "maj": maj_at_k, "cmaj": complex_maj_at_k}
+
+
+def choice_probs(items: pd.DataFrame) -> list[np.ndarray]:
+    """Each item's choice probabilities, renormalised over its choices (softmax of log P(choice))."""
+    probs = []
+    for logprobs in items["choice_logprobs"]:
+        z = np.exp(np.asarray(logprobs, float) - np.max(logprobs))
+        probs.append(z / z.sum())
+    return probs
+
+
+def correct_choices(items: pd.DataFrame) -> list[np.ndarray]:
+    """Masks of the correct choices: those with the item's best target score."""
+    return [np.asarray(s, float) == np.max(s) for s in items["choice_scores"]]
+
+
+@metric("multiple_choice_grade", discontinuous=True, choices=True)
+def multiple_choice_grade(items: pd.DataFrame) -> np.ndarray:
+    """BIG-bench's grade: the target score of the most likely choice. Tied choices share it: their mean."""
+    grades = []
+    for logprobs, scores in zip(items["choice_logprobs"], items["choice_scores"]):
+        logprobs = np.asarray(logprobs, float)
+        grades.append(float(np.mean(np.asarray(scores, float)[logprobs == logprobs.max()])))
+    return np.array(grades)
+
+
+def best_per_item(items, values: np.ndarray) -> np.ndarray:
+    """The smallest of each item's values, given one value per (item, accepted answer) pair in
+    `items["answer_rows"]` order: a distance to the nearest accepted answer."""
+    rows = items["answer_rows"]
+    best = np.full(len(items), np.inf)
+    np.minimum.at(best, rows, values)
+    return best
+
+
+def levenshtein(a: list, b: list) -> np.ndarray:
+    """Pairwise Levenshtein distances of two equally long lists of strings or token lists (rapidfuzz,
+    imported here so that planning a sweep, which reads the metrics' metadata, does not load it)."""
+    from rapidfuzz.distance import Levenshtein
+    from rapidfuzz.process import cpdist
+
+    return cpdist(a, b, scorer=Levenshtein.distance, dtype=np.int64).astype(float)
+
+
+def token_distances(items) -> np.ndarray:
+    """Per (item, accepted answer) pair: Levenshtein distance between the output's and the answer's tokens."""
+    outputs = [items["output_tokens"].iat[row] for row in items["answer_rows"]]
+    return levenshtein(outputs, list(items["accepted_tokens"]))
+
+
+@metric("token_edit_distance", lower_is_better=True)
+def token_edit_distance(items: pd.DataFrame) -> np.ndarray:
+    """Levenshtein distance between the extracted output's tokens and the nearest accepted answer's (Mirage Fig. 3)."""
+    return best_per_item(items, token_distances(items))
+
+
+@metric("normalized_token_edit_distance", lower_is_better=True)
+def normalized_token_edit_distance(items: pd.DataFrame) -> np.ndarray:
+    """Token edit distance divided by the answer's length in tokens (the smallest over accepted answers),
+    so lengths can be compared."""
+    lengths = np.array([len(tokens) for tokens in items["accepted_tokens"]], dtype=float)
+    return best_per_item(items, token_distances(items) / np.maximum(lengths, 1.0))
+
+
+@metric("char_edit_distance", lower_is_better=True)
+def char_edit_distance(items: pd.DataFrame) -> np.ndarray:
+    """Levenshtein distance in Unicode characters between the stripped extracted output and the nearest
+    accepted answer."""
+    outputs = items["output"].str.strip().to_numpy(dtype=object)[items["answer_rows"]]
+    answers = [answer.strip() for answers in items["answers"] for answer in answers]
+    return best_per_item(items, levenshtein(list(outputs), answers))
+
+
+@metric("target_logprob", reads=("target_logprobs",))
+def target_logprob(items: pd.DataFrame) -> np.ndarray:
+    """log P(target | prompt), teacher-forced: the answer, or a method's whole worked continuation."""
+    return items["target_logprob"].to_numpy(float)
+
+
+@metric("mean_token_logprob", reads=("target_logprobs",))
+def mean_token_logprob(items: pd.DataFrame) -> np.ndarray:
+    """log P(target) per target token; its negation is the per-token loss fitted by power laws."""
+    return items["target_logprob"].to_numpy(float) / np.maximum(items["target_tokens"].to_numpy(float), 1.0)
+
+
+@metric("per_token_prob", reads=("target_logprobs",))
+def per_token_prob(items: pd.DataFrame) -> np.ndarray:
+    """Geometric-mean probability of the target's tokens, exp(mean log p): Mirage's p, with EM ~ p^L."""
+    return np.exp(mean_token_logprob(items))
+
+
+@metric("correct_choice_prob", choices=True)
+def correct_choice_prob(items: pd.DataFrame) -> np.ndarray:
+    """Probability of the correct choice(s), renormalised over the item's choices (Mirage Fig. 6)."""
+    return np.array([float(p[c].sum()) for p, c in zip(choice_probs(items), correct_choices(items))])
+
+
+@metric("brier_multiclass", lower_is_better=True, choices=True)
+def brier_multiclass(items: pd.DataFrame) -> np.ndarray:
+    """Brier (1950) over the choices: sum_j (p_j - y_j)^2, y spread evenly over the correct choices."""
+    scores = []
+    for p, c in zip(choice_probs(items), correct_choices(items)):
+        scores.append(float(np.sum((p - c / c.sum()) ** 2)))
+    return np.array(scores)
+
+
+@metric("confidence", reads=("sample_logprobs",))
+def confidence(items: pd.DataFrame) -> np.ndarray:
+    """The model's probability for its own answer: of its first sample, or of its likeliest choice.
+
+    With `correct` (exact match, or the multiple-choice grade) it gives the binary Brier score and
+    the expected calibration error.
+    """
+    if "choice_logprobs" in items:
+        return np.array([float(p.max()) for p in choice_probs(items)])
+    return np.exp(items["sample_logprob"].to_numpy(float))
+
+
+def correct(items: pd.DataFrame) -> np.ndarray:
+    """What confidence is calibrated against: the multiple-choice grade, else exact match."""
+    return multiple_choice_grade(items) if "choice_logprobs" in items else exact_match(items)
+
+
+@metric("brier_binary", lower_is_better=True, reads=("sample_logprobs",))
+def brier_binary(items: pd.DataFrame) -> np.ndarray:
+    """(confidence - correct)^2: how far the model's stated probability is from being right."""
+    return (confidence(items) - correct(items)) ** 2
+
+
+def expand_metrics(names: list[str], max_samples: int) -> list[str]:
+    """Config metric names with `pass@k` / `maj@k` replaced by one name per k up to `max_samples`."""
+    out = []
+    for name in names:
+        kind, _, k = name.partition("@")
+        out += [f"{kind}@{i}" for i in range(1, max_samples + 1)] if kind in SAMPLED and k == "k" else [name]
+    return out
