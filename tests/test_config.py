@@ -179,3 +179,25 @@ def test_planning_the_default_sweep_loads_no_engine_plotting_or_scoring_library(
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.strip() == "[]"
+
+
+def test_the_schema_names_exactly_the_registered_kinds():
+    """A kind registered but missing from the schema (or named in the schema with nothing behind it) fails here."""
+    from emergence.engines import ENGINES
+    from emergence.prompts import PROMPT_METHODS
+    from emergence.scoring.metrics import METRICS, SAMPLED
+    from emergence.tasks import TASK_BUILDERS
+
+    properties = yaml.safe_load((REPO / "config/schema.yaml").read_text())["properties"]
+
+    def enum(*path: str) -> set[str]:
+        node = properties
+        for key in path:
+            node = node[key]
+        return set(node["enum"])
+
+    task_kinds = enum("tasks", "additionalProperties", "properties", "kind")
+    assert task_kinds == {*TASK_BUILDERS, "bigbench", "variant"}  # the two built from an archive or another task
+    assert enum("methods", "additionalProperties", "properties", "kind") == set(PROMPT_METHODS)
+    assert enum("metrics", "items") == {*METRICS, *(f"{kind}@k" for kind in SAMPLED)}
+    assert enum("engine", "properties", "name") == set(ENGINES)
