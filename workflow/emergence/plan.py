@@ -39,6 +39,14 @@ def plan(config: dict) -> Sweep:
     )
 
 
+def model_inputs(config: dict, model: str) -> dict[str, str | list[str]]:
+    """The files a model's manifest is made from, as its source declares them (`emergence.sources`)."""
+    from emergence.sources import source_of
+
+    entry = config["models"][model]
+    return source_of(model, entry).inputs(model, entry)
+
+
 def model_resources(config: dict, model: str) -> dict:
     """What a model's inference job asks of a cluster; defaults filled in by the schema."""
     return {"gpus": 0, "mem_mb": 8000, "runtime": 120, **config["models"][model].get("resources", {})}

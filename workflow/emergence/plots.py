@@ -55,9 +55,7 @@ def model_means(fits: pd.DataFrame, models: pd.DataFrame, metric: str, digits: s
     rows = fits[
         (fits["fit"] == "mean") & (fits["metric"] == metric) & (fits["digits"] == digits) & (fits["status"] == "ok")
     ]
-    means = rows.rename(columns={"parameter": "model"})[
-        ["family", "task", "method", "model", "value", "ci_low", "ci_high"]
-    ]
+    means = rows[["family", "task", "method", "model", "value", "ci_low", "ci_high"]]
     return means.merge(models.drop(columns="family"), on="model").sort_values(
         ["family", "n_params", "model"], ignore_index=True
     )
@@ -68,7 +66,7 @@ def fitted_curve(fits: pd.DataFrame, metric: str, x: str, fit: str, digits: str 
     rows = fits[
         (fits["fit"] == f"{fit}_curve") & (fits["metric"] == metric) & (fits["x"] == x) & (fits["digits"] == digits)
     ]
-    return rows.assign(scale=rows["parameter"].astype(float)).sort_values(["family", "scale"], ignore_index=True)
+    return rows.sort_values(["family", "scale"], ignore_index=True)
 
 
 def log_y(ax) -> None:
@@ -282,8 +280,8 @@ def extrapolation_figure(
             & (fits["x"] == x)
             & (fits["family"] == family)
             & (fits["digits"] == "all")
-            & fits["parameter"].str.endswith(": predicted")
-        ]["parameter"].str.removesuffix(": predicted")
+            & (fits["parameter"] == "predicted")
+        ]["model"]
         fitted_on, predicted = means[~means["model"].isin(held_out)], means[means["model"].isin(held_out)]
         draw_band(ax, curve[curve["family"] == family], 0, f"{fit.replace('_', ' ')}, fitted on the smaller models")
         draw_series(ax, fitted_on, x, 0, "fitted on", joined=False)

@@ -1,8 +1,10 @@
-"""Named registries: task builders, prompt methods and metrics are small functions found by name."""
+"""Named registries: every kind (model source, task kind, prompt method, metric, engine) is found by name."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import importlib
+import pkgutil
+from collections.abc import Callable, Iterable
 from typing import TypeVar
 
 T = TypeVar("T")
@@ -30,3 +32,9 @@ def _name(entry: object) -> str:
     """A registered function's name, or the name of the function a registered record wraps (`.fn`)."""
     function = entry if hasattr(entry, "__qualname__") else getattr(entry, "fn", entry)
     return str(getattr(function, "__qualname__", type(entry).__name__))
+
+
+def load_package(package: str, path: Iterable[str]) -> None:
+    """Import every module of a kind's package, so each registers itself: no list of kinds to keep."""
+    for module in sorted(m.name for m in pkgutil.iter_modules(path)):
+        importlib.import_module(f"{package}.{module}")

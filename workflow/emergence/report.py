@@ -105,7 +105,8 @@ def measures_section(fits: pd.DataFrame, fitting: dict) -> list[str]:
     table = measured.assign(cell=with_interval(measured)).pivot_table(
         index=CURVE, columns="metric", values="cell", aggfunc="first"
     )
-    raised = flags.groupby(CURVE)["parameter"].agg(lambda p: "; ".join(sorted(p)))
+    names = flags["parameter"].where(flags["versus"] == "", flags["parameter"] + ": " + flags["versus"])
+    raised = flags.assign(name=names).groupby(CURVE)["name"].agg(lambda p: "; ".join(sorted(p)))
     table = table.join(raised.rename("flags raised"), how="left").fillna({"flags raised": ""}).reset_index()
     level = fitting.get("confidence_level", 0.9)
     notes = [
@@ -123,10 +124,12 @@ def fit_tables(fits: pd.DataFrame) -> list[tuple[str, pd.DataFrame]]:
     tables = []
     shown = fits[fits["fit"].isin(["sigmoid_floor", "power_law", "extrapolation", "mirage", "calibration"])]
     for (fit, metric, x), group in shown.groupby(["fit", "metric", "x"], sort=True):
-        cells = group.assign(cell=with_interval(group))
-        parameters = [p for p in group["parameter"].unique() if p]  # "" marks a fit not made
+        # a column per parameter, and per model for the rows about one model ("m5: predicted")
+        column = group["parameter"].where(group["model"] == "", group["model"] + ": " + group["parameter"])
+        cells = group.assign(cell=with_interval(group), column=column)
+        parameters = [p for p in column.unique() if p]  # "" marks a fit not made
         wide = cells.pivot_table(
-            index=[*CURVE, "n_models", "n_items"], columns="parameter", values="cell", aggfunc="first"
+            index=[*CURVE, "n_models", "n_items"], columns="column", values="cell", aggfunc="first"
         )
         wide = wide.reindex(columns=parameters or [""]).reset_index()
         wide.columns.name = None

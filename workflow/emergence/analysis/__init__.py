@@ -1,0 +1,65 @@
+"""Per task x method: per-model means, scaling fits and emergence measures, each with a bootstrap interval.
+
+A curve is one family's models on one task x method x digit count (or all digits). Every mean, fit and
+measure is recomputed on each bootstrap replicate of the items; intervals are percentiles of the
+replicates. Everything ends up in the "fits" table (io.SCHEMAS["fits"]), one row per (metric, x axis,
+fit, parameter, model, scale), with a status that says why a row holds no number. Modules: `curve`
+(data and rows), `scaling` (fits and extrapolation), `flags` (flags, Mirage, calibration), `imported`
+(results made elsewhere).
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from emergence.analysis.curve import CALIBRATION_COLUMNS, COLUMNS, TARGET_NLL, Curve, Rows, Settings, sigmoid_applies
+from emergence.analysis.flags import add_calibration, add_flags, add_mirage
+from emergence.analysis.scaling import add_breakthroughness, add_fit
+
+__all__ = ["Curve", "Settings", "analyse_csv", "analyse_curve", "analyse_task_method", "read_results_csv"]
+
+
+def analyse_curve(
+    scores: pd.DataFrame, key: dict, settings: Settings, items_per_model: int | None = None
+) -> tuple[list[dict], list[dict]]:
+    """Every row of one curve: means, fits, breakthroughness, flags, Mirage relation, calibration."""
+    curve = Curve(scores, key, settings, items_per_model)
+    rows = Rows(curve)
+    metrics = sorted(curve.values)
+    breakthrough = {}
+    for metric in metrics:
+        if curve.data_problem(metric):
+            rows.not_fittable(metric, "", "mean", curve.data_problem(metric))
+        else:
+            for i, model in enumerate(curve.models):
+                rows.add(metric, "", "mean", "mean", curve.means(metric)[:, i], model=model)
+        for axis in settings.x_axes:
+            samples = add_breakthroughness(rows, metric, axis)
+            if samples is not None:
+                breakthrough[metric, axis] = samples
+            if sigmoid_applies(metric, settings):
+                add_fit(rows, metric, axis, "sigmoid_floor")
+            if metric == TARGET_NLL:
+                add_fit(rows, metric, axis, "power_law")
+    add_flags(rows, metrics, breakthrough)
+    add_mirage(rows)
+    return rows.rows, add_calibration(rows)
+
+
+def analyse_task_method(scores: pd.DataFrame, settings: Settings) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The "fits" and "calibration" tables of one task x method: every family, per digit count and over all."""
+    rows, calibration = [], []
+    for (family, task, method), group in scores.groupby(["family", "task", "method"], sort=True):
+        subsets = [(str(d), part) for d, part in group.groupby("digits", sort=True)] + [("all", group)]
+        for digits, subset in subsets:
+            key = {"family": family, "task": task, "method": method, "digits": digits}
+            curve_rows, curve_calibration = analyse_curve(subset, key, settings)
+            rows += curve_rows
+            calibration += curve_calibration
+    fitted = pd.DataFrame(rows, columns=COLUMNS).astype(
+        {"scale": "float64", "value": "float64", "n_models": "int32", "n_items": "int32"}
+    )
+    return fitted, pd.DataFrame(calibration, columns=CALIBRATION_COLUMNS)
+
+
+from emergence.analysis.imported import analyse_csv, read_results_csv  # noqa: E402 (it uses analyse_curve)

@@ -1,0 +1,223 @@
+"""A curve's data: its models in order, item x model matrices per metric, and the bootstrap weights.
+
+The items are resampled with replacement, the same draw for every model and metric (the items are
+shared, so a hard item is hard for all sizes). Row 0 of every replicate array is the point estimate.
+`Rows` collects a curve's rows of the "fits" table (io.SCHEMAS["fits"]): typed columns, so a reader
+selects by column and never parses a string.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from emergence.errors import InputError
+from emergence.io import stable_hash
+from emergence.scoring.metrics import spec
+
+X_LABELS = {"n_params": "parameters", "training_flops": "training FLOPs"}
+TARGET_NLL = "target_nll"  # per-token loss, -log P(target) / target tokens: what power laws fit
+CALIBRATION_METRICS = ("confidence", "brier_binary")  # about the model's certainty, not its performance
+BOUNDED = ("per_token_prob", "correct_choice_prob")  # continuous, in [0, 1], higher is better: a sigmoid can fit them
+CURVE_POINTS = 60  # points of each fitted curve stored for figures
+COLUMNS = [
+    "family",
+    "task",
+    "method",
+    "digits",
+    "metric",
+    "x",
+    "fit",
+    "parameter",
+    "model",
+    "scale",
+    "versus",
+    "value",
+    "ci_low",
+    "ci_high",
+    "n_models",
+    "n_items",
+    "status",
+]
+CALIBRATION_COLUMNS = [
+    "family",
+    "task",
+    "method",
+    "digits",
+    "model",
+    "n_params",
+    "bin",
+    "lower",
+    "upper",
+    "count",
+    "confidence",
+    "accuracy",
+]
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The `fitting` block of the config (see config/schema.yaml for each key)."""
+
+    min_models: int = 3
+    x_axes: tuple[str, ...] = ("n_params", "training_flops")
+    sigmoid_metrics: tuple[str, ...] = ("exact_match",)
+    bootstrap: int = 200
+    confidence_level: float = 0.9
+    huber_delta: float = 1e-3
+    extrapolate: int = 1
+    resolution_items: float = 3.0
+    emergent_breakthroughness: float = 10.0
+    smooth_breakthroughness: float = 5.0
+    calibration_bins: int = 10
+    seed: int = 0
+
+    @classmethod
+    def from_config(cls, fitting: dict, seed: int) -> Settings:
+        """Settings from a `fitting` block; a key this class does not know is an error, never ignored."""
+        unknown = sorted(set(fitting) - set(cls.__dataclass_fields__) | ({"seed"} & set(fitting)))
+        if unknown:
+            raise InputError(
+                f"fitting: unknown setting {', '.join(map(repr, unknown))}"
+                f" (known: {', '.join(f for f in cls.__dataclass_fields__ if f != 'seed')})"
+            )
+        values: dict[str, Any] = {k: tuple(v) if isinstance(v, list) else v for k, v in fitting.items()}
+        return cls(**values, seed=seed)
+
+
+def discontinuous(metric: str) -> bool:
+    return metric != TARGET_NLL and spec(metric).discontinuous
+
+
+def sigmoid_applies(metric: str, settings: Settings) -> bool:
+    """Sigmoids are fitted to the configured metrics (each refit on every bootstrap replicate: the costly part)."""
+    return metric in settings.sigmoid_metrics and (discontinuous(metric) or metric in BOUNDED)
+
+
+class Curve:
+    """One curve's item x model matrices per metric and its bootstrap weights."""
+
+    def __init__(self, scores: pd.DataFrame, key: dict, settings: Settings, items_per_model: int | None = None):
+        self.key, self.settings = key, settings
+        # smallest first along the curve's own axis: the first configured axis known for every model
+        models = scores.drop_duplicates("model")
+        known = [axis for axis in settings.x_axes if models[axis].notna().all()]
+        models = models.sort_values([*known, *[a for a in X_LABELS if a not in known], "model"], na_position="last")
+        self.models = list(models["model"])
+        self.x = {axis: models[axis].to_numpy(float) for axis in X_LABELS}
+        wide = scores.pivot_table(
+            index="item_id", columns=["metric", "model"], values="value", aggfunc="first", dropna=False
+        )
+        tokens = scores[scores["metric"] == "target_logprob"].pivot_table(
+            index="item_id", columns="model", values="target_tokens", aggfunc="first"
+        )
+        self.nan = {
+            m: sorted(scores.loc[(scores["metric"] == m) & scores["value"].isna(), "model"].unique())
+            for m in scores["metric"].unique()
+        }
+        self.values = {
+            m: wide[m].reindex(columns=self.models).to_numpy(float) for m in wide.columns.get_level_values(0).unique()
+        }
+        if "target_logprob" in self.values:
+            self.tokens = tokens.reindex(index=wide.index, columns=self.models).to_numpy(float)
+            self.values[TARGET_NLL] = -self.values["target_logprob"] / np.maximum(self.tokens, 1.0)
+            self.nan[TARGET_NLL] = self.nan["target_logprob"]
+        # keep the items every model has under every usable metric (a metric with NaN scores is not used)
+        usable = [v for m, v in self.values.items() if not self.nan[m]]
+        complete = ~np.isnan(np.stack(usable)).any(axis=(0, 2)) if usable else np.ones(len(wide), bool)
+        self.values = {m: v[complete] for m, v in self.values.items()}
+        if "target_logprob" in self.values:
+            self.tokens = self.tokens[complete]
+        self.n_items = len(next(iter(self.values.values()))) if self.values else 0
+        self.items_per_model = items_per_model or self.n_items  # what a mean is taken over: its resolution
+        rng = np.random.default_rng([settings.seed, int(stable_hash(key)[:12], 16)])
+        resampled = rng.multinomial(
+            self.n_items, np.full(self.n_items, 1.0 / max(self.n_items, 1)), size=settings.bootstrap
+        )
+        self.weights = np.vstack([np.ones((1, self.n_items)), resampled]).astype(float)  # (1 + B) x items
+
+    def means(self, metric: str) -> np.ndarray:
+        """(1 + B) x models: the point estimate, then every bootstrap replicate."""
+        return self.weights @ self.values[metric] / self.n_items
+
+    def data_problem(self, metric: str) -> str:
+        """Why this metric's values cannot be used at all, or ""."""
+        if self.nan.get(metric):
+            return f"not fittable: NaN {metric} values for {', '.join(self.nan[metric])}"
+        if self.n_items == 0:
+            return "not fittable: no item scored for every model"
+        return ""
+
+    def problem(self, metric: str, axis: str | None = None) -> str:
+        """Why this metric cannot be fitted or measured across scale (on this x axis), or ""."""
+        if len(self.models) < self.settings.min_models:
+            return f"not fittable: too few models ({len(self.models)} < {self.settings.min_models})"
+        if self.data_problem(metric):
+            return self.data_problem(metric)
+        if axis and np.isnan(self.x[axis]).any():
+            unknown = [m for m, v in zip(self.models, self.x[axis]) if np.isnan(v)]
+            return f"not fittable: {X_LABELS[axis]} unknown for {', '.join(unknown)}"
+        if np.ptp(self.means(metric)[0]) == 0:
+            return f"not fittable: {metric} is {self.means(metric)[0, 0]:g} for every model"
+        return ""
+
+
+def interval(samples: np.ndarray, level: float) -> tuple[float, float]:
+    """Percentile interval of the bootstrap replicates (row 0, the point estimate, excluded)."""
+    replicates = np.asarray(samples, float)[1:]
+    replicates = replicates[np.isfinite(replicates)]
+    if len(replicates) == 0:
+        return np.nan, np.nan
+    tail = 100 * (1 - level) / 2
+    low, high = np.percentile(replicates, [tail, 100 - tail])
+    return float(low), float(high)
+
+
+class Rows:
+    """Collects rows of one curve in the "fits" layout."""
+
+    def __init__(self, curve: Curve):
+        self.curve = curve
+        self.rows: list[dict] = []
+
+    def add(
+        self,
+        metric: str,
+        x: str,
+        fit: str,
+        parameter: str,
+        samples,
+        status: str = "ok",
+        *,
+        model: str = "",
+        scale: float = np.nan,
+        versus: str = "",
+    ) -> None:
+        """One row: `samples` is the point estimate then the replicates; `model` names the model a row is
+        about, `scale` the x value of a fitted-curve point, `versus` the continuous metric a flag compares."""
+        samples = np.atleast_1d(np.asarray(samples, float))
+        low, high = interval(samples, self.curve.settings.confidence_level)
+        self.rows.append(
+            {
+                **self.curve.key,
+                "metric": metric,
+                "x": x,
+                "fit": fit,
+                "parameter": parameter,
+                "model": model,
+                "scale": scale,
+                "versus": versus,
+                "value": samples[0],
+                "ci_low": low,
+                "ci_high": high,
+                "n_models": len(self.curve.models),
+                "n_items": self.curve.n_items,
+                "status": status,
+            }
+        )
+
+    def not_fittable(self, metric: str, x: str, fit: str, status: str) -> None:
+        self.add(metric, x, fit, "", [np.nan], status)

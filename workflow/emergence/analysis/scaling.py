@@ -1,0 +1,104 @@
+"""Scaling fits of one curve with bootstrap intervals, their extrapolation to the held-out largest
+models, and BIG-bench breakthroughness (see `emergence.fits` and `emergence.measures` for the formulas)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from emergence import fits, measures
+from emergence.analysis.curve import CURVE_POINTS, TARGET_NLL, Rows
+from emergence.scoring.metrics import spec
+
+
+def fit_curve(fit: str, x: np.ndarray, y: np.ndarray, delta: float, start: dict | None = None) -> dict:
+    if fit == "sigmoid_floor":
+        return fits.fit_sigmoid_floor(np.log10(x), y, start)
+    return fits.fit_power_law(x, y, delta, start)
+
+
+def predict(fit: str, params: dict, x: np.ndarray) -> np.ndarray:
+    if fit == "sigmoid_floor":
+        return fits.sigmoid_floor(np.log10(x), params["floor"], params["midpoint"], params["slope"])
+    return (params["N_c"] / x) ** params["alpha"]
+
+
+def fit_replicates(fit: str, x: np.ndarray, means: np.ndarray, delta: float) -> list[dict | None]:
+    """The fit on the point estimate (multi-start), then on each replicate from it; None where a fit fails."""
+    point = fit_curve(fit, x, means[0], delta)
+    out: list[dict | None] = [point]
+    for y in means[1:]:
+        try:
+            out.append(fit_curve(fit, x, y, delta, point))
+        except ValueError:
+            out.append(None)
+    return out
+
+
+def add_fit(rows: Rows, metric: str, axis: str, fit: str) -> None:
+    """A scaling fit with intervals on its parameters, and its extrapolation to the held-out largest models."""
+    curve, settings = rows.curve, rows.curve.settings
+    problem = curve.problem(metric, axis)
+    order = np.argsort(curve.x[axis], kind="stable")
+    x, means = curve.x[axis][order], curve.means(metric)[:, order]
+    replicates: list[dict | None] = []
+    if not problem:
+        try:
+            replicates = fit_replicates(fit, x, means, settings.huber_delta)
+        except ValueError as err:
+            problem = f"not fittable: {fit} fit failed ({err})"
+    if problem:
+        rows.not_fittable(metric, axis, fit, problem)
+        return
+    for name in replicates[0] or {}:  # the point fit: never None (a failed one raised above)
+        rows.add(metric, axis, fit, name, [r[name] if r else np.nan for r in replicates])
+    add_curve(rows, metric, axis, f"{fit}_curve", fit, replicates, x)
+    add_extrapolation(rows, metric, axis, fit, x, means, np.array(curve.models)[order])
+
+
+def add_extrapolation(
+    rows: Rows, metric: str, axis: str, fit: str, x: np.ndarray, means: np.ndarray, models: np.ndarray
+) -> None:
+    """The fit again without the `extrapolate` largest models: its curve, and per held-out model the
+    predicted and observed values and their difference. `x`, `means` ((1 + B) x models) and `models`
+    are in scale order."""
+    settings = rows.curve.settings
+    small = len(x) - settings.extrapolate
+    if settings.extrapolate < 1 or small < settings.min_models:
+        return
+    try:
+        held = fit_replicates(fit, x[:small], means[:, :small], settings.huber_delta)
+    except ValueError as err:
+        rows.not_fittable(
+            metric, axis, "extrapolation", f"not fittable: {fit} fit on the smaller models failed ({err})"
+        )
+        return
+    add_curve(rows, metric, axis, "extrapolation_curve", fit, held, x)
+    predicted = np.array([predict(fit, p, x[small:]) if p else np.full(len(x) - small, np.nan) for p in held])
+    for i, model in enumerate(models[small:]):
+        observed = means[:, small + i]
+        rows.add(metric, axis, "extrapolation", "predicted", predicted[:, i], model=model)
+        rows.add(metric, axis, "extrapolation", "observed", observed, model=model)
+        rows.add(metric, axis, "extrapolation", "error", predicted[:, i] - observed, model=model)
+
+
+def add_curve(
+    rows: Rows, metric: str, axis: str, name: str, fit: str, replicates: list[dict | None], x: np.ndarray
+) -> None:
+    """The fitted curve at CURVE_POINTS log-spaced scales across `x`, with its bootstrap band (column `scale`)."""
+    grid = np.geomspace(x.min(), x.max(), CURVE_POINTS)
+    predicted = np.array([predict(fit, p, grid) if p else np.full(len(grid), np.nan) for p in replicates])
+    for i, scale in enumerate(grid):
+        rows.add(metric, axis, name, "fitted", predicted[:, i], scale=float(scale))
+
+
+def add_breakthroughness(rows: Rows, metric: str, axis: str) -> np.ndarray | None:
+    """BIG-bench breakthroughness along one x axis (higher-is-better orientation); its replicates, or None."""
+    curve = rows.curve
+    problem = curve.problem(metric, axis)
+    if problem:
+        rows.not_fittable(metric, axis, "breakthroughness", problem)
+        return None
+    sign = -1.0 if metric == TARGET_NLL or spec(metric).lower_is_better else 1.0
+    samples = measures.breakthroughness(sign * curve.means(metric)[:, np.argsort(curve.x[axis], kind="stable")])
+    rows.add(metric, axis, "breakthroughness", "breakthroughness", samples)
+    return samples
