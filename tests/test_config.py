@@ -185,6 +185,7 @@ def test_the_schema_names_exactly_the_registered_kinds():
     """A kind registered but missing from the schema (or named in the schema with nothing behind it) fails here."""
     from emergence.engines import ENGINES
     from emergence.prompts import PROMPT_METHODS
+    from emergence.scoring.answers import FILTERS
     from emergence.scoring.metrics import METRICS, SAMPLED
     from emergence.sources import SOURCES
     from emergence.tasks import TASK_BUILDERS
@@ -200,6 +201,8 @@ def test_the_schema_names_exactly_the_registered_kinds():
     task_kinds = enum("tasks", "additionalProperties", "properties", "kind")
     assert task_kinds == {*TASK_BUILDERS, "bigbench", "variant"}  # the two built from an archive or another task
     assert enum("methods", "additionalProperties", "properties", "kind") == set(PROMPT_METHODS)
-    assert enum("metrics", "items") == {*METRICS, *(f"{kind}@k" for kind in SAMPLED)}
+    metrics = properties["metrics"]["items"]["anyOf"]
+    assert set(metrics[0]["enum"]) == set(METRICS)
+    assert metrics[1]["pattern"] == f"^({'|'.join(SAMPLED)})@k(:({'|'.join(FILTERS)}))?$"
     assert enum("engine", "properties", "name") == set(ENGINES)
     assert enum("models", "additionalProperties", "properties", "source") == set(SOURCES)

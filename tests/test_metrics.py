@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from emergence.errors import InputError
 from emergence.scoring import score_generations
 from emergence.scoring.answers import majority_answer
 from emergence.scoring.items import Items
@@ -115,6 +116,26 @@ def test_pass_at_k_and_maj_at_k_over_samples():
     assert list(wide.loc["i2", ["maj@1", "maj@2", "maj@3", "maj@4"]]) == [0, 0, 1, 1]  # unparsed samples do not vote
     assert wide.loc["i3", "pass@1"] == 1 and wide.loc["i3"].drop(["pass@1", "maj@1"]).isna().all()  # no rows past n
     assert len(scores) == 4 * 8 - 6
+
+
+def test_reducers_compose_with_any_answer_filter():
+    """maj@k, cmaj@k and pass@k under the flexible and whole filters need no code of their own: the same
+    chains give different votes when the strict rule ("The answer is X") finds nothing to read."""
+    chains = [
+        ["I count 4 then 5", "so 12", "The answer is 5.", "sum: 5"],  # strict reads only the third
+        ["The answer is 7.", "7", "7", "The answer is 3."],
+    ]
+    gens = generations(chains, ["5", "7"], answer_regex=r"The answer is (\S+?)\.?$")
+    wide = score(gens, ["maj@k", "maj@k:flexible", "cmaj@k", "cmaj@k:whole", "pass@k:flexible", "exact_match"])
+    assert list(wide.loc["i0", [f"maj@{k}" for k in (1, 2, 3, 4)]]) == [0, 0, 1, 1]  # blanks do not vote
+    assert list(wide.loc["i0", [f"maj@{k}:flexible" for k in (1, 2, 3, 4)]]) == [1, 1, 1, 1]  # 5, 5/12 tie -> 5
+    assert list(wide.loc["i1", [f"maj@{k}" for k in (1, 2, 3, 4)]]) == [1, 1, 1, 1]  # strict: 7, -, -, 3
+    assert list(wide.loc["i1", [f"pass@{k}:flexible" for k in (1, 4)]]) == [0.75, 1.0]  # 7, 7, 7, 3
+    # the most steps: sample 2 ("7", one line); strict reads nothing there, the whole text is the answer
+    assert (wide.loc["i1", "cmaj@1"], wide.loc["i1", "cmaj@1:whole"]) == (0, 1)
+    assert list(wide["exact_match"]) == [0, 1]
+    with pytest.raises(InputError, match="answer filter"):
+        spec("maj@2:lenient")
 
 
 def test_majority_answer_ties_and_blanks():

@@ -83,4 +83,6 @@ def schema_problem(config: dict, schema_file: str | Path) -> str | None:
     if error is None:
         return None
     key = ".".join(str(part) for part in error.absolute_path) or "(top level)"
+    if error.validator == "anyOf" and error.context:  # say what each alternative wanted, not only "none matched"
+        return f"{key}: {', nor '.join(dict.fromkeys(sub.message for sub in error.context))}"
     return f"{key}: {error.message}"

@@ -2,6 +2,8 @@
 
 Every metric that compares an output with an answer goes through these functions, so a rule (the
 strict "The answer is X", the flexible last number, a task's own regex) reads the same everywhere.
+The rules are registered answer filters (as lm-evaluation-harness's filter pipelines): a sampled metric
+names one (`maj@k:flexible`), and the plain metrics are each one filter's first sample.
 """
 
 from __future__ import annotations
@@ -10,9 +12,12 @@ import re
 import string
 import unicodedata
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from functools import lru_cache
+
+from emergence.registry import registrar
 
 # A number as written in answers: a sign, a dollar, digits with optional thousands commas, decimals.
 NUMBER = re.compile(r"-?\$?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?(?![\d,]*\d)")
@@ -106,3 +111,24 @@ def extract_answer(text: str, regex: str) -> str:
     pattern = compiled(regex)
     match = pattern.search(plain_numbers(text))
     return "" if match is None else match.group(1 if pattern.groups else 0) or ""
+
+
+@dataclass(frozen=True)
+class AnswerFilter:
+    """How a sample's answer is read and how an accepted answer is written to be compared with it.
+
+    `extract`: read from the answer the prompt's rule extracts (`extract_answer` with the request's
+    `answer_regex`: the method's "The answer is X", or the task's own output_regex), else from the whole
+    text; `read`: that string as compared; `compare`: an accepted answer as compared.
+    """
+
+    extract: bool
+    read: Callable[[str], str]
+    compare: Callable[[str], str]
+
+
+FILTERS: dict[str, AnswerFilter] = {}
+answer_filter = registrar(FILTERS)
+answer_filter("strict")(AnswerFilter(True, normalise, normalise))  # the prompt's rule; numbers as numbers
+answer_filter("flexible")(AnswerFilter(False, last_number, normalise))  # the last number of the whole output
+answer_filter("whole")(AnswerFilter(False, str.strip, str.strip))  # the whole output as written

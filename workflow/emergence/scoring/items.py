@@ -15,7 +15,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from emergence.scoring.answers import chain_steps, extract_answer, normalise
+from emergence.scoring.answers import FILTERS, chain_steps, extract_answer
 
 
 def objects(values: Iterable, count: int) -> np.ndarray:
@@ -158,6 +158,7 @@ class Items:
         tasks: pd.DataFrame | None = None,
     ):
         self.table, self.tokenize, self.tasks = arrow_table(generations), tokenize, tasks
+        self.by_filter: dict[str, np.ndarray] = {}
         texts = self.table["texts"].combine_chunks()
         self.flat_texts, self.n_samples = texts.flatten().to_numpy(zero_copy_only=False), list_lengths(texts)
         self.ends = np.cumsum(self.n_samples)  # a row's samples are flat[end - n_samples : end]
@@ -215,8 +216,15 @@ class Items:
 
     @cached_property
     def normalised_samples(self) -> pd.Series:
-        """Each sample's answer as compared (`normalise`d), for the votes of sampled metrics."""
-        return column(self.per_row(per_distinct(normalise, self.flat_samples)))
+        """Each sample's answer as compared under the strict filter, for the votes of sampled metrics."""
+        return column(self.per_row(self.filtered("strict")))
+
+    def filtered(self, name: str) -> np.ndarray:
+        """Every sample's answer as compared under a registered answer filter, flat (see `per_row`)."""
+        if name not in self.by_filter:
+            rule = FILTERS[name]
+            self.by_filter[name] = per_distinct(rule.read, self.flat_samples if rule.extract else self.flat_texts)
+        return self.by_filter[name]
 
     @cached_property
     def steps(self) -> pd.Series:

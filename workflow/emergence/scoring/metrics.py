@@ -22,11 +22,12 @@ import pandas as pd
 
 from emergence.errors import InputError
 from emergence.registry import registrar
-from emergence.scoring.answers import last_number, majority, normalise, normalise_text, token_f1
-from emergence.scoring.items import objects, per_distinct
+from emergence.scoring.answers import FILTERS, majority, normalise, normalise_text, token_f1
+from emergence.scoring.items import objects
 
 METRICS: dict[str, Metric] = {}
 SAMPLED = ("pass", "maj", "cmaj")  # "pass@k" etc. in the config: one metric per k up to the samples drawn
+DEFAULT_FILTER = "strict"  # the answer filter of a sampled metric named without one ("maj@k" = "maj@k:strict")
 
 
 @dataclass(frozen=True)
@@ -58,13 +59,19 @@ def metric(
 
 
 def spec(name: str) -> Metric:
-    """The Metric behind a name, `pass@3` and `maj@3` included; ValueError for an unknown name."""
-    kind, at, k = name.partition("@")
-    if at and kind in SAMPLED and k.isdigit() and int(k) >= 1:
-        return Metric(lambda items: SAMPLED_FNS[kind](items, int(k)), True, False, False)
+    """The Metric behind a name, sampled ones included: `pass@3`, `maj@3`, `maj@3:flexible` (a reducer over
+    the first k samples under a registered answer filter, `strict` when none is named). InputError for an
+    unknown name."""
+    base, colon, rule = name.partition(":")
+    kind, at, k = base.partition("@")
+    if at and kind in SAMPLED and k.isdigit() and int(k) >= 1 and (rule in FILTERS or not colon):
+        return Metric(lambda items: SAMPLED_FNS[kind](items, int(k), rule or DEFAULT_FILTER), True, False, False)
     if name in METRICS:
         return METRICS[name]
-    raise InputError(f"unknown metric {name!r} (known: {sorted(METRICS)}, pass@k, maj@k)")
+    raise InputError(
+        f"unknown metric {name!r} (known: {sorted(METRICS)}, and {', '.join(f'{s}@k' for s in SAMPLED)}"
+        f" with an optional answer filter :{' / :'.join(FILTERS)})"
+    )
 
 
 def accepted(items, compared: Callable[[str], str] = normalise) -> np.ndarray:
@@ -78,16 +85,21 @@ def is_accepted(values, sets: np.ndarray) -> np.ndarray:
     return np.fromiter((value in answers for value, answers in zip(values, sets)), dtype=float, count=len(sets))
 
 
+def first_accepted(items, rule: str) -> np.ndarray:
+    """1.0 where the first sample's answer under an answer filter equals an accepted answer."""
+    return is_accepted(items.first(items.filtered(rule)), accepted(items, FILTERS[rule].compare))
+
+
 @metric("exact_match", discontinuous=True)
 def exact_match(items: pd.DataFrame) -> np.ndarray:
-    """Accuracy after answer extraction (the method's strict rule): the normalised output equals an accepted answer."""
-    return is_accepted(per_distinct(normalise, items["output"]), accepted(items))
+    """Accuracy after answer extraction (the strict filter: the prompt's rule, numbers as numbers)."""
+    return first_accepted(items, "strict")
 
 
 @metric("flexible_exact_match", discontinuous=True)
 def flexible_exact_match(items: pd.DataFrame) -> np.ndarray:
-    """Accuracy under the flexible rule: the last number of the whole output equals an accepted answer."""
-    return is_accepted(per_distinct(last_number, items["raw"]), accepted(items))
+    """Accuracy under the flexible filter: the last number of the whole output equals an accepted answer."""
+    return first_accepted(items, "flexible")
 
 
 @metric("normalized_exact_match", discontinuous=True)
@@ -110,20 +122,22 @@ def token_f1_metric(items: pd.DataFrame) -> np.ndarray:
 @metric("exact_string_match", discontinuous=True)
 def exact_string_match(items: pd.DataFrame) -> np.ndarray:
     """1 when the whole output, stripped, equals an accepted answer: no extraction, so a worked answer scores 0."""
-    return is_accepted(items["raw"].str.strip(), accepted(items, str.strip))
+    return first_accepted(items, "whole")
 
 
-def pass_at_k(items: pd.DataFrame, k: int) -> np.ndarray:
+def voted(items, rule: str) -> zip:
+    """Per item: its samples' answers under the answer filter, and its accepted answers as that filter compares."""
+    return zip(items.per_row(items.filtered(rule)), accepted(items, FILTERS[rule].compare))
+
+
+def pass_at_k(items: pd.DataFrame, k: int, rule: str = DEFAULT_FILTER) -> np.ndarray:
     """Unbiased pass@k of Chen et al. (2021, eq. 1): 1 - C(n-c, k) / C(n, k) over n samples, c correct.
 
-    A sample is correct when it equals any accepted answer. NaN for an item with fewer than k samples.
+    A sample is correct when its answer under the filter equals any accepted answer. NaN for an item with
+    fewer than k samples.
     """
-    sets = accepted(items)
     return np.array(
-        [
-            pass_probability(len(s), sum(x in a for x in s), k) if len(s) >= k else np.nan
-            for s, a in zip(items["normalised_samples"], sets)
-        ]
+        [pass_probability(len(s), sum(x in a for x in s), k) if len(s) >= k else np.nan for s, a in voted(items, rule)]
     )
 
 
@@ -133,24 +147,21 @@ def pass_probability(n: int, c: int, k: int) -> float:
     return 1.0 if n - c < k else 1.0 - float(np.prod(1.0 - k / np.arange(n - c + 1, n + 1)))
 
 
-def maj_at_k(items: pd.DataFrame, k: int) -> np.ndarray:
+def maj_at_k(items: pd.DataFrame, k: int, rule: str = DEFAULT_FILTER) -> np.ndarray:
     """Self-consistency (Wang et al. 2023): 1 when the majority answer of the first k samples is right.
 
-    Samples with no extractable answer do not vote. NaN for an item with fewer than k samples.
+    Samples with no answer under the filter do not vote. NaN for an item with fewer than k samples.
     """
-    sets = accepted(items)
-    return np.array(
-        [float(majority(s[:k]) in a) if len(s) >= k else np.nan for s, a in zip(items["normalised_samples"], sets)]
-    )
+    return np.array([float(majority(s[:k]) in a) if len(s) >= k else np.nan for s, a in voted(items, rule)])
 
 
-def complex_maj_at_k(items: pd.DataFrame, k: int) -> np.ndarray:
+def complex_maj_at_k(items: pd.DataFrame, k: int, rule: str = DEFAULT_FILTER) -> np.ndarray:
     """Complexity-based voting (Fu et al. 2023): the majority answer of the k samples with the most steps.
 
     Ties in step count go to the sample drawn first. NaN for an item with fewer than k samples.
     """
     out = np.full(len(items), np.nan)
-    for row, (samples, steps, answers) in enumerate(zip(items["normalised_samples"], items["steps"], accepted(items))):
+    for row, ((samples, answers), steps) in enumerate(zip(voted(items, rule), items["steps"])):
         if len(samples) >= k:
             ranked = sorted(range(len(samples)), key=lambda i: (-steps[i], i))[:k]
             out[row] = float(majority([samples[i] for i in sorted(ranked)]) in answers)
@@ -288,9 +299,13 @@ def brier_binary(items: pd.DataFrame) -> np.ndarray:
 
 
 def expand_metrics(names: list[str], max_samples: int) -> list[str]:
-    """Config metric names with `pass@k` / `maj@k` replaced by one name per k up to `max_samples`."""
+    """Config metric names with `pass@k` / `maj@k[:filter]` replaced by one name per k up to `max_samples`."""
     out = []
     for name in names:
-        kind, _, k = name.partition("@")
-        out += [f"{kind}@{i}" for i in range(1, max_samples + 1)] if kind in SAMPLED and k == "k" else [name]
+        base, colon, rule = name.partition(":")
+        kind, _, k = base.partition("@")
+        if kind in SAMPLED and k == "k":
+            out += [f"{kind}@{i}{colon}{rule}" for i in range(1, max_samples + 1)]
+        else:
+            out.append(name)
     return out
