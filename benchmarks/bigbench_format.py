@@ -59,7 +59,7 @@ def main() -> None:
     tokenize = batch_tokenizer(engine.tokenizer)
     summary = {}
     for task in ("bigbench_arithmetic", "bigbench_arithmetic_long"):
-        items = build_task(task, config["tasks"][task], config["seed"], archive=Path(args.archive))
+        items = build_task(task, config["tasks"][task], config["seed"], {"archive": Path(args.archive)})
         for method in args.methods:
             prompts = build_prompts(task, items, method, methods[method], config["sampling"], config["seed"])
             requests = [

@@ -10,6 +10,7 @@ from emergence.config import ConfigError, check_config, schema_problem
 from emergence.io import unreadable_parquet
 from emergence.plan import engine_settings, model_resources, plan
 from emergence.plan import model_inputs as model_inputs_of
+from emergence.plan import task_inputs as task_inputs_of
 
 # A bad config stops the run before any job, with one line naming the key (Snakemake's own
 # message prints the whole schema); then Snakemake's validation, which also fills in defaults.
@@ -55,15 +56,9 @@ def as_json(obj):
     return json.dumps(obj, sort_keys=True)
 
 
-BIGBENCH_ARCHIVE = "resources/downloads/bigbench-1.0.0.tar.gz"
-
-
 def task_inputs(wildcards):
-    """A shifted variant is made from its clean task's items; a BIG-bench task from the archive."""
-    spec = config["tasks"][wildcards.task]
-    if spec["kind"] == "variant":
-        return {"base": f"results/tasks/{spec['of']}.parquet"}
-    return {"archive": BIGBENCH_ARCHIVE} if spec["kind"] == "bigbench" else {}
+    """What a task's items are made from, as its kind declares it (emergence/tasks/)."""
+    return task_inputs_of(config, wildcards.task)
 
 
 def model_inputs(wildcards):

@@ -3,7 +3,7 @@
 
 rule download_bigbench:
     output:
-        BIGBENCH_ARCHIVE,
+        "resources/downloads/bigbench-1.0.0.tar.gz",
     log:
         "logs/tasks/download_bigbench.log",
     params:
@@ -25,9 +25,9 @@ rule task:
     params:
         spec=lambda w: as_json(config["tasks"][w.task]),
         seed=config["seed"],
-        sources=lambda w, input: " ".join(f"--{name} {path}" for name, path in input.items()),
+        inputs=lambda w, input: input_paths(input),
     conda:
         "../envs/analysis.yaml"
     shell:
         "emergence task --name {wildcards.task:q} --spec {params.spec:q} --seed {params.seed}"
-        " {params.sources} --out {output:q} 2> {log}"
+        " --inputs {params.inputs:q} --out {output:q} 2> {log}"

@@ -188,7 +188,7 @@ def test_the_schema_names_exactly_the_registered_kinds():
     from emergence.scoring.answers import FILTERS
     from emergence.scoring.metrics import METRICS, SAMPLED
     from emergence.sources import SOURCES
-    from emergence.tasks import TASK_BUILDERS
+    from emergence.tasks import TASK_KINDS
 
     properties = yaml.safe_load((REPO / "config/schema.yaml").read_text())["properties"]
 
@@ -199,7 +199,7 @@ def test_the_schema_names_exactly_the_registered_kinds():
         return set(node["enum"])
 
     task_kinds = enum("tasks", "additionalProperties", "properties", "kind")
-    assert task_kinds == {*TASK_BUILDERS, "bigbench", "variant"}  # the two built from an archive or another task
+    assert task_kinds == set(TASK_KINDS)
     assert enum("methods", "additionalProperties", "properties", "kind") == set(PROMPT_METHODS)
     metrics = properties["metrics"]["items"]["anyOf"]
     assert set(metrics[0]["enum"]) == set(METRICS)

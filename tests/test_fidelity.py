@@ -25,7 +25,7 @@ from emergence.engines import EmptyContext, Request, load_engine
 from emergence.prompts import STRICT_ANSWER_REGEX, build_prompts
 from emergence.scoring import score_generations
 from emergence.scoring.answers import extract_answer, last_number, normalise
-from emergence.tasks import bigbench_task
+from emergence.tasks.bigbench import bigbench_task
 
 SAMPLING = {"max_tokens": 8, "temperature": 0.0, "top_p": 1.0, "stop": ["\n"]}
 SETTINGS = {"dtype": "float32", "max_model_len": 256, "memory_fraction": 0.3, "tensor_parallel_size": 1, "seed": 0}

@@ -9,9 +9,9 @@ import pytest
 
 from emergence.plan import expand_methods
 from emergence.prompts import STRICT_ANSWER_REGEX, build_prompts, reasoning_steps
-from emergence.robustness import number_in_words, shifted_items, typos
 from emergence.scoring.answers import extract_answer
 from emergence.tasks import build_task
+from emergence.tasks.variant import number_in_words, shifted_items, typos
 
 SAMPLING = {"max_tokens": 12, "temperature": 0.0, "top_p": 1.0, "stop": ["\n"]}
 MULTIPLICATION = {

@@ -111,7 +111,7 @@ def test_scratchpad_prompts_open_the_worked_format_and_score_the_answer_after_it
 
 
 def test_scratchpad_traces_work_the_problem():
-    from emergence.tasks import scratchpad
+    from emergence.tasks.arithmetic import scratchpad
 
     assert scratchpad("addition", 58, 67) == "[8+7=15;5+6+1=12]125"
     assert scratchpad("subtraction", 52, 27) == "[2-7=-5+10=5;5-2-1=2]25"

@@ -20,12 +20,16 @@ from emergence import io
 from emergence.errors import EmergenceError
 
 
+def named_paths(inputs: str | None) -> dict[str, Path]:
+    """A rule's named single-file inputs, from the JSON `--inputs` (lists of files are only watched by the rule)."""
+    return {key: Path(path) for key, path in json.loads(inputs or "{}").items() if isinstance(path, str)}
+
+
 def cmd_model(args) -> None:
     from emergence.models import materialise
 
-    inputs = {key: Path(path) for key, path in json.loads(args.inputs or "{}").items() if isinstance(path, str)}
     lock = Path(args.revision_lock) if args.revision_lock else None
-    manifest = materialise(args.name, json.loads(args.entry), Path(args.out), args.seed, inputs, lock)
+    manifest = materialise(args.name, json.loads(args.entry), Path(args.out), args.seed, named_paths(args.inputs), lock)
     print(f"model {args.name}: {manifest['n_params']:,} parameters at {manifest['path']}")
 
 
@@ -43,8 +47,7 @@ def cmd_train(args) -> None:
 def cmd_task(args) -> None:
     from emergence.tasks import build_task
 
-    base = io.read_table(args.base, "tasks") if args.base else None
-    items = build_task(args.name, json.loads(args.spec), args.seed, base, Path(args.archive) if args.archive else None)
+    items = build_task(args.name, json.loads(args.spec), args.seed, named_paths(args.inputs))
     io.write_table(items, args.out, "tasks", {"task": args.name})
     print(
         f"task {args.name}: {(items['split'] == 'test').sum()} test items,"
@@ -177,7 +180,7 @@ COMMANDS = {
         "--name --entry --seed:int --inputs? --revision-lock? --out",
     ),
     "train": (cmd_train, "train one member of the tiny model family", "--name --entry --training --seed:int --out"),
-    "task": (cmd_task, "build a task's items", "--name --spec --seed:int --base? --archive? --out"),
+    "task": (cmd_task, "build a task's items", "--name --spec --seed:int --inputs? --out"),
     "prompts": (
         cmd_prompts,
         "turn a task's test items into requests under one method",

@@ -31,19 +31,13 @@ def check_config(config: dict) -> None:
                 f"training.seq_len: {training['seq_len']} is shorter than the longest curriculum line"
                 f" ({longest} tokens)"
             )
+    from emergence.tasks import kind_of
+
     pools = {}
     for name, task in config["tasks"].items():
-        if task["kind"] == "variant":
-            base = config["tasks"].get(task["of"])
-            if base is None or base["kind"] == "variant":
-                raise ConfigError(f"tasks.{name}.of: {task['of']} is not a configured task to shift")
-            continue
-        if task["n_test"] == 0:
-            raise ConfigError(f"tasks.{name}.n_test: task {name} has zero test items")
-        pools[name] = task.get("n_train", 0)
-    for name, task in config["tasks"].items():
-        if task["kind"] == "variant":
-            pools[name] = pools[task["of"]]
+        kind = kind_of(name, task)
+        kind.check(name, task, config)
+        pools[name] = kind.exemplar_pool(name, task, config)
     figures = config["figures"]
     if figures["metric"] not in config["metrics"]:
         raise ConfigError(f"figures.metric: {figures['metric']} is not among the scored metrics {config['metrics']}")

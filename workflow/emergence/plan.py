@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from emergence.engines import OPTIONAL_OUTPUTS
+from emergence.tasks import kind_of
 
 
 @dataclass(frozen=True)
@@ -37,6 +38,12 @@ def plan(config: dict) -> Sweep:
         figures=figures,
         figure_notes=tuple(notes),
     )
+
+
+def task_inputs(config: dict, task: str) -> dict[str, str]:
+    """The files a task's items are made from, as its kind declares them (`emergence.tasks`)."""
+    spec = config["tasks"][task]
+    return kind_of(task, spec).inputs(task, spec)
 
 
 def model_inputs(config: dict, model: str) -> dict[str, str | list[str]]:
@@ -95,7 +102,8 @@ def sweep_pairs(config: dict) -> list[tuple[str, str]]:
     covers = {name: [m for m in expanded if m == name or m.startswith(f"{name}_k")] for name in config["methods"]}
     pairs = []
     for task, spec in sorted(config["tasks"].items()):
-        listed = spec.get("methods") or config["tasks"].get(spec.get("of", ""), {}).get("methods")
+        clean = kind_of(task, spec).shifted_from(spec)
+        listed = spec.get("methods") or (clean and config["tasks"].get(clean, {}).get("methods"))
         methods = [m for m in expanded if not listed or any(m in covers[name] for name in listed)]  # config order
         pairs += [(task, method) for method in methods]
     return pairs
@@ -190,9 +198,7 @@ def figure_plan(config: dict) -> tuple[dict[str, dict], list[str]]:
             f"Extrapolation: not drawn, no family has {fitting['min_models']} models besides the"
             f" {fitting['extrapolate']} held out."
         )
-    multiple_choice_tasks = [
-        t for t, spec in sorted(config["tasks"].items()) if spec["kind"] == "mmlu" or spec.get("multiple_choice")
-    ]
+    multiple_choice_tasks = [t for t, spec in sorted(config["tasks"].items()) if kind_of(t, spec).multiple_choice(spec)]
     if not multiple_choice_tasks or len(choice) < 2:
         notes.append(
             "Multiple-choice grade next to Brier score: not drawn, the sweep has no multiple-choice task"
@@ -208,8 +214,9 @@ def figure_plan(config: dict) -> tuple[dict[str, dict], list[str]]:
             }
     variants: dict[str, list[str]] = {}
     for task, spec in config["tasks"].items():
-        if spec["kind"] == "variant" and main.get(task) == main.get(spec["of"]):
-            variants.setdefault(spec["of"], []).append(task)
+        clean = kind_of(task, spec).shifted_from(spec)
+        if clean and main.get(task) == main.get(clean):
+            variants.setdefault(clean, []).append(task)
     for clean, shifted in sorted(variants.items()):
         plan[f"robustness/{clean}"] = {
             "kind": "robustness",

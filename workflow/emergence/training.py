@@ -4,7 +4,7 @@ Every size reads the same number of tokens of the same seeded arithmetic curricu
 grows with N, as across a real family), with a learning rate suited to its size. The curriculum
 holds plain lines (`58+67=125`) and worked lines (`S:58+67=[8+7=15;5+6+1=12]125`), whose `S:` cue
 lets the scratchpad prompting method ask for the worked format. Held-out operand pairs
-(`tasks.is_heldout`) never appear, so evaluation items are unseen. Held-out loss is recorded at
+(`tasks.arithmetic.is_heldout`) never appear, so evaluation items are unseen. Held-out loss is recorded at
 several token counts, like Pythia's intermediate checkpoints, for loss-against-data curves.
 """
 
@@ -17,7 +17,7 @@ from pathlib import Path
 
 from emergence.errors import InputError
 from emergence.prompts import SCRATCHPAD_CUE
-from emergence.tasks import OPERATORS, is_heldout, operands, scratchpad
+from emergence.tasks.arithmetic import OPERATORS, is_heldout, operands, scratchpad
 
 
 def curriculum_line(

@@ -1,4 +1,4 @@
-"""Shifted variants of a task: the same items with their inputs perturbed, to compare clean and shifted across scale.
+"""`variant`: a task's items with their inputs shifted, to compare clean and shifted across scale.
 
 Three seeded shifts of the test inputs (exemplars stay clean, as a deployed prompt's would):
 - `typos`: character-level noise, each letter or digit changed with probability `rate`;
@@ -13,10 +13,14 @@ import json
 import random
 import re
 import string
+from pathlib import Path
 
 import pandas as pd
 
+from emergence import io
+from emergence.config import ConfigError
 from emergence.errors import InputError
+from emergence.tasks import TaskKind, kind_of, task_kind
 
 SHIFTS = ("typos", "distractors", "number_words")
 DISTRACTORS = (  # written for this project: true, short, and about nothing a task asks
@@ -107,3 +111,29 @@ def shifted_items(base: pd.DataFrame, name: str, shift: str, rate: float, seed: 
         )
     items["input"], items["metadata"] = inputs, metadata
     return items
+
+
+@task_kind
+class Variant(TaskKind):
+    """Built from the items of another configured task (`of`), which must not be a variant itself."""
+
+    name = "variant"
+
+    def inputs(self, task: str, spec: dict) -> dict[str, str]:
+        return {"base": f"results/tasks/{spec['of']}.parquet"}
+
+    def check(self, task: str, spec: dict, config: dict) -> None:
+        base = config["tasks"].get(spec["of"])
+        if base is None or base["kind"] == self.name:
+            raise ConfigError(f"tasks.{task}.of: {spec['of']} is not a configured task to shift")
+
+    def exemplar_pool(self, task: str, spec: dict, config: dict) -> int:
+        base = config["tasks"][spec["of"]]
+        return kind_of(spec["of"], base).exemplar_pool(spec["of"], base, config)
+
+    def shifted_from(self, spec: dict) -> str | None:
+        return spec["of"]
+
+    def build(self, task: str, spec: dict, seed: int, inputs: dict[str, Path]) -> pd.DataFrame:
+        base = io.read_table(self.input(task, inputs, "base"), "tasks")
+        return shifted_items(base, task, spec["shift"], spec.get("rate", 0.0), seed)

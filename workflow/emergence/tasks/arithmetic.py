@@ -1,40 +1,21 @@
-"""Task items: the questions every model answers.
-
-A task is a table of items (see `io.SCHEMAS["tasks"]`). Test items are evaluated; train items are the
-pool that few-shot exemplars are drawn from, disjoint from the test items by construction.
-Task builders are registered by the `kind` they carry in the config.
-"""
+"""`synthetic_arithmetic`: two d-digit operands and one operation, with held-out pairs and scratchpads."""
 
 from __future__ import annotations
 
 import hashlib
 import json
 import random
-import re
-import tempfile
-from collections.abc import Callable
 from pathlib import Path
 
 import pandas as pd
 
-from emergence.errors import EmergenceError
-from emergence.registry import registrar
-
-TaskBuilder = Callable[[str, dict, int], pd.DataFrame]
-TASK_BUILDERS: dict[str, TaskBuilder] = {}
+from emergence.tasks import TaskError, TaskKind, task_kind
 
 OPERATORS = {
     "addition": ("+", lambda a, b: a + b),
     "subtraction": ("-", lambda a, b: a - b),
     "multiplication": ("*", lambda a, b: a * b),
 }
-
-
-class TaskError(EmergenceError, ValueError):
-    """A task definition or task file that cannot give usable items."""
-
-
-task_builder = registrar(TASK_BUILDERS)
 
 
 # One operand pair in four is held out: evaluation items come only from held-out pairs and the
@@ -93,7 +74,6 @@ def scratchpad(operation: str, a: int, b: int) -> str:
     return "[" + ";".join(steps) + "]" + str(apply(a, b))
 
 
-@task_builder("synthetic_arithmetic")
 def synthetic_arithmetic(name: str, spec: dict, seed: int) -> pd.DataFrame:
     """Two d-digit operands and one operation, written `a+b=`, target the exact result.
 
@@ -137,85 +117,9 @@ def synthetic_arithmetic(name: str, spec: dict, seed: int) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-@task_builder("gsm8k")
-@task_builder("mmlu")
-@task_builder("trivia_qa")
-def hub_task(name: str, spec: dict, seed: int) -> pd.DataFrame:
-    """A benchmark dataset from the Hugging Face hub at a pinned revision (see emergence.hub_tasks)."""
-    from emergence import hub_tasks
+@task_kind
+class SyntheticArithmetic(TaskKind):
+    name = "synthetic_arithmetic"
 
-    kind = spec["kind"]
-    subject = spec.get("subject", "")
-    folder = hub_tasks.fetch(hub_tasks.HUB_FILES[kind][0], spec["revision"], hub_tasks.hub_patterns(kind, subject))
-    counts = {"n_test": spec.get("n_test"), "n_train": spec.get("n_train", 0)}
-    if kind == "mmlu":
-        return hub_tasks.mmlu_items(folder, subject, seed, **counts)
-    return {"gsm8k": hub_tasks.gsm8k_items, "trivia_qa": hub_tasks.trivia_qa_items}[kind](folder, seed, **counts)
-
-
-WORKED_QUESTION = re.compile(r"What is (\d+) (plus|minus|times|divided by) (\d+)\?")  # BIG-bench arithmetic's questions
-OPERATION_WORDS = {"plus": "addition", "minus": "subtraction", "times": "multiplication", "divided by": "division"}
-
-
-def bigbench_task(name: str, spec: dict, seed: int, archive: Path) -> pd.DataFrame:
-    """BIG-bench JSON tasks from the bigbench==1.0.0 source archive (see emergence.bigbench).
-
-    Inputs are formatted as BIG-bench formats them (prefixes, appended choices), and the metadata
-    carries the task prefix and exemplar separator, so zero- and few-shot prompts read as BIG-bench
-    writes them; plain arithmetic questions also get worked steps, so chain-of-thought and
-    scratchpad methods apply to them.
-    """
-    from emergence import bigbench
-
-    with tempfile.TemporaryDirectory() as tmp:
-        files = bigbench.extract_tasks(archive, spec["tasks"], Path(tmp))
-        loaded = [
-            (f.parent.relative_to(tmp).as_posix(), bigbench.load_task_file(f, f.relative_to(tmp).as_posix()))
-            for f in files
-        ]
-    items = bigbench.task_items(loaded, seed, spec.get("n_test"), spec.get("n_train", 0))
-    metadata = []
-    for row in items.itertuples():
-        meta = json.loads(row.metadata)
-        if spec.get("multiple_choice") and meta["target_scores"]:
-            meta["choice_scores"] = meta["target_scores"]
-        worked = WORKED_QUESTION.search(meta["question"])
-        if worked:
-            a, b, operation = int(worked[1]), int(worked[3]), OPERATION_WORDS[worked[2]]
-            if operation == "division":  # BIG-bench's quotients are exact: one step
-                meta["scratchpad"] = f"[{a}/{b}={row.target}]{row.target}"
-            elif str(OPERATORS[operation][1](a, b)) == row.target:
-                meta["scratchpad"] = scratchpad(operation, a, b)
-        metadata.append(json.dumps(meta, sort_keys=True))
-    return items.assign(metadata=metadata, digits=items["digits"].astype("int32"))
-
-
-def build_task(
-    name: str, spec: dict, seed: int, base: pd.DataFrame | None = None, archive: Path | None = None
-) -> pd.DataFrame:
-    """Build the items of one configured task, refusing an empty one.
-
-    A `variant` shifts its `base` task's items; a `bigbench` task reads the BIG-bench `archive`.
-    """
-    kind = spec["kind"]
-    if kind == "bigbench":
-        if archive is None:
-            raise TaskError(f"task {name}: BIG-bench tasks need the bigbench source archive")
-        items = bigbench_task(name, spec, seed, archive)
-    elif kind == "variant":
-        from emergence.robustness import shifted_items
-
-        if base is None:
-            raise TaskError(f"task {name}: a variant needs the items of its task {spec['of']}")
-        items = shifted_items(base, name, spec["shift"], spec.get("rate", 0.0), seed)
-    elif kind not in TASK_BUILDERS:
-        raise TaskError(
-            f"task {name}: unknown kind {kind!r} (known: {sorted([*TASK_BUILDERS, 'bigbench', 'variant'])})"
-        )
-    else:
-        items = TASK_BUILDERS[kind](name, spec, seed)
-    if (items["split"] == "test").sum() == 0:
-        raise TaskError(f"task {name}: no test items")
-    if items["item_id"].duplicated().any():
-        raise TaskError(f"task {name}: duplicate item ids")
-    return items
+    def build(self, task: str, spec: dict, seed: int, inputs: dict[str, Path]) -> pd.DataFrame:
+        return synthetic_arithmetic(task, spec, seed)
