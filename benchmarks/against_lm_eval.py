@@ -230,8 +230,8 @@ def write_items(
     config: dict, tasks: list[str], methods: list[str], n_test: int | None, seed: int, work: Path
 ) -> list[dict]:
     """Prompt files of the workflow, and the same prompts as lm-eval task YAMLs with JSONL data files."""
+    from emergence.methods import build_prompts
     from emergence.plan import expand_methods
-    from emergence.prompts import build_prompts
     from emergence.tasks import build_task
 
     all_methods = expand_methods(config["methods"])

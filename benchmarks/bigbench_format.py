@@ -39,8 +39,8 @@ def main() -> None:
 
     import emergence
     from emergence.engines import Request, load_engine
+    from emergence.methods import build_prompts
     from emergence.plan import expand_methods
-    from emergence.prompts import build_prompts
     from emergence.scoring import score_generations
     from emergence.scoring.items import batch_tokenizer
     from emergence.tasks import build_task

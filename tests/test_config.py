@@ -184,7 +184,7 @@ def test_planning_the_default_sweep_loads_no_engine_plotting_or_scoring_library(
 def test_the_schema_names_exactly_the_registered_kinds():
     """A kind registered but missing from the schema (or named in the schema with nothing behind it) fails here."""
     from emergence.engines import ENGINES
-    from emergence.prompts import PROMPT_METHODS
+    from emergence.methods import PROMPT_METHODS
     from emergence.scoring.answers import FILTERS
     from emergence.scoring.metrics import METRICS, SAMPLED
     from emergence.sources import SOURCES

@@ -22,7 +22,7 @@ import pytest
 from conftest import infer_command
 from emergence.bigbench import BigBenchError, extract_tasks, load_task_file, task_items
 from emergence.engines import EmptyContext, Request, load_engine
-from emergence.prompts import STRICT_ANSWER_REGEX, build_prompts
+from emergence.methods import STRICT_ANSWER_REGEX, build_prompts
 from emergence.scoring import score_generations
 from emergence.scoring.answers import extract_answer, last_number, normalise
 from emergence.tasks.bigbench import bigbench_task

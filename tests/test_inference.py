@@ -13,7 +13,7 @@ from conftest import infer_command, sweep_config
 from emergence import io
 from emergence.engines import Request, load_engine
 from emergence.inference import RequestCache, run_inference
-from emergence.prompts import build_prompts
+from emergence.methods import build_prompts
 from emergence.tasks import build_task
 
 

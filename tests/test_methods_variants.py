@@ -7,8 +7,9 @@ import random
 
 import pytest
 
+from emergence.methods import STRICT_ANSWER_REGEX, build_prompts
+from emergence.methods.chain_of_thought import reasoning_steps
 from emergence.plan import expand_methods
-from emergence.prompts import STRICT_ANSWER_REGEX, build_prompts, reasoning_steps
 from emergence.scoring.answers import extract_answer
 from emergence.tasks import build_task
 from emergence.tasks.variant import number_in_words, shifted_items, typos

@@ -205,7 +205,7 @@ def test_every_registered_metric_runs_on_one_table():
     ],
 )
 def test_answer_extraction_on_tricky_strings(text, strict, flexible):
-    from emergence.prompts import STRICT_ANSWER_REGEX
+    from emergence.methods import STRICT_ANSWER_REGEX
     from emergence.scoring.answers import extract_answer, last_number, normalise
 
     assert normalise(extract_answer(text, STRICT_ANSWER_REGEX)) == strict
@@ -213,7 +213,7 @@ def test_answer_extraction_on_tricky_strings(text, strict, flexible):
 
 
 def test_strict_and_flexible_exact_match_are_both_reported():
-    from emergence.prompts import STRICT_ANSWER_REGEX
+    from emergence.methods import STRICT_ANSWER_REGEX
 
     gens = generations([["4+5=9\nThe answer is 9."], ["4+5=9\nSo 9"], ["The answer is 9. No, 8"]], ["9", "9", "9"])
     gens["answer_regex"] = STRICT_ANSWER_REGEX
@@ -222,7 +222,7 @@ def test_strict_and_flexible_exact_match_are_both_reported():
 
 
 def test_complexity_vote_counts_only_the_most_complex_chains():
-    from emergence.prompts import STRICT_ANSWER_REGEX
+    from emergence.methods import STRICT_ANSWER_REGEX
 
     chains = [
         "The answer is 5.",
@@ -259,11 +259,11 @@ def test_closed_book_answers_match_any_alias():
 
 
 def test_a_name_registered_twice_is_an_error():
-    from emergence.prompts import prompt_method
+    from emergence.methods import PromptMethod, prompt_method
     from emergence.scoring.metrics import metric
 
     with pytest.raises(KeyError, match="'exact_match' is registered twice"):
         metric("exact_match", discontinuous=True)(lambda items: np.zeros(len(items)))
     with pytest.raises(KeyError, match="'zero_shot' is registered twice"):
-        prompt_method("zero_shot")(lambda *args: [])
+        prompt_method(type("Again", (PromptMethod,), {"name": "zero_shot"}))
     assert METRICS["exact_match"].discontinuous  # the first registration stands

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from emergence import io
-from emergence.prompts import build_prompts
+from emergence.methods import build_prompts
 from emergence.scoring import score_generations
 from emergence.tasks import TaskError, build_task
 

@@ -56,7 +56,7 @@ def cmd_task(args) -> None:
 
 
 def cmd_prompts(args) -> None:
-    from emergence.prompts import build_prompts
+    from emergence.methods import build_prompts
 
     items = io.read_table(args.items, "tasks")
     prompts = build_prompts(args.task, items, args.method, json.loads(args.spec), json.loads(args.sampling), args.seed)

@@ -57,13 +57,10 @@ def check_config(config: dict) -> None:
         k = methods[method].get("k", 0)
         if pools[task] < k:
             raise ConfigError(f"methods.{method}.k: {k} exemplars need n_train >= {k}, task {task} has {pools[task]}")
+    from emergence.methods import method_of
+
     for name, method in methods.items():
-        if method["kind"] in ("self_consistency", "complexity_based") and (
-            method.get("n", 1) < 2 or not method.get("temperature")
-        ):
-            raise ConfigError(
-                f"methods.{name}: {method['kind']} samples several chains: set n >= 2 and a temperature > 0"
-            )
+        method_of(name, method).check(name, method)
 
 
 def schema_problem(config: dict, schema_file: str | Path) -> str | None:

@@ -16,7 +16,7 @@ import random
 from pathlib import Path
 
 from emergence.errors import InputError
-from emergence.prompts import SCRATCHPAD_CUE
+from emergence.methods.scratchpad import SCRATCHPAD_CUE
 from emergence.tasks.arithmetic import OPERATORS, is_heldout, operands, scratchpad
 
 
