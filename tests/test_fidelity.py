@@ -13,6 +13,7 @@ import json
 import shutil
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -502,7 +503,7 @@ def test_every_file_the_engine_reads_is_part_of_the_model_identity(tiny_checkpoi
 
 def test_a_truncated_answer_is_never_served_to_a_run_that_refuses_long_prompts(tiny_checkpoints, tmp_path):
     from emergence import io
-    from emergence.inference import run_inference
+    from emergence.inference import InferenceJob, run_inference
 
     items = pd.DataFrame(
         {
@@ -518,17 +519,15 @@ def test_a_truncated_answer_is_never_served_to_a_run_that_refuses_long_prompts(t
     io.write_table(prompts, tmp_path / "prompts.parquet", "prompts")
     manifest = {"sha": "s", "path": str(tiny_checkpoints["tiny-a"])}
     settings = {**SETTINGS, "max_model_len": 64}
-    args = ("tiny-a", manifest, [str(tmp_path / "prompts.parquet")], [str(tmp_path / "generations.parquet")], "vllm")
-    first = run_inference(
-        *args, {**settings, "long_prompts": "truncate"}, tmp_path / "cache", 8, tmp_path / "stats.jsonl"
-    )
+    files = ([str(tmp_path / "prompts.parquet")], [str(tmp_path / "generations.parquet")])
+    truncating = {**settings, "long_prompts": "truncate"}
+    job = InferenceJob("tiny-a", manifest, "vllm", truncating, tmp_path / "cache", 8, tmp_path / "stats.jsonl")
+    first = run_inference(job, *files)
     assert first["sent"] == 2 and first["truncated"] == 1
-    again = run_inference(
-        *args, {**settings, "long_prompts": "truncate"}, tmp_path / "cache", 8, tmp_path / "stats.jsonl"
-    )
+    again = run_inference(job, *files)
     assert again["cached"] == 2 and again["sent"] == 0  # both answers found under truncation
     with pytest.raises(ValueError, match=r"needs .* context positions"):
-        run_inference(*args, {**settings, "long_prompts": "error"}, tmp_path / "cache", 8, tmp_path / "stats.jsonl")
+        run_inference(replace(job, settings={**settings, "long_prompts": "error"}), *files)
 
 
 def test_a_figure_joins_models_along_its_own_axis():

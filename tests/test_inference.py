@@ -6,13 +6,14 @@ import gc
 import json
 import re
 import subprocess
+from dataclasses import replace
 
 import pytest
 
 from conftest import infer_command, sweep_config
 from emergence import io
 from emergence.engines import Request, load_engine
-from emergence.inference import RequestCache, run_inference
+from emergence.inference import InferenceJob, RequestCache, run_inference
 from emergence.methods import build_prompts
 from emergence.tasks import build_task
 
@@ -173,38 +174,19 @@ def test_killed_job_resumes_with_only_uncached_requests(tiny_checkpoints, tmp_pa
     )
     manifest = {"sha": "test-sha", "path": str(tiny_checkpoints["tiny-a"])}
     out, stats = tmp_path / "generations.parquet", tmp_path / "stats.jsonl"
-    args = (
-        "tiny-a",
-        manifest,
-        [str(prompt_file)],
-        [str(out)],
-        "vllm",
-        {**config["engine"], "seed": 0},
-        tmp_path / "cache",
-        5,
-        stats,
-    )
+    job = InferenceJob("tiny-a", manifest, "vllm", {**config["engine"], "seed": 0}, tmp_path / "cache", 5, stats)
+    args = (job, [str(prompt_file)], [str(out)])
 
     killed = KilledAfter(chunks=2)
     with pytest.raises(KeyboardInterrupt):
-        run_inference(*args, engine_factory=killed)
+        run_inference(replace(job, engine_factory=killed), *args[1:])
     assert killed.sent == 10 and not out.exists()
     assert len(RequestCache(tmp_path / "cache").load()) == 10
 
     resumed = run_inference(*args)
     assert resumed == {**resumed, "requests": 18, "cached": 10, "sent": 8, "engine_loads": 1}
     uninterrupted = tmp_path / "uninterrupted.parquet"
-    run_inference(
-        "tiny-a",
-        manifest,
-        [str(prompt_file)],
-        [str(uninterrupted)],
-        "vllm",
-        {**config["engine"], "seed": 0},
-        tmp_path / "fresh",
-        18,
-        stats,
-    )
+    run_inference(replace(job, cache_dir=tmp_path / "fresh", chunk_size=18), [str(prompt_file)], [str(uninterrupted)])
     assert io.read_table(out, "generations").equals(io.read_table(uninterrupted, "generations"))
 
     again = run_inference(*args)
@@ -227,23 +209,22 @@ def test_out_of_memory_is_retried_with_smaller_settings_keeping_finished_chunks(
     manifest = {"sha": "test-sha", "path": str(tiny_checkpoints["tiny-b"])}
     settings = {**config["engine"], "seed": 0, "max_num_seqs": 64}
     out, stats = tmp_path / "generations.parquet", tmp_path / "stats.jsonl"
-    args = ("tiny-b", manifest, [str(prompt_file)], [str(out)], "vllm", settings, tmp_path / "cache", 4, stats)
+    job = InferenceJob("tiny-b", manifest, "vllm", settings, tmp_path / "cache", 4, stats)
+    files = ([str(prompt_file)], [str(out)])
 
     first = KilledAfter(chunks=3, error=torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB"))
     with pytest.raises(EngineOutOfMemory, match=r"ran out of memory on attempt 1 .* 12 answers are cached"):
-        run_inference(*args, engine_factory=first)
+        run_inference(replace(job, engine_factory=first), *files)
     assert first.settings["max_num_seqs"] == 64 and not out.exists()
 
     second = KilledAfter(chunks=99)
-    retried = run_inference(*args, engine_factory=second, attempt=2)
+    retried = run_inference(replace(job, engine_factory=second, attempt=2), *files)
     assert second.settings["max_num_seqs"] == 32 and second.settings["memory_fraction"] == pytest.approx(0.3 * 0.85)
     assert retried["cached"] == 12 and retried["sent"] == 6 == second.sent
     assert attempt_settings(settings, 3)["max_num_seqs"] == 16 and attempt_settings(settings, 1) == settings
 
     uninterrupted = tmp_path / "uninterrupted.parquet"
-    run_inference(
-        "tiny-b", manifest, [str(prompt_file)], [str(uninterrupted)], "vllm", settings, tmp_path / "fresh", 18, stats
-    )
+    run_inference(replace(job, cache_dir=tmp_path / "fresh", chunk_size=18), [str(prompt_file)], [str(uninterrupted)])
     assert io.read_table(out, "generations").equals(io.read_table(uninterrupted, "generations"))
 
 

@@ -1,14 +1,16 @@
 """The thin command line the Snakemake rules call: one subcommand per stage, no logic of its own.
 
-Structured arguments (config entries) arrive as JSON strings. Errors the user can fix (bad config
-entry, missing checkpoint, empty task, unreadable stage file) end the command with one line,
-`error: ...`, and a non-zero exit status, leaving no output behind.
+Structured arguments (config entries) arrive as JSON strings. Progress goes through `logging` to stderr,
+which every rule's log captures. Errors the user can fix (bad config entry, missing checkpoint, empty
+task, unreadable stage file) end the command with one line, `error: ...`, and a non-zero exit status,
+leaving no output behind.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import logging
 import sys
 import tarfile
 import zipfile
@@ -18,6 +20,8 @@ import pandas as pd
 
 from emergence import io
 from emergence.errors import EmergenceError
+
+log = logging.getLogger("emergence")
 
 
 def named_paths(inputs: str | None) -> dict[str, Path]:
@@ -30,7 +34,7 @@ def cmd_model(args) -> None:
 
     lock = Path(args.revision_lock) if args.revision_lock else None
     manifest = materialise(args.name, json.loads(args.entry), Path(args.out), args.seed, named_paths(args.inputs), lock)
-    print(f"model {args.name}: {manifest['n_params']:,} parameters at {manifest['path']}")
+    log.info(f"model {args.name}: {manifest['n_params']:,} parameters at {manifest['path']}")
 
 
 def cmd_train(args) -> None:
@@ -41,7 +45,7 @@ def cmd_train(args) -> None:
         Path(args.out),
         lambda tmp: train_tiny_family_member(tmp, json.loads(args.entry), json.loads(args.training), args.seed),
     )
-    print(f"trained {args.name}: {args.out}")
+    log.info(f"trained {args.name}: {args.out}")
 
 
 def cmd_task(args) -> None:
@@ -49,7 +53,7 @@ def cmd_task(args) -> None:
 
     items = build_task(args.name, json.loads(args.spec), args.seed, named_paths(args.inputs))
     io.write_table(items, args.out, "tasks", {"task": args.name})
-    print(
+    log.info(
         f"task {args.name}: {(items['split'] == 'test').sum()} test items,"
         f" {(items['split'] == 'train').sum()} train items"
     )
@@ -61,25 +65,24 @@ def cmd_prompts(args) -> None:
     items = io.read_table(args.items, "tasks")
     prompts = build_prompts(args.task, items, args.method, json.loads(args.spec), json.loads(args.sampling), args.seed)
     io.write_table(prompts, args.out, "prompts", {"task": args.task, "method": args.method})
-    print(f"prompts {args.task}/{args.method}: {len(prompts)} requests")
+    log.info(f"prompts {args.task}/{args.method}: {len(prompts)} requests")
 
 
 def cmd_infer(args) -> None:
-    from emergence.inference import run_inference
+    from emergence.inference import InferenceJob, run_inference
 
     manifest = json.loads(Path(args.manifest).read_text())
-    run_inference(
+    job = InferenceJob(
         args.model,
         manifest,
-        args.prompts,
-        args.out,
         args.engine,
         json.loads(args.settings),
-        args.cache_dir,
+        Path(args.cache_dir),
         args.chunk_size,
-        args.stats,
+        Path(args.stats),
         attempt=args.attempt or 1,
     )
+    run_inference(job, args.prompts, args.out)
 
 
 def cmd_score(args) -> None:
@@ -101,7 +104,7 @@ def cmd_score(args) -> None:
         args.out,
         {"model": args.model, "model_sha": manifest["sha"]},
     )
-    print(f"scores {args.model} {Path(args.generations).parent.name}/{Path(args.generations).stem}: {rows} rows")
+    log.info(f"scores {args.model} {Path(args.generations).parent.name}/{Path(args.generations).stem}: {rows} rows")
 
 
 def cmd_fit(args) -> None:
@@ -111,19 +114,16 @@ def cmd_fit(args) -> None:
     fits, calibration = analyse_task_method(scores, Settings.from_config(json.loads(args.settings), args.seed))
     io.write_table(fits, args.out, "fits")
     io.write_table(calibration, args.calibration, "calibration")
-    report_not_fittable(fits, sys.stdout)
+    report_not_fittable(fits)
 
 
-def report_not_fittable(fits: pd.DataFrame, stream) -> None:
+def report_not_fittable(fits: pd.DataFrame) -> None:
     """One line per distinct reason a fit or measure was not made, then a count of what was."""
     for status, count in fits.loc[fits["status"] != "ok", "status"].value_counts().sort_index().items():
-        print(f"{count} rows {status}", file=stream)
+        log.info(f"{count} rows {status}")
     ok = fits["status"] == "ok"
     with_interval = ok & fits["ci_low"].notna() & fits["ci_high"].notna()
-    print(
-        f"fits: {ok.sum()} numbers, {with_interval.sum()} of them with intervals, {(~ok).sum()} rows not fittable",
-        file=stream,
-    )
+    log.info(f"fits: {ok.sum()} numbers, {with_interval.sum()} of them with intervals, {(~ok).sum()} rows not fittable")
 
 
 def cmd_fit_csv(args) -> None:
@@ -132,7 +132,7 @@ def cmd_fit_csv(args) -> None:
     settings = Settings.from_config(json.loads(args.settings) if args.settings else {}, args.seed or 0)
     fits = analyse_csv(read_results_csv(args.csv), settings)
     fits.to_csv(args.out or sys.stdout, index=False, float_format="%.6g")
-    report_not_fittable(fits, sys.stderr)
+    report_not_fittable(fits)
 
 
 def cmd_figure(args) -> None:
@@ -149,7 +149,7 @@ def cmd_figure(args) -> None:
         [Path(p) for p in args.out],
         json.loads(args.style),
     )
-    print(f"figure {args.out[0]}" + (f": not drawn, {missing}" if missing else ""))
+    log.info(f"figure {args.out[0]}" + (f": not drawn, {missing}" if missing else ""))
 
 
 def cmd_report(args) -> None:
@@ -168,7 +168,7 @@ def cmd_report(args) -> None:
         summarise_scores(scores),
         json.loads(args.notes),
     )
-    print(f"report: {args.out}")
+    log.info(f"report: {args.out}")
 
 
 # subcommand: (handler, help, options); an option ending in "?" is optional, in "+" takes several
@@ -236,6 +236,7 @@ def main(argv: list[str] | None = None) -> None:
     """Run one subcommand. Bad input (`EmergenceError`, or an archive that cannot be read) ends with one
     line `error: ...` on stderr and exit status 1; anything else is a bug and keeps its traceback."""
     args = parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr, force=True)
     try:
         args.func(args)
     except io.CorruptStageFile as err:
@@ -246,7 +247,7 @@ def main(argv: list[str] | None = None) -> None:
 
 
 def fail(message: str) -> None:
-    print(f"error: {message}", file=sys.stderr, flush=True)
+    log.error(f"error: {message}")
     sys.exit(1)
 
 

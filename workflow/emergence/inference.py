@@ -13,9 +13,10 @@ down by attempt (`attempt_settings`), and the retry sends only what the failed a
 from __future__ import annotations
 
 import json
+import logging
 import time
 from collections.abc import Callable
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import pandas as pd
@@ -25,6 +26,8 @@ import pyarrow.parquet as pq
 from emergence.engines import OPTIONAL_OUTPUTS, Engine, Request, engine_version, fit_to_context, load_engine
 from emergence.errors import EmergenceError
 from emergence.io import SCHEMAS, StageFileError, read_table, stable_hash, write_atomically, write_table
+
+log = logging.getLogger(__name__)
 
 # Settings that change what an engine computes; memory and batching settings do not.
 OUTPUT_SETTINGS = ("dtype", "max_model_len", "tensor_parallel_size", "trust_remote_code")
@@ -117,7 +120,7 @@ class RequestCache:
                     raise ValueError("wrong columns")
                 tables.append(table)
             except (pa.ArrowInvalid, OSError, ValueError) as err:
-                print(f"request cache: dropping unreadable chunk {chunk} ({err})")
+                log.warning(f"request cache: dropping unreadable chunk {chunk} ({err})")
                 chunk.unlink()
         if not tables:
             return CACHE_SCHEMA.empty_table().to_pandas()
@@ -131,75 +134,75 @@ class RequestCache:
         write_atomically(path, lambda tmp: pq.write_table(table, tmp, write_page_checksum=True))
 
 
-def run_inference(
-    model: str,
-    manifest: dict,
-    prompt_files: list[str],
-    output_files: list[str],
-    engine_name: str,
-    settings: dict,
-    cache_dir: str | Path,
-    chunk_size: int,
-    stats_file: str | Path,
-    engine_factory: Callable[[str, str, dict], Engine] = load_engine,
-    attempt: int = 1,
-) -> dict:
-    """Answer every prompt of every task x method for one model, loading its engine at most once."""
+@dataclass(frozen=True)
+class InferenceJob:
+    """One model's inference: what the `infer` rule passes (engine settings as `plan.engine_settings` makes them)."""
+
+    model: str
+    manifest: dict  # the model's manifest: path, sha, trust_remote_code
+    engine: str  # a registered engine name
+    settings: dict
+    cache_dir: Path
+    chunk_size: int  # requests per engine call; the cache is appended after each
+    stats_file: Path  # one JSON line of counts per run
+    attempt: int = 1  # Snakemake's attempt: each retry after running out of memory asks for less
+    engine_factory: Callable[[str, str, dict], Engine] = load_engine
+
+    def log(self, message: str) -> None:
+        log.info(f"inference {self.model}: {message}")
+
+
+def run_inference(job: InferenceJob, prompt_files: list[str], output_files: list[str]) -> dict:
+    """Answer every prompt of every task x method for one model, loading its engine at most once.
+
+    Writes one generations file per prompts file and returns the run's counts (requests, cached, sent,
+    engine loads). Raises EngineOutOfMemory (a retry sends the rest) and whatever the engine raises.
+    """
     from emergence.models import model_identity
 
-    settings = {**settings, "trust_remote_code": manifest.get("trust_remote_code", False)}
-    identity = model_identity(manifest)
+    settings = {**job.settings, "trust_remote_code": job.manifest.get("trust_remote_code", False)}
+    identity = model_identity(job.manifest)
     per_file = [read_table(p, "prompts") for p in prompt_files]
     for frame in per_file:
-        frame["key"] = [request_key(identity, engine_name, settings, row) for row in frame.to_dict("records")]
+        frame["key"] = [request_key(identity, job.engine, settings, row) for row in frame.to_dict("records")]
     truncate = settings.get("long_prompts", "error") == "truncate"
-    cache = RequestCache(cache_dir)
+    cache = RequestCache(job.cache_dir)
     cached = set(cache.load()["key"])
     per_file = [_resolve_truncated(frame, cached, truncate) for frame in per_file]
     prompts = pd.concat(per_file, ignore_index=True)
     pending = prompts[~prompts["key"].isin(cached)].drop_duplicates("key")
-    stats = {
-        "model": model,
-        "requests": len(prompts),
-        "cached": len(prompts) - len(pending),
-        "sent": 0,
-        "engine_loads": 0,
-        "attempt": attempt,
-    }
-    print(f"inference {model}: {len(prompts)} requests, {stats['cached']} cached, {len(pending)} to run", flush=True)
+    stats = {"model": job.model, "requests": len(prompts), "cached": len(prompts) - len(pending), "sent": 0}
+    stats |= {"engine_loads": 0, "attempt": job.attempt}
+    job.log(f"{len(prompts)} requests, {stats['cached']} cached, {len(pending)} to run")
     if len(pending):
-        try:
-            _answer_pending(
-                model,
-                pending,
-                engine_name,
-                attempt_settings(settings, attempt),
-                manifest,
-                cache,
-                chunk_size,
-                stats,
-                engine_factory,
-            )
-        except Exception as err:
-            if is_out_of_memory(err):
-                first_line = (str(err).splitlines() or [""])[0][:200]
-                raise EngineOutOfMemory(
-                    f"model {model} ran out of memory on attempt {attempt} ({type(err).__name__}: {first_line});"
-                    f" {stats['sent']} answers are cached, a retry sends the rest with smaller settings"
-                ) from None
-            raise
+        _answer_pending_or_explain(job, pending, attempt_settings(settings, job.attempt), cache, stats)
     answered = cache.load().set_index("key")
     per_file = [_resolve_truncated(frame, set(answered.index), truncate) for frame in per_file]
+    provenance = {"model": job.model, "model_sha": job.manifest["sha"]}
     for frame, out in zip(per_file, output_files):
-        write_table(_generations(frame, answered), out, "generations", {"model": model, "model_sha": manifest["sha"]})
-    _append_stats(stats_file, stats)
+        write_table(_generations(frame, answered), out, "generations", provenance)
+    _append_stats(job.stats_file, stats)
     return stats
 
 
-def _answer_pending(model, pending, engine_name, settings, manifest, cache, chunk_size, stats, engine_factory) -> None:
+def _answer_pending_or_explain(job: InferenceJob, pending, settings: dict, cache, stats: dict) -> None:
+    """`_answer_pending`, with running out of memory said in one line (the answers so far stay cached)."""
+    try:
+        _answer_pending(job, pending, settings, cache, stats)
+    except Exception as err:
+        if is_out_of_memory(err):
+            first_line = (str(err).splitlines() or [""])[0][:200]
+            raise EngineOutOfMemory(
+                f"model {job.model} ran out of memory on attempt {job.attempt} ({type(err).__name__}: {first_line});"
+                f" {stats['sent']} answers are cached, a retry sends the rest with smaller settings"
+            ) from None
+        raise
+
+
+def _answer_pending(job: InferenceJob, pending, settings: dict, cache, stats: dict) -> None:
     """Load the engine once, fit every pending request to its context, answer them chunk by chunk."""
     started = time.perf_counter()
-    engine = engine_factory(engine_name, manifest["path"], settings)
+    engine = job.engine_factory(job.engine, job.manifest["path"], settings)
     stats["engine_loads"] = 1
     stats["load_seconds"] = round(time.perf_counter() - started, 3)
     truncate = settings.get("long_prompts", "error") == "truncate"
@@ -216,14 +219,15 @@ def _answer_pending(model, pending, engine_name, settings, manifest, cache, chun
     stats["truncated"] = sum(dropped > 0 for _, dropped in fitted)
     keys = [truncated_key(key) if dropped else key for key, (_, dropped) in zip(pending["key"], fitted)]
     total = stats["cached"] + len(pending)
+    chunk_size = job.chunk_size
     for start in range(0, len(pending), chunk_size):
         chunk = fitted[start : start + chunk_size]
-        print(f"inference {model}: sending {len(chunk)} requests", flush=True)
+        job.log(f"sending {len(chunk)} requests")
         answers = _answers_frame(pd.Series(keys[start : start + chunk_size]), engine.run([r for r, _ in chunk]), engine)
         answers["prompt_tokens_dropped"] = [dropped for _, dropped in chunk]
         cache.append(answers)
         stats["sent"] += len(chunk)
-        print(f"inference {model}: {stats['cached'] + stats['sent']}/{total} requests answered", flush=True)
+        job.log(f"{stats['cached'] + stats['sent']}/{total} requests answered")
 
 
 def truncated_key(key: str) -> str:

@@ -125,7 +125,35 @@ def label(metric: str) -> str:
     return METRIC_LABELS.get(metric, metric.replace("_", " ").capitalize())
 
 
-def figure_plan(config: dict) -> tuple[dict[str, dict], list[str]]:
+@dataclass(frozen=True)
+class FigureContext:
+    """What every figure planner reads: the sweep's (task, method) pairs, each task's methods and its main
+    method (`figures.method`, or the task's first), the figure settings and the largest family's size."""
+
+    config: dict
+    pairs: list[tuple[str, str]]
+    runs: dict[str, list[str]]
+    main: dict[str, str]
+    x: str
+    metric: str
+    largest: int
+
+    @property
+    def metrics(self) -> list[str]:
+        return self.config["metrics"]
+
+    @property
+    def fitting(self) -> dict:
+        return self.config["fitting"]
+
+    def entry(self, kind: str, tables: list[tuple[str, str]], options: dict, title: str) -> dict:
+        return {"kind": kind, "tables": tables, "options": options, "title": title}
+
+
+Planned = tuple[dict[str, dict], list[str]]  # figures by output stem, and notes on those not drawn
+
+
+def figure_plan(config: dict) -> Planned:
     """The figures a sweep can draw, by output stem under results/figures/, and a note for each it cannot.
 
     Each entry gives the figure's kind, the task x method fit tables it reads, its options and title.
@@ -135,95 +163,116 @@ def figure_plan(config: dict) -> tuple[dict[str, dict], list[str]]:
     runs: dict[str, list[str]] = {}
     for task, m in pairs:
         runs.setdefault(task, []).append(m)
-    tasks, metrics, fitting = sorted(runs), config["metrics"], config["fitting"]
-    x, metric, wanted = config["figures"]["x"], config["figures"]["metric"], config["figures"].get("method")
-    main = {task: wanted if wanted in methods else methods[0] for task, methods in runs.items()}
+    wanted = config["figures"].get("method")
     families: dict[str, int] = {}
     for name, entry in config["models"].items():
         families[entry.get("family", name)] = families.get(entry.get("family", name), 0) + 1
-    largest = max(families.values())
-    plan, notes = {}, []
+    context = FigureContext(
+        config,
+        pairs,
+        runs,
+        {task: wanted if wanted in methods else methods[0] for task, methods in runs.items()},
+        config["figures"]["x"],
+        config["figures"]["metric"],
+        max(families.values()),
+    )
+    plan: dict[str, dict] = {}
+    notes: list[str] = []
+    for planner in (loss_figures, task_figures, method_figures, per_run_figures, choice_figures, robustness_figures):
+        planned, why_not = planner(context)
+        plan.update(planned)
+        notes += why_not
+    return plan, notes
+
+
+def loss_figures(c: FigureContext) -> Planned:
+    if "target_logprob" not in c.metrics:
+        return {}, ["Loss against scale: not drawn, the sweep does not score target_logprob."]
+    return {
+        f"loss/{task}": c.entry("loss", [(task, c.main[task])], {}, f"Per-token loss, {task}, {c.main[task]}")
+        for task in sorted(c.runs)
+    }, []
+
+
+def task_figures(c: FigureContext) -> Planned:
+    tasks = sorted(c.runs)
     chance = {task: 0.0 for task in tasks}  # exact answers to generation tasks: no guessing
-    if "target_logprob" in metrics:
-        for task in tasks:
-            plan[f"loss/{task}"] = {
-                "kind": "loss",
-                "tables": [(task, main[task])],
-                "options": {},
-                "title": f"Per-token loss, {task}, {main[task]}",
-            }
-    else:
-        notes.append("Loss against scale: not drawn, the sweep does not score target_logprob.")
-    methods_named = sorted(set(main.values()))
-    plan[f"tasks/{metric}"] = {
-        "kind": "tasks",
-        "tables": [(t, main[t]) for t in tasks],
-        "options": {"metric": metric, "x": x, "chance": chance},
-        "title": f"{label(metric)} per task, {', '.join(methods_named)}",
+    title = f"{label(c.metric)} per task, {', '.join(sorted(set(c.main.values())))}"
+    options = {"metric": c.metric, "x": c.x, "chance": chance}
+    return {f"tasks/{c.metric}": c.entry("tasks", [(t, c.main[t]) for t in tasks], options, title)}, []
+
+
+def method_figures(c: FigureContext) -> Planned:
+    plan = {
+        f"methods/{task}": c.entry(
+            "methods",
+            [(task, m) for m in c.runs[task]],
+            {"metric": c.metric, "x": c.x, "by": "method"},
+            f"Prompting methods, {task}",
+        )
+        for task in sorted(c.runs)
+        if len(c.runs[task]) > 1
     }
-    for task in tasks:
-        if len(runs[task]) > 1:
-            plan[f"methods/{task}"] = {
-                "kind": "methods",
-                "tables": [(task, m) for m in runs[task]],
-                "options": {"metric": metric, "x": x, "by": "method"},
-                "title": f"Prompting methods, {task}",
-            }
-    if all(len(methods) == 1 for methods in runs.values()):
-        notes.append("Prompting methods against scale: not drawn, the sweep has one method.")
-    continuous = [m for m in ("exact_match", "token_edit_distance", "target_logprob") if m in metrics]
-    choice = [m for m in ("multiple_choice_grade", "brier_multiclass") if m in metrics]
+    return plan, [] if plan else ["Prompting methods against scale: not drawn, the sweep has one method."]
+
+
+def per_run_figures(c: FigureContext) -> Planned:
+    """Per (task, method): one set of outputs under three metrics, and the extrapolation to the largest model."""
+    continuous = [m for m in ("exact_match", "token_edit_distance", "target_logprob") if m in c.metrics]
     extrapolated = {
         m: fit
-        for m, fit in ((metric, "sigmoid_floor"), ("target_nll", "power_law"))
-        if m != "target_nll" or "target_logprob" in metrics
+        for m, fit in ((c.metric, "sigmoid_floor"), ("target_nll", "power_law"))
+        if m != "target_nll" or "target_logprob" in c.metrics
     }
-    can_extrapolate = fitting["extrapolate"] >= 1 and largest - fitting["extrapolate"] >= fitting["min_models"]
-    for task, m in pairs:
-        plan[f"metrics/{task}/{m}"] = {
-            "kind": "metrics",
-            "tables": [(task, m)],
-            "options": {"metrics": continuous, "x": x},
-            "title": f"One set of outputs, three metrics: {task}, {m}",
-        }
+    held_out = c.fitting["extrapolate"]
+    can_extrapolate = held_out >= 1 and c.largest - held_out >= c.fitting["min_models"]
+    plan = {}
+    for task, m in c.pairs:
+        plan[f"metrics/{task}/{m}"] = c.entry(
+            "metrics", [(task, m)], {"metrics": continuous, "x": c.x}, f"One set of outputs, three metrics: {task}, {m}"
+        )
         if can_extrapolate:
-            plan[f"extrapolation/{task}/{m}"] = {
-                "kind": "extrapolation",
-                "tables": [(task, m)],
-                "options": {"metrics": extrapolated, "x": x},
-                "title": f"Extrapolation to the largest model: {task}, {m}",
-            }
-    if not can_extrapolate:
-        notes.append(
-            f"Extrapolation: not drawn, no family has {fitting['min_models']} models besides the"
-            f" {fitting['extrapolate']} held out."
+            plan[f"extrapolation/{task}/{m}"] = c.entry(
+                "extrapolation",
+                [(task, m)],
+                {"metrics": extrapolated, "x": c.x},
+                f"Extrapolation to the largest model: {task}, {m}",
+            )
+    notes = [
+        f"Extrapolation: not drawn, no family has {c.fitting['min_models']} models besides the {held_out} held out."
+    ]
+    return plan, [] if can_extrapolate else notes
+
+
+def choice_figures(c: FigureContext) -> Planned:
+    choice = [m for m in ("multiple_choice_grade", "brier_multiclass") if m in c.metrics]
+    tasks = [t for t, spec in sorted(c.config["tasks"].items()) if kind_of(t, spec).multiple_choice(spec)]
+    if not tasks or len(choice) < 2:
+        note = "Multiple-choice grade next to Brier score: not drawn, the sweep has no multiple-choice task scored"
+        return {}, [note + " under both."]
+    return {
+        f"multiple_choice/{task}/{m}": c.entry(
+            "multiple_choice", [(task, m)], {"metrics": choice, "x": c.x}, f"Grade and Brier score: {task}, {m}"
         )
-    multiple_choice_tasks = [t for t, spec in sorted(config["tasks"].items()) if kind_of(t, spec).multiple_choice(spec)]
-    if not multiple_choice_tasks or len(choice) < 2:
-        notes.append(
-            "Multiple-choice grade next to Brier score: not drawn, the sweep has no multiple-choice task"
-            " scored under both."
-        )
-    for task in multiple_choice_tasks if len(choice) == 2 else []:
-        for m in runs[task]:
-            plan[f"multiple_choice/{task}/{m}"] = {
-                "kind": "multiple_choice",
-                "tables": [(task, m)],
-                "options": {"metrics": choice, "x": x},
-                "title": f"Grade and Brier score: {task}, {m}",
-            }
+        for task in tasks
+        for m in c.runs[task]
+    }, []
+
+
+def robustness_figures(c: FigureContext) -> Planned:
     variants: dict[str, list[str]] = {}
-    for task, spec in config["tasks"].items():
+    for task, spec in c.config["tasks"].items():
         clean = kind_of(task, spec).shifted_from(spec)
-        if clean and main.get(task) == main.get(clean):
+        if clean and c.main.get(task) == c.main.get(clean):
             variants.setdefault(clean, []).append(task)
-    for clean, shifted in sorted(variants.items()):
-        plan[f"robustness/{clean}"] = {
-            "kind": "robustness",
-            "tables": [(t, main[clean]) for t in [clean, *sorted(shifted)]],
-            "options": {"metric": metric, "x": x, "by": "task"},
-            "title": f"Clean against shifted inputs, {clean}, {main[clean]}",
-        }
     if not variants:
-        notes.append("Robustness (clean against shifted inputs): not drawn, the sweep has no shifted task variants.")
-    return plan, notes
+        return {}, ["Robustness (clean against shifted inputs): not drawn, the sweep has no shifted task variants."]
+    return {
+        f"robustness/{clean}": c.entry(
+            "robustness",
+            [(t, c.main[clean]) for t in [clean, *sorted(shifted)]],
+            {"metric": c.metric, "x": c.x, "by": "task"},
+            f"Clean against shifted inputs, {clean}, {c.main[clean]}",
+        )
+        for clean, shifted in sorted(variants.items())
+    }, []

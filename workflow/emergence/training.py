@@ -11,6 +11,7 @@ several token counts, like Pythia's intermediate checkpoints, for loss-against-d
 from __future__ import annotations
 
 import json
+import logging
 import math
 import random
 from pathlib import Path
@@ -18,6 +19,8 @@ from pathlib import Path
 from emergence.errors import InputError
 from emergence.methods.scratchpad import SCRATCHPAD_CUE
 from emergence.tasks.arithmetic import OPERATORS, is_heldout, operands, scratchpad
+
+log = logging.getLogger(__name__)
 
 
 def curriculum_line(
@@ -94,27 +97,48 @@ def train_tiny_family_member(out: Path, entry: dict, training: dict, seed: int) 
     tokenizer = Tokenizer.from_file(str(out / "tokenizer.json"))
     pad = tokenizer.token_to_id("<pad>")
     assert pad is not None  # build_byte_tokenizer adds <pad>
-    seq_len, batch = training["seq_len"], training["batch_size"]
+    seq_len = training["seq_len"]
     train_ids = packed(
         tokenizer, curriculum(random.Random(f"{seed}/train"), training, training["tokens"], False), seq_len, pad
     )
     eval_ids = packed(
         tokenizer, curriculum(random.Random(f"{seed}/heldout"), training, training["eval_tokens"], True), seq_len, pad
     )
-    generator = torch.Generator().manual_seed(seed)
-    order = torch.randperm(len(train_ids), generator=generator)
-    steps = math.ceil(len(train_ids) / batch)
-
     model = tiny_llama(entry, seed)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=entry["learning_rate"], betas=(0.9, 0.95), weight_decay=0.01)
-    warmup = max(1, int(training["warmup_fraction"] * steps))
+    seen, steps, curve = optimise(model, train_ids, eval_ids, pad, entry["learning_rate"], training, seed)
+    record = {
+        "training_tokens": seen,
+        "steps": steps,
+        "learning_rate": entry["learning_rate"],
+        "curve": curve,
+        "training": training,
+        "seed": seed,
+    }
+    model.save_pretrained(out, safe_serialization=True)
+    (out / "training.json").write_text(json.dumps(record, indent=2, sort_keys=True) + "\n")
+    return record
+
+
+def cosine_schedule(warmup: int, steps: int):
+    """Linear warm-up to the peak rate, then cosine decay to a tenth of it: the rate's multiplier per step."""
+    return lambda step: (
+        (step + 1) / warmup
+        if step < warmup
+        else 0.1 + 0.45 * (1 + math.cos(math.pi * (step - warmup) / max(1, steps - warmup)))
+    )
+
+
+def optimise(model, train_ids, eval_ids, pad: int, learning_rate: float, training: dict, seed: int):
+    """One epoch of AdamW over the packed sequences in a seeded order, clipped at norm 1; held-out loss at
+    `eval_points` evenly spaced steps. Returns the tokens seen, the steps and the held-out curve."""
+    import torch
+
+    batch = training["batch_size"]
+    order = torch.randperm(len(train_ids), generator=torch.Generator().manual_seed(seed))
+    steps = math.ceil(len(train_ids) / batch)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=learning_rate, betas=(0.9, 0.95), weight_decay=0.01)
     schedule = torch.optim.lr_scheduler.LambdaLR(
-        optimizer,
-        lambda step: (
-            (step + 1) / warmup
-            if step < warmup
-            else 0.1 + 0.45 * (1 + math.cos(math.pi * (step - warmup) / max(1, steps - warmup)))
-        ),
+        optimizer, cosine_schedule(max(1, int(training["warmup_fraction"] * steps)), steps)
     )
     eval_steps = {round(steps * (i + 1) / training["eval_points"]) for i in range(training["eval_points"])}
     curve, seen = [], 0
@@ -130,21 +154,8 @@ def train_tiny_family_member(out: Path, entry: dict, training: dict, seed: int) 
         seen += int((ids != pad).sum())
         if step in eval_steps:
             curve.append({"tokens": seen, "step": step, "heldout_loss": heldout_loss(model, eval_ids, pad)})
-            print(
-                f"train: step {step}/{steps}, {seen:,} tokens, held-out loss {curve[-1]['heldout_loss']:.4f}",
-                flush=True,
-            )
-    record = {
-        "training_tokens": seen,
-        "steps": steps,
-        "learning_rate": entry["learning_rate"],
-        "curve": curve,
-        "training": training,
-        "seed": seed,
-    }
-    model.save_pretrained(out, safe_serialization=True)
-    (out / "training.json").write_text(json.dumps(record, indent=2, sort_keys=True) + "\n")
-    return record
+            log.info(f"train: step {step}/{steps}, {seen:,} tokens, held-out loss {curve[-1]['heldout_loss']:.4f}")
+    return seen, steps, curve
 
 
 def labels_of(ids, pad: int):

@@ -10,28 +10,10 @@ from emergence.analysis.curve import CURVE_POINTS, TARGET_NLL, Rows
 from emergence.scoring.metrics import spec
 
 
-def fit_curve(fit: str, x: np.ndarray, y: np.ndarray, delta: float, start: dict | None = None) -> dict:
-    if fit == "sigmoid_floor":
-        return fits.fit_sigmoid_floor(np.log10(x), y, start)
-    return fits.fit_power_law(x, y, delta, start)
-
-
 def predict(fit: str, params: dict, x: np.ndarray) -> np.ndarray:
     if fit == "sigmoid_floor":
         return fits.sigmoid_floor(np.log10(x), params["floor"], params["midpoint"], params["slope"])
     return (params["N_c"] / x) ** params["alpha"]
-
-
-def fit_replicates(fit: str, x: np.ndarray, means: np.ndarray, delta: float) -> list[dict | None]:
-    """The fit on the point estimate (multi-start), then on each replicate from it; None where a fit fails."""
-    point = fit_curve(fit, x, means[0], delta)
-    out: list[dict | None] = [point]
-    for y in means[1:]:
-        try:
-            out.append(fit_curve(fit, x, y, delta, point))
-        except ValueError:
-            out.append(None)
-    return out
 
 
 def add_fit(rows: Rows, metric: str, axis: str, fit: str) -> None:
@@ -43,7 +25,7 @@ def add_fit(rows: Rows, metric: str, axis: str, fit: str) -> None:
     replicates: list[dict | None] = []
     if not problem:
         try:
-            replicates = fit_replicates(fit, x, means, settings.huber_delta)
+            replicates = fits.fit_replicates(fit, x, means, settings.huber_delta)
         except ValueError as err:
             problem = f"not fittable: {fit} fit failed ({err})"
     if problem:
@@ -66,7 +48,7 @@ def add_extrapolation(
     if settings.extrapolate < 1 or small < settings.min_models:
         return
     try:
-        held = fit_replicates(fit, x[:small], means[:, :small], settings.huber_delta)
+        held = fits.fit_replicates(fit, x[:small], means[:, :small], settings.huber_delta)
     except ValueError as err:
         rows.not_fittable(
             metric, axis, "extrapolation", f"not fittable: {fit} fit on the smaller models failed ({err})"
