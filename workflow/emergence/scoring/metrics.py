@@ -21,11 +21,10 @@ import numpy as np
 import pandas as pd
 
 from emergence.errors import InputError
-from emergence.registry import registrar
+from emergence.registry import Registry
 from emergence.scoring.answers import FILTERS, majority, normalise, normalise_text, token_f1
 from emergence.scoring.items import objects
 
-METRICS: dict[str, Metric] = {}
 SAMPLED = ("pass", "maj", "cmaj")  # "pass@k" etc. in the config: one metric per k up to the samples drawn
 DEFAULT_FILTER = "strict"  # the answer filter of a sampled metric named without one ("maj@k" = "maj@k:strict")
 
@@ -39,7 +38,7 @@ class Metric:
     reads: tuple[str, ...] = ()  # the optional engine outputs it needs (engines.OPTIONAL_OUTPUTS)
 
 
-_register_metric = registrar(METRICS)
+METRICS: Registry[Metric] = Registry("metric")
 
 
 def metric(
@@ -52,7 +51,7 @@ def metric(
     """Register a metric function with what kind of metric it is; a name registered twice is an error."""
 
     def register(fn):
-        _register_metric(name)(Metric(fn, discontinuous, lower_is_better, choices, reads))
+        METRICS.add(name, Metric(fn, discontinuous, lower_is_better, choices, reads))
         return fn
 
     return register

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import ClassVar
 
 from emergence.errors import InputError
-from emergence.registry import load_package, registrar
+from emergence.registry import Registry, load_package
 
 
 class ModelSource:
@@ -46,22 +46,13 @@ class SourceContext:
         return Path(self.inputs[key])
 
 
-SOURCES: dict[str, ModelSource] = {}
-_register = registrar(SOURCES)
-
-
-def model_source(cls: type[ModelSource]) -> type[ModelSource]:
-    """Class decorator: register one instance of a source under its `name`."""
-    _register(cls.name)(cls())
-    return cls
+SOURCES: Registry[ModelSource] = Registry("source")
+model_source = SOURCES.register_class
 
 
 def source_of(model: str, entry: dict) -> ModelSource:
     """The registered source of a model entry; an unknown one is an error naming the model."""
-    name = entry.get("source")
-    if name not in SOURCES:
-        raise InputError(f"model {model}: unknown source {name!r} (known: {', '.join(sorted(SOURCES))})")
-    return SOURCES[name]
+    return SOURCES.find(entry.get("source"), f"model {model}")
 
 
 load_package(__name__, __path__)

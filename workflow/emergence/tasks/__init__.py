@@ -16,7 +16,7 @@ import pandas as pd
 
 from emergence.config import ConfigError
 from emergence.errors import EmergenceError
-from emergence.registry import load_package, registrar
+from emergence.registry import Registry, load_package
 
 
 class TaskError(EmergenceError, ValueError):
@@ -59,21 +59,13 @@ class TaskKind:
         return Path(inputs[key])
 
 
-TASK_KINDS: dict[str, TaskKind] = {}
-_register = registrar(TASK_KINDS)
-
-
-def task_kind(cls: type[TaskKind]) -> type[TaskKind]:
-    """Class decorator: register one instance of a task kind under its `name`."""
-    _register(cls.name)(cls())
-    return cls
+TASK_KINDS: Registry[TaskKind] = Registry("kind", TaskError)
+task_kind = TASK_KINDS.register_class
 
 
 def kind_of(task: str, spec: dict) -> TaskKind:
     """The registered kind of a task spec; an unknown one is an error naming the task."""
-    if spec.get("kind") not in TASK_KINDS:
-        raise TaskError(f"task {task}: unknown kind {spec.get('kind')!r} (known: {sorted(TASK_KINDS)})")
-    return TASK_KINDS[spec["kind"]]
+    return TASK_KINDS.find(spec.get("kind"), f"task {task}")
 
 
 def build_task(task: str, spec: dict, seed: int, inputs: dict[str, Path] | None = None) -> pd.DataFrame:
