@@ -43,7 +43,8 @@ def analyse_curve(
                 add_fit(rows, metric, axis, "power_law")
     add_flags(rows, metrics, breakthrough)
     add_mirage(rows)
-    return rows.rows, add_calibration(rows)
+    calibration = add_calibration(rows)
+    return rows.finished(), calibration
 
 
 def analyse_task_method(scores: pd.DataFrame, settings: Settings) -> tuple[pd.DataFrame, pd.DataFrame]:

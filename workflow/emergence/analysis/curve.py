@@ -8,6 +8,7 @@ selects by column and never parses a string.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from typing import Any
 
@@ -165,15 +166,17 @@ class Curve:
         return ""
 
 
-def interval(samples: np.ndarray, level: float) -> tuple[float, float]:
-    """Percentile interval of the bootstrap replicates (row 0, the point estimate, excluded)."""
-    replicates = np.asarray(samples, float)[1:]
-    replicates = replicates[np.isfinite(replicates)]
-    if len(replicates) == 0:
-        return np.nan, np.nan
+def intervals(replicates: np.ndarray, level: float) -> tuple[np.ndarray, np.ndarray]:
+    """Percentile intervals of rows of bootstrap replicates (rows x B, the point estimates left out),
+    each over its finite values; NaN where a row has none. One call for many rows: a curve has thousands."""
+    finite = np.where(np.isfinite(replicates), replicates, np.nan)
     tail = 100 * (1 - level) / 2
-    low, high = np.percentile(replicates, [tail, 100 - tail])
-    return float(low), float(high)
+    if finite.shape[1] == 0:
+        return np.full(len(finite), np.nan), np.full(len(finite), np.nan)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # an all-NaN row: its interval is NaN, as it should be
+        low, high = np.nanpercentile(finite, [tail, 100 - tail], axis=1)
+    return low, high
 
 
 class Rows:
@@ -182,6 +185,7 @@ class Rows:
     def __init__(self, curve: Curve):
         self.curve = curve
         self.rows: list[dict] = []
+        self.samples: list[np.ndarray] = []  # per row: the point estimate, then the replicates
 
     def add(
         self,
@@ -199,7 +203,7 @@ class Rows:
         """One row: `samples` is the point estimate then the replicates; `model` names the model a row is
         about, `scale` the x value of a fitted-curve point, `versus` the continuous metric a flag compares."""
         samples = np.atleast_1d(np.asarray(samples, float))
-        low, high = interval(samples, self.curve.settings.confidence_level)
+        self.samples.append(samples)
         self.rows.append(
             {
                 **self.curve.key,
@@ -211,13 +215,23 @@ class Rows:
                 "scale": scale,
                 "versus": versus,
                 "value": samples[0],
-                "ci_low": low,
-                "ci_high": high,
                 "n_models": len(self.curve.models),
                 "n_items": self.curve.n_items,
                 "status": status,
             }
         )
+
+    def finished(self) -> list[dict]:
+        """The rows with their intervals, computed for all rows with as many replicates at once."""
+        level = self.curve.settings.confidence_level
+        by_length: dict[int, list[int]] = {}
+        for index, samples in enumerate(self.samples):
+            by_length.setdefault(len(samples), []).append(index)
+        for indices in by_length.values():
+            low, high = intervals(np.stack([self.samples[i][1:] for i in indices]), level)
+            for i, lo, hi in zip(indices, low.tolist(), high.tolist()):
+                self.rows[i]["ci_low"], self.rows[i]["ci_high"] = lo, hi
+        return self.rows
 
     def not_fittable(self, metric: str, x: str, fit: str, status: str) -> None:
         self.add(metric, x, fit, "", [np.nan], status)
