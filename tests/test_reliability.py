@@ -78,6 +78,7 @@ def run_and_kill(workdir: Path, configfile: Path, rng: random.Random | None) -> 
         "--cores",
         "1",
     ]
+    started = time.time()
     with open(log, "w") as out:
         sweep = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, text=True)
         chunks_to_wait, watched, killed = (rng.randint(1, 4) if rng else None), None, None
@@ -92,6 +93,10 @@ def run_and_kill(workdir: Path, configfile: Path, rng: random.Random | None) -> 
                 time.sleep(rng.uniform(0.0, 0.2))
                 os.kill(job[0], signal.SIGKILL)
                 killed = job[1]
+    with open(log, "a") as out:  # the inference jobs' progress is in their rule logs (stderr), not Snakemake's output
+        for job_log in sorted((workdir / "logs/inference").glob("*.log")):
+            if job_log.stat().st_mtime >= started:
+                out.write(job_log.read_text())
     lines = log.read_text().splitlines()
     if not killed:
         assert sweep.returncode == 0, lines[-20:]

@@ -105,8 +105,8 @@ def column(values: np.ndarray) -> pd.Series:
 class Items:
     """What the metrics read, one row per request: a table whose columns are built when first read.
 
-    `samples` are the extracted answers of every sample (`normalised_samples` as compared, `steps`
-    their chains' lengths), `output` the first of them and `raw` the first sample's whole text;
+    `samples` are the extracted answers of every sample (`filtered(name)`: as compared under an answer
+    filter; `steps`: their chains' lengths), `output` the first of them and `raw` the first sample's whole text;
     `answers` are every answer a correct output may equal (`answer`, the first, and the task's other
     targets), `answer_rows` and `accepted_tokens` the same flattened into (item, answer) pairs, and
     `references` what a closed-book answer may match (the task's aliases, else the answers). Token
@@ -118,7 +118,6 @@ class Items:
 
     COLUMNS = (
         "samples",
-        "normalised_samples",
         "steps",
         "texts",
         "output",
@@ -213,11 +212,6 @@ class Items:
     @cached_property
     def samples(self) -> pd.Series:
         return column(self.per_row(self.flat_samples))
-
-    @cached_property
-    def normalised_samples(self) -> pd.Series:
-        """Each sample's answer as compared under the strict filter, for the votes of sampled metrics."""
-        return column(self.per_row(self.filtered("strict")))
 
     def filtered(self, name: str) -> np.ndarray:
         """Every sample's answer as compared under a registered answer filter, flat (see `per_row`)."""
