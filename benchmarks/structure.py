@@ -61,7 +61,9 @@ def main() -> None:
     for label, registry in registries.items():
         places = {name: naming(name, home(entry)) for name, entry in registry.items()}
         worst = max(places, key=lambda n: len(places[n]))
-        print(f"  {label:18s} {len(registry):3d} kinds, most named elsewhere: {len(places[worst])} ({worst}: {places[worst]})")
+        print(
+            f"  {label:18s} {len(registry):3d} kinds, most named elsewhere: {len(places[worst])} ({worst}: {places[worst]})"
+        )
     package = sorted((ROOT / "workflow" / "emergence").rglob("*.py"))
     mechanisms = sum(len(re.findall(r"\bRegistry\(", p.read_text())) for p in package)
     print(f"registries: {mechanisms} Registry instances, one mechanism (emergence.registry.Registry)")

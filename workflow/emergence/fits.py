@@ -14,11 +14,14 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 from scipy.optimize import least_squares
 from scipy.special import expit
+
+from emergence.registry import Registry
 
 SIGMOID_SLOPE_STARTS = (1.0, 3.0, 10.0)
 SIGMOID_MIDPOINT_QUANTILES = (0.25, 0.5, 0.75)
@@ -183,20 +186,27 @@ def fit_chinchilla(n: np.ndarray, d: np.ndarray, loss: np.ndarray, delta: float 
     }
 
 
+@dataclass(frozen=True)
+class ScalingFit:
+    """A registered scaling fit: its replicate fitter ((x, means, delta) -> list of parameter dicts or None)
+    and its prediction ((parameters, x) -> values), both against scale x itself (N or C, not its log)."""
+
+    replicates: Callable[[np.ndarray, np.ndarray, float], list[dict | None]]
+    predict: Callable[[dict, np.ndarray], np.ndarray]
+
+
+FITS: Registry[ScalingFit] = Registry("fit")
+
+
 def fit_replicates(fit: str, x: np.ndarray, means: np.ndarray, delta: float) -> list[dict | None]:
-    """`fit` ("sigmoid_floor" or "power_law") of every row of `means` ((1 + B) x n: row 0 the point estimate,
-    rows 1..B bootstrap replicates) against scale `x` (n); None where a replicate's fit fails.
+    """The registered `fit` of every row of `means` ((1 + B) x n: row 0 the point estimate, rows 1..B
+    bootstrap replicates) against scale `x` (n); None where a replicate's fit fails.
 
     Row 0 is fitted multi-start by `fit_sigmoid_floor` or `fit_power_law`; rows 1..B start from that
     fit, as they did one scipy fit at a time, but are solved together by `minimise_batch` (a
     curve's 200 replicates in some 5 ms instead of 0.3 s). Raises ValueError when the point fit fails.
     """
-    x, means = np.asarray(x, float), np.asarray(means, float)
-    if fit == "sigmoid_floor":
-        return sigmoid_replicates(np.log10(x), means)
-    if fit == "power_law":
-        return power_law_replicates(x, means, delta)
-    raise ValueError(f"unknown fit {fit!r}")
+    return FITS.find(fit, "fits").replicates(np.asarray(x, float), np.asarray(means, float), delta)
 
 
 def sigmoid_replicates(log_n: np.ndarray, means: np.ndarray) -> list[dict | None]:
@@ -314,3 +324,13 @@ def minimise_batch(
         gradient[kept], hessian[kept] = new_gradient[better], new_hessian[better]
         live = live[~done]
     return params, np.isfinite(value) & np.isfinite(params).all(axis=1)
+
+
+FITS.add(
+    "sigmoid_floor",
+    ScalingFit(
+        lambda x, means, delta: sigmoid_replicates(np.log10(x), means),
+        lambda p, x: sigmoid_floor(np.log10(x), p["floor"], p["midpoint"], p["slope"]),
+    ),
+)
+FITS.add("power_law", ScalingFit(power_law_replicates, lambda p, x: (p["N_c"] / x) ** p["alpha"]))

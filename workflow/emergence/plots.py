@@ -23,6 +23,7 @@ from matplotlib.ticker import LogFormatter, NullFormatter
 
 from emergence.io import write_atomically
 from emergence.plan import label
+from emergence.registry import Registry
 
 X_LABELS = {"n_params": "Parameters N", "training_flops": "Training compute C = 6ND (FLOPs)"}
 MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*")
@@ -305,15 +306,14 @@ def not_drawn_figure(reason: str, title: str, outs: list[Path], style: dict) -> 
     save_all(fig, outs)
 
 
-FIGURES: dict[str, Callable[..., None]] = {
-    "loss": loss_figure,
-    "tasks": task_grid_figure,
-    "methods": comparison_figure,
-    "robustness": comparison_figure,
-    "metrics": metrics_figure,
-    "multiple_choice": metrics_figure,
-    "extrapolation": extrapolation_figure,
-}
+FIGURES: Registry[Callable[..., None]] = Registry("figure kind")
+FIGURES.add("loss", loss_figure)
+FIGURES.add("tasks", task_grid_figure)
+FIGURES.add("methods", comparison_figure)
+FIGURES.add("robustness", comparison_figure)
+FIGURES.add("metrics", metrics_figure)
+FIGURES.add("multiple_choice", metrics_figure)
+FIGURES.add("extrapolation", extrapolation_figure)
 
 
 def render(
@@ -325,7 +325,7 @@ def render(
     style = {**DEFAULT_STYLE, **(style or {})}
     with matplotlib.rc_context({"font.size": style["font_size"], "svg.hashsalt": "emergence"}):
         try:
-            FIGURES[kind](fits, scales(manifests), **options, title=title, outs=outs, style=style)
+            FIGURES.find(kind, "figure")(fits, scales(manifests), **options, title=title, outs=outs, style=style)
             return ""
         except MissingInputs as missing:
             not_drawn_figure(str(missing), title, outs, style)

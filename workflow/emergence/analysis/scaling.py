@@ -11,9 +11,7 @@ from emergence.scoring.metrics import spec
 
 
 def predict(fit: str, params: dict, x: np.ndarray) -> np.ndarray:
-    if fit == "sigmoid_floor":
-        return fits.sigmoid_floor(np.log10(x), params["floor"], params["midpoint"], params["slope"])
-    return (params["N_c"] / x) ** params["alpha"]
+    return fits.FITS.find(fit, "fits").predict(params, x)
 
 
 def add_fit(rows: Rows, metric: str, axis: str, fit: str) -> None:
