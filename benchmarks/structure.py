@@ -21,6 +21,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "workflow"))
 
 from emergence.engines import ENGINES  # noqa: E402
+from emergence.importers import IMPORTERS  # noqa: E402
 from emergence.methods import PROMPT_METHODS  # noqa: E402
 from emergence.scoring.answers import FILTERS  # noqa: E402
 from emergence.scoring.metrics import METRICS  # noqa: E402
@@ -56,12 +57,15 @@ def main() -> None:
         "answer filters": FILTERS,
         "metrics": METRICS,
         "engines": ENGINES,
+        "results formats": IMPORTERS,
     }
     print("kind registry: most files naming one kind outside its own module (the kind: files)")
     for label, registry in registries.items():
         places = {name: naming(name, home(entry)) for name, entry in registry.items()}
         worst = max(places, key=lambda n: len(places[n]))
-        print(f"  {label:18s} {len(registry):3d} kinds, most named elsewhere: {len(places[worst])} ({worst}: {places[worst]})")
+        print(
+            f"  {label:18s} {len(registry):3d} kinds, most named elsewhere: {len(places[worst])} ({worst}: {places[worst]})"
+        )
     package = sorted((ROOT / "workflow" / "emergence").rglob("*.py"))
     mechanisms = sum(len(re.findall(r"\bRegistry\(", p.read_text())) for p in package)
     print(f"registries: {mechanisms} Registry instances, one mechanism (emergence.registry.Registry)")
