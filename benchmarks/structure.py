@@ -21,6 +21,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "workflow"))
 
 from emergence.engines import ENGINES  # noqa: E402
+from emergence.importers import IMPORTERS  # noqa: E402
 from emergence.methods import PROMPT_METHODS  # noqa: E402
 from emergence.scoring.answers import FILTERS  # noqa: E402
 from emergence.scoring.metrics import METRICS  # noqa: E402
@@ -56,6 +57,7 @@ def main() -> None:
         "answer filters": FILTERS,
         "metrics": METRICS,
         "engines": ENGINES,
+        "results formats": IMPORTERS,
     }
     print("kind registry: most files naming one kind outside its own module (the kind: files)")
     for label, registry in registries.items():

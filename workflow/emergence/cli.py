@@ -135,6 +135,24 @@ def cmd_fit_csv(args) -> None:
     report_not_fittable(fits)
 
 
+def cmd_import_results(args) -> None:
+    from emergence.analysis import Settings, analyse_imported
+    from emergence.importers import import_results
+    from emergence.importers.metadata import REGISTRY
+
+    table = import_results(args.format, args.path, args.models or REGISTRY)
+    settings = Settings.from_config(json.loads(args.settings) if args.settings else {}, args.seed or 0)
+    table.to_csv(args.out, index=False)
+    log.info(
+        f"imported {len(table)} rows: {table['model'].nunique()} models, {table['task'].nunique()} tasks,"
+        f" {table[['model', 'revision']].drop_duplicates().shape[0]} checkpoints -> {args.out}"
+    )
+    if args.fits:
+        fits = analyse_imported(table, settings)
+        fits.to_csv(args.fits, index=False, float_format="%.6g")
+        report_not_fittable(fits)
+
+
 def cmd_figure(args) -> None:
     from emergence.plots import render
 
@@ -205,6 +223,11 @@ COMMANDS = {
         cmd_fit_csv,
         "fits and emergence measures for any CSV of (model, scale, metric values)",
         "--csv --settings? --seed?:int --out?",
+    ),
+    "import-results": (
+        cmd_import_results,
+        "results made elsewhere (--format lm_eval_0.3) as one long table; --fits: fits over sizes too",
+        "--format --path --out --fits? --settings? --seed?:int --models?",
     ),
     "figure": (
         cmd_figure,

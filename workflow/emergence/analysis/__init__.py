@@ -16,7 +16,15 @@ from emergence.analysis.curve import CALIBRATION_COLUMNS, COLUMNS, TARGET_NLL, C
 from emergence.analysis.flags import add_calibration, add_flags, add_mirage
 from emergence.analysis.scaling import add_breakthroughness, add_fit
 
-__all__ = ["Curve", "Settings", "analyse_csv", "analyse_curve", "analyse_task_method", "read_results_csv"]
+__all__ = [
+    "Curve",
+    "Settings",
+    "analyse_csv",
+    "analyse_curve",
+    "analyse_imported",
+    "analyse_task_method",
+    "read_results_csv",
+]
 
 
 def analyse_curve(
@@ -63,4 +71,4 @@ def analyse_task_method(scores: pd.DataFrame, settings: Settings) -> tuple[pd.Da
     return fitted, pd.DataFrame(calibration, columns=CALIBRATION_COLUMNS)
 
 
-from emergence.analysis.imported import analyse_csv, read_results_csv  # noqa: E402 (it uses analyse_curve)
+from emergence.analysis.imported import analyse_csv, analyse_imported, read_results_csv  # noqa: E402 (it uses analyse_curve)

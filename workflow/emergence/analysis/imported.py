@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import replace
 
 import numpy as np
@@ -11,6 +12,8 @@ from emergence import analysis, fits
 from emergence.analysis.curve import COLUMNS, TARGET_NLL, X_LABELS, Settings
 from emergence.errors import InputError
 from emergence.scoring.metrics import spec
+
+log = logging.getLogger(__name__)
 
 
 def analyse_csv(table: pd.DataFrame, settings: Settings) -> pd.DataFrame:
@@ -66,6 +69,39 @@ def analyse_csv(table: pd.DataFrame, settings: Settings) -> pd.DataFrame:
     if {"n_params", "training_tokens", TARGET_NLL} <= set(table.columns):
         rows += chinchilla_rows(table, settings)
     return pd.DataFrame(rows, columns=COLUMNS)
+
+
+SIZE_CURVE = ["family", "task", "method", "model", "n_params", "training_flops", "training_tokens"]
+
+
+def analyse_imported(long: pd.DataFrame, settings: Settings) -> pd.DataFrame:
+    """The "fits" table of an imported long table (`emergence.importers.COLUMNS`): one curve over sizes
+    per (family, task, method), from each model's final checkpoint, through `analyse_csv` one curve at
+    a time (so `n_items` is the task's own). Metrics without a project definition (`acc_norm`) stay in
+    the table but are not fitted: the analysis needs to know whether a metric is all-or-nothing."""
+    final = long[long["final_checkpoint"].astype(bool)]
+    metrics = sorted(final["metric"].unique())
+    known = [m for m in metrics if is_project_metric(m)]
+    for metric in sorted(set(metrics) - set(known)):
+        log.warning(f"{metric}: kept in the table, not fitted (no project metric of that name)")
+    final = final[final["metric"].isin(known)]
+    wide = final.set_index([*SIZE_CURVE, "metric"])["value"].unstack("metric").reset_index()
+    items = final.groupby(["family", "task", "method"])["n_items"].min()
+    out = []
+    for (family, task, method), curve in wide.groupby(["family", "task", "method"], sort=True):
+        table = curve.drop(columns="method").dropna(axis=1, how="all")
+        if np.isfinite(items[family, task, method]):
+            table = table.assign(n_items=items[family, task, method])
+        out.append(analyse_csv(table, settings).assign(method=method))
+    return pd.concat(out, ignore_index=True) if out else pd.DataFrame(columns=COLUMNS)
+
+
+def is_project_metric(name: str) -> bool:
+    """Whether the analysis knows the metric (a registered or sampled metric, or `target_nll`)."""
+    try:
+        return name == TARGET_NLL or bool(spec(name))
+    except InputError:
+        return False
 
 
 ID_COLUMNS = ("model", "family", "task", "item")  # names, kept as written ("null" and "NA" included)

@@ -1,0 +1,294 @@
+"""Results made elsewhere: the Pythia suite's lm-evaluation-harness 0.3 outputs imported, scaled, fitted.
+
+Values below were read by hand from the JSON files in ../shared/data/pythia_evals (Biderman et al.
+2023, github.com/EleutherAI/pythia evals/pythia-v1/), not through the importer. The tests that read
+those files are skipped when `shared/` is not beside the repository.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import shutil
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+from emergence import cli
+from emergence.analysis import Settings, analyse_imported
+from emergence.errors import InputError
+from emergence.importers import import_results
+from emergence.importers.metadata import REGISTRY, scale_of
+
+REPO = Path(__file__).resolve().parents[1]
+PYTHIA = REPO.parent / "shared" / "data" / "pythia_evals"
+needs_data = pytest.mark.skipif(
+    not PYTHIA.is_dir(), reason=f"the Pythia evaluations are not at {PYTHIA} (shared/ beside the repository)"
+)
+FINAL_12B = "pythia-v1/pythia-12b/zero-shot/12b_step143000.json"
+
+
+@pytest.fixture
+def root_logging():
+    """`cli.main` points the root logger at the captured stderr; put the handlers back afterwards."""
+    handlers = logging.root.handlers[:]
+    yield
+    logging.root.handlers[:] = handlers
+
+
+@pytest.fixture(scope="module")
+def pythia() -> pd.DataFrame:
+    return import_results("lm_eval_0.3", PYTHIA)
+
+
+def row(table: pd.DataFrame, model: str, step: int, method: str, task: str, key: str) -> pd.Series:
+    found = table[
+        (table["model"] == model)
+        & (table["step"] == step)
+        & (table["method"] == method)
+        & (table["task"] == task)
+        & (table["source_metric"] == key)
+    ]
+    assert len(found) == 1, (model, step, method, task, key)
+    return found.iloc[0]
+
+
+def counted_keys(file: Path) -> int:
+    """Every acc, acc_norm and ppl of every task of a file: one row each."""
+    results = json.loads(file.read_text())["results"]
+    return sum(key in ("acc", "acc_norm", "ppl") for metrics in results.values() for key in metrics)
+
+
+@needs_data
+def test_every_file_imports_and_no_row_is_dropped(pythia):
+    files = sorted(PYTHIA.rglob("*.json"))
+    assert len(files) == 630  # 15 models x (27 zero-shot + 15 five-shot checkpoints)
+    assert pythia["file"].nunique() == 630
+    assert len(pythia) == sum(counted_keys(file) for file in files) == 80640
+    assert pythia["metric"].value_counts().to_dict() == {
+        "multiple_choice_grade": 40320,
+        "acc_norm": 39060,
+        "exact_match": 630,  # lambada_openai's acc: the greedy continuation is the target word
+        "target_logprob": 630,  # -ln(lambada_openai's ppl)
+    }
+    assert pythia.groupby("method")["file"].nunique().to_dict() == {"zero_shot": 405, "few_shot_5": 225}
+    assert pythia.groupby("family")["model"].nunique().to_dict() == {"pythia": 7, "pythia-deduped": 8}
+    assert not pythia[["family", "n_params", "training_tokens", "training_flops", "value"]].isna().any().any()
+
+
+# (model, step, method, task, key, value as written in the file)
+HAND_READ = [
+    ("pythia-12b", 143000, "zero_shot", "lambada_openai", "acc", 0.7046380749078207),
+    ("pythia-12b", 143000, "zero_shot", "arc_easy", "acc", 0.7024410774410774),
+    ("pythia-12b", 143000, "zero_shot", "arc_easy", "acc_norm", 0.6359427609427609),
+    ("pythia-410m", 33000, "zero_shot", "piqa", "acc", 0.6490750816104461),
+    ("pythia-410m", 33000, "zero_shot", "piqa", "acc_norm", 0.6605005440696409),
+    ("pythia-70m-deduped", 143000, "few_shot_5", "hendrycksTest-nutrition", "acc", 0.27124183006535946),
+    ("pythia-1b-deduped", 13000, "zero_shot", "winogrande", "acc", 0.5217048145224941),
+    ("pythia-6.9b", 83000, "few_shot_5", "sciq", "acc", 0.936),
+    ("pythia-6.9b", 83000, "few_shot_5", "sciq", "acc_norm", 0.947),
+    ("pythia-2.8b-deduped", 0, "zero_shot", "lambada_openai", "acc", 0.0),
+    ("pythia-160m", 512, "zero_shot", "wsc", "acc", 0.5576923076923077),
+]
+
+
+@needs_data
+@pytest.mark.parametrize(("model", "step", "method", "task", "key", "value"), HAND_READ)
+def test_values_read_by_hand_are_imported_exactly(pythia, model, step, method, task, key, value):
+    found = row(pythia, model, step, method, task, key)
+    assert found["value"] == value
+    assert found["source_value"] == value
+    expected_metric = {"acc": "multiple_choice_grade", "acc_norm": "acc_norm"}[key]
+    assert found["metric"] == ("exact_match" if task == "lambada_openai" else expected_metric)
+
+
+@needs_data
+def test_perplexity_becomes_mean_target_logprob_and_stderrs_items_are_kept(pythia):
+    ppl = row(pythia, "pythia-12b", 143000, "zero_shot", "lambada_openai", "ppl")
+    assert ppl["source_value"] == 3.9236415916124625
+    assert ppl["value"] == -math.log(3.9236415916124625)  # ppl = exp(-mean log P(target))
+    assert ppl["stderr"] == 0.08363088465874972 / 3.9236415916124625
+    acc = row(pythia, "pythia-12b", 143000, "zero_shot", "lambada_openai", "acc")
+    assert acc["stderr"] == 0.006355831587333142
+    # n = p(1 - p) / stderr^2 + 1: LAMBADA (OpenAI) has 5153 items, ARC-Easy's test split 2376, WSC 104
+    assert acc["n_items"] == 5153
+    assert row(pythia, "pythia-12b", 143000, "zero_shot", "arc_easy", "acc")["n_items"] == 2376
+    assert row(pythia, "pythia-160m", 512, "zero_shot", "wsc", "acc")["n_items"] == 104
+    assert math.isnan(row(pythia, "pythia-2.8b-deduped", 0, "zero_shot", "lambada_openai", "acc")["n_items"])
+
+
+def test_scale_of_checkpoints_by_hand():
+    # D = 33,000 steps x 2,097,152 tokens; C = 6 x 302,311,424 non-embedding parameters x D
+    mid = scale_of("EleutherAI/pythia-410m", "step33000")
+    assert (mid.model, mid.family, mid.step, mid.final) == ("pythia-410m", "pythia", 33000, False)
+    assert (mid.n_params, mid.n_params_non_embedding) == (405334016, 302311424)
+    assert mid.training_tokens == 69_206_016_000
+    assert mid.training_flops == float(125_530_615_477_960_704_000)
+    # the old name of the same weights, at the final step (= main): D = 299,892,736,000
+    final = scale_of("EleutherAI/pythia-v1.1-12b-deduped", "step143000")
+    assert (final.model, final.family, final.final) == ("pythia-12b-deduped", "pythia-deduped", True)
+    assert final.training_tokens == 299_892_736_000 == scale_of("pythia-12b-deduped").training_tokens
+    assert final.training_flops == float(20_381_359_066_526_515_200_000)
+    qwen = scale_of("Qwen/Qwen2.5-7B", "main")
+    assert (qwen.n_params, qwen.training_tokens, qwen.step) == (7_610_000_000, 18_000_000_000_000, None)
+
+
+@needs_data
+def test_imported_rows_carry_the_checkpoints_scale(pythia):
+    found = row(pythia, "pythia-410m", 33000, "zero_shot", "piqa", "acc")
+    assert (found["n_params"], found["n_params_non_embedding"]) == (405334016, 302311424)
+    assert found["training_tokens"] == 69_206_016_000
+    assert found["training_flops"] == float(125_530_615_477_960_704_000)
+    assert found["revision"] == "step33000" and not found["final_checkpoint"]
+
+
+def test_registry_agrees_with_the_sweep_configs():
+    """The registry and the production sweeps state the same model-card numbers (one source of truth)."""
+    for sweep in ("pythia", "qwen2.5"):
+        models = yaml.safe_load((REPO / "config" / "sweeps" / f"{sweep}.yaml").read_text())["models"]
+        for entry in models.values():
+            scale = scale_of(entry["repo"])
+            assert (scale.n_params, scale.n_params_non_embedding, scale.training_tokens, scale.family) == (
+                entry["parameters"],
+                entry["non_embedding_parameters"],
+                entry["training_tokens"],
+                entry["family"],
+            )
+
+
+def test_unknown_model_is_one_line_naming_it_and_the_keys():
+    with pytest.raises(InputError) as err:
+        scale_of("EleutherAI/gpt-j-6b", "main")
+    message = str(err.value)
+    assert "\n" not in message and "'EleutherAI/gpt-j-6b'" in message
+    assert "n_params" in message and "training_tokens" in message and str(REGISTRY) in message
+    with pytest.raises(InputError, match="revision 'v2' names no training step"):
+        scale_of("pythia-70m", "v2")
+    with pytest.raises(InputError, match=r"qwen2\.5 lists no tokens_per_step"):
+        scale_of("Qwen/Qwen2.5-7B", "step1000")
+
+
+def results_file(folder: Path, name: str = "run.json", model: str = "EleutherAI/pythia-70m", **results) -> Path:
+    """A results file shaped like the harness's, for the error cases."""
+    data = {
+        "results": results or {"piqa": {"acc": 0.6, "acc_stderr": 0.01}},
+        "versions": {"piqa": 0},
+        "config": {"model": "hf-causal", "model_args": f"pretrained={model},revision=step1000", "num_fewshot": 0},
+    }
+    path = folder / name
+    path.write_text(json.dumps(data))
+    return path
+
+
+def test_unknown_model_in_a_file_ends_the_cli_with_one_error_line(tmp_path, capsys, root_logging):
+    path = results_file(tmp_path, model="EleutherAI/gpt-neo-125m")
+    with pytest.raises(SystemExit) as exited:
+        cli.main(["import-results", "--format", "lm_eval_0.3", "--path", str(path), "--out", str(tmp_path / "t.csv")])
+    assert exited.value.code == 1
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert lines[-1].startswith("error: model 'EleutherAI/gpt-neo-125m' is not in the model registry")
+    assert not (tmp_path / "t.csv").exists()
+
+
+def test_malformed_files_are_one_line_naming_file_and_key(tmp_path):
+    broken = tmp_path / "broken.json"
+    broken.write_text('{"results": {"piqa": {"acc": 0.6,')
+    with pytest.raises(InputError, match=r"broken\.json: not valid JSON \(line 1"):
+        import_results("lm_eval_0.3", broken)
+    path = results_file(tmp_path)
+    data = json.loads(path.read_text())
+    del data["config"]["model_args"]
+    path.write_text(json.dumps(data))
+    with pytest.raises(InputError, match=r"run\.json: no 'config\.model_args' key"):
+        import_results("lm_eval_0.3", path)
+    text = results_file(tmp_path, piqa={"acc": "0.6"})
+    with pytest.raises(InputError, match=r"run\.json: results\.piqa\.acc is not a number"):
+        import_results("lm_eval_0.3", text)
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(InputError, match=r"empty: no \*\.json results files"):
+        import_results("lm_eval_0.3", tmp_path / "empty")
+
+
+def test_percentages_are_refused_naming_file_and_key(tmp_path):
+    path = results_file(tmp_path, piqa={"acc": 70.46, "acc_stderr": 1.1})
+    with pytest.raises(InputError, match=r"run\.json: piqa acc = 70\.46 is not a fraction in \[0, 1\]"):
+        import_results("lm_eval_0.3", path)
+
+
+def test_the_same_result_twice_is_refused(tmp_path):
+    first = results_file(tmp_path, "a.json")
+    shutil.copy(first, tmp_path / "b.json")
+    with pytest.raises(
+        InputError,
+        match=r"pythia-70m step1000, task piqa, 0-shot acc is given more than once \(in .*/a\.json, .*/b\.json\)",
+    ):
+        import_results("lm_eval_0.3", tmp_path)
+
+
+class Collect(logging.Handler):
+    def __init__(self):
+        super().__init__()
+        self.messages: list[str] = []
+
+    def emit(self, record):
+        self.messages.append(record.getMessage())
+
+
+def test_unknown_metric_keys_are_reported_once_and_skipped(tmp_path):
+    metrics = {"acc": 0.6, "acc_stderr": 0.01, "bleu": 12.5, "bleu_stderr": 0.3}
+    results_file(tmp_path, "a.json", piqa=metrics)
+    results_file(tmp_path, "b.json", model="EleutherAI/pythia-160m", piqa=metrics)
+    handler = Collect()
+    logger = logging.getLogger("emergence.importers")
+    logger.addHandler(handler)
+    try:
+        table = import_results("lm_eval_0.3", tmp_path)
+    finally:
+        logger.removeHandler(handler)
+    assert table["source_metric"].tolist() == ["acc", "acc"]
+    assert table["training_tokens"].tolist() == [1000 * 2_097_152] * 2
+    skipped = [m for m in handler.messages if "bleu" in m]
+    assert skipped == ["lm_eval_0.3: metric 'bleu' has no project name; skipped in 2 files"]
+
+
+@needs_data
+def test_fits_over_sizes_from_final_checkpoints(pythia):
+    fits = analyse_imported(pythia, Settings())
+    lambada = fits[(fits["task"] == "lambada_openai") & (fits["method"] == "zero_shot") & (fits["x"] == "n_params")]
+    for family, n_models in (("pythia", 7), ("pythia-deduped", 8)):
+        curve = lambada[(lambada["family"] == family) & (lambada["metric"] == "exact_match")]
+        sigmoid = curve[curve["fit"] == "sigmoid_floor"].set_index("parameter")
+        assert (sigmoid["status"] == "ok").all() and sigmoid["value"].notna().all()
+        assert set(sigmoid.index) >= {"floor", "midpoint", "slope", "rmse"}
+        assert (curve["n_models"] == n_models).all()
+        breakthrough = curve[curve["fit"] == "breakthroughness"]
+        assert len(breakthrough) == 1 and breakthrough["status"].iloc[0] == "ok"
+    means = fits[(fits["fit"] == "mean") & (fits["task"] == "lambada_openai") & (fits["method"] == "zero_shot")]
+    twelve = means[(means["model"] == "pythia-12b") & (means["metric"] == "exact_match")]
+    assert twelve["value"].tolist() == [0.7046380749078207]  # the final checkpoint's value, not another step's
+    assert "acc_norm" not in set(fits["metric"])  # no project metric: kept in the table, not fitted
+
+
+@needs_data
+def test_cli_writes_the_table_and_the_fits(tmp_path, root_logging):
+    folder = tmp_path / "final"
+    folder.mkdir()
+    for file in sorted(PYTHIA.glob("pythia-v1/*-deduped/zero-shot/*_step143000.json")):
+        shutil.copy(file, folder / file.name)
+    out, fits = tmp_path / "table.csv", tmp_path / "fits.csv"
+    cli.main(
+        ["import-results", "--format", "lm_eval_0.3", "--path", str(folder), "--out", str(out), "--fits", str(fits)]
+    )
+    table = pd.read_csv(out)
+    assert len(table) == sum(counted_keys(file) for file in folder.iterdir()) > 8 * 60
+    found = table[
+        (table["model"] == "pythia-12b-deduped") & (table["task"] == "piqa") & (table["source_metric"] == "acc")
+    ]
+    source = json.loads((folder / "12b-deduped_step143000.json").read_text())["results"]["piqa"]["acc"]
+    assert found["value"].tolist() == [source]  # written at full precision
+    written = pd.read_csv(fits)
+    assert {"pythia-deduped"} == set(written["family"]) and {"zero_shot"} == set(written["method"])
+    assert (written.loc[written["fit"] == "sigmoid_floor", "status"] == "ok").any()
