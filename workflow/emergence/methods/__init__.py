@@ -146,7 +146,7 @@ def output_regex(metadata: str) -> str:
     """A task's own answer pattern (BIG-bench's output_regex) as the extraction rule; "" reads the whole output.
 
     Applied as written (an inline flag like `(?i)` must stay first): the answer is its first match,
-    or the match's group 1 where the pattern has groups (`metrics.extract_answer`).
+    or the match's group 1 where the pattern has groups (`scoring.answers.extract_answer`).
     """
     return json.loads(metadata).get("output_regex") or ""
 
