@@ -78,7 +78,8 @@ def run_and_kill(workdir: Path, configfile: Path, rng: random.Random | None) -> 
         "--cores",
         "1",
     ]
-    started = time.time()
+    for job_log in (workdir / "logs/inference").glob("*.log"):
+        job_log.unlink()  # so every job log left after the run was written by it (mtimes are too coarse to tell)
     with open(log, "w") as out:
         sweep = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, text=True)
         chunks_to_wait, watched, killed = (rng.randint(1, 4) if rng else None), None, None
@@ -95,8 +96,7 @@ def run_and_kill(workdir: Path, configfile: Path, rng: random.Random | None) -> 
                 killed = job[1]
     with open(log, "a") as out:  # the inference jobs' progress is in their rule logs (stderr), not Snakemake's output
         for job_log in sorted((workdir / "logs/inference").glob("*.log")):
-            if job_log.stat().st_mtime >= started:
-                out.write(job_log.read_text())
+            out.write(job_log.read_text())
     lines = log.read_text().splitlines()
     if not killed:
         assert sweep.returncode == 0, lines[-20:]
