@@ -96,7 +96,7 @@ def run_and_kill(workdir: Path, configfile: Path, rng: random.Random | None) -> 
                 killed = job[1]
     with open(log, "a") as out:  # the inference jobs' progress is in their rule logs (stderr), not Snakemake's output
         for job_log in sorted((workdir / "logs/inference").glob("*.log")):
-            out.write(job_log.read_text())
+            out.write(f"\n{job_log.read_text()}\n")  # a log may end inside a progress bar's line
     lines = log.read_text().splitlines()
     if not killed:
         assert sweep.returncode == 0, lines[-20:]
