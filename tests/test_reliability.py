@@ -79,7 +79,7 @@ def run_and_kill(workdir: Path, configfile: Path, rng: random.Random | None) -> 
         "1",
     ]
     for job_log in (workdir / "logs/inference").glob("*.log"):
-        job_log.unlink()  # so every job log left after the run was written by it (mtimes are too coarse to tell)
+        job_log.unlink()  # so every job log left after the run was written by it
     with open(log, "w") as out:
         sweep = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, text=True)
         chunks_to_wait, watched, killed = (rng.randint(1, 4) if rng else None), None, None
