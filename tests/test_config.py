@@ -93,6 +93,16 @@ def test_default_config_follows_the_schema():
     check_config(config)
 
 
+def test_threshold_on_an_all_or_nothing_metric_is_a_config_error():
+    from emergence.config import ConfigError, check_config
+
+    config = yaml.safe_load((REPO / "config/config.yaml").read_text())
+    config["metrics"].append("exact_match>=0.5")
+    expected = r"^metrics: metric 'exact_match>=0.5': exact_match is already all-or-nothing"
+    with pytest.raises(ConfigError, match=expected):
+        check_config(config)
+
+
 def test_lint_reports_nothing():
     result = subprocess.run(
         [sys.executable, "-m", "snakemake", "--lint", "--snakefile", str(REPO / "Snakefile"), "--directory", str(REPO)],

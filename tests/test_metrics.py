@@ -180,6 +180,25 @@ def test_unknown_metric_is_refused():
         spec("pass@0")
 
 
+def test_threshold_makes_a_continuous_metric_all_or_nothing():
+    gens = generations([["1"], ["22"], ["3"]], ["1", "22", "4"])
+    gens["target_logprobs"] = [[np.log(0.95)], [np.log(0.9), np.log(0.8)], [np.log(0.5)]]
+    names = ["per_token_prob", "per_token_prob>=0.9", "per_token_prob<0.6", "token_edit_distance==0"]
+    wide = score(gens, names)
+    assert list(wide["per_token_prob>=0.9"]) == [1, 0, 0]  # item 1: exp(mean log) = sqrt(0.72) = 0.849
+    assert list(wide["per_token_prob<0.6"]) == [0, 0, 1]
+    assert list(wide["token_edit_distance==0"]) == [1, 1, 0]
+    assert spec("per_token_prob>=0.9").discontinuous and spec("per_token_prob>=0.9").reads == ("target_logprobs",)
+    assert not spec("token_edit_distance<=1e-3").lower_is_better  # 1 = the threshold holds: higher is better
+
+
+def test_threshold_on_an_all_or_nothing_or_unknown_metric_is_refused(tmp_path):
+    with pytest.raises(InputError, match="exact_match is already all-or-nothing"):
+        spec("exact_match>=0.5")
+    with pytest.raises(InputError, match=r"unknown metric 'per_token_prb>=0\.9'"):
+        spec("per_token_prb>=0.9")
+
+
 def test_expand_metrics():
     assert expand_metrics(["exact_match", "maj@k", "pass@2"], 3) == ["exact_match", "maj@1", "maj@2", "maj@3", "pass@2"]
 

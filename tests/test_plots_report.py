@@ -169,6 +169,15 @@ def test_figure_plan_asks_for_what_the_sweep_can_draw():
     ]
     assert plan["tasks/exact_match"]["tables"] == [("addition", "zero_shot"), ("subtraction", "zero_shot")]
     assert any(note.startswith("Multiple-choice grade next to Brier score: not drawn") for note in notes)
+    assert any(note.startswith("Induced emergence: not drawn") for note in notes)
+    induced, _ = figure_plan(sweep(metrics=["exact_match", "per_token_prob>=0.9", "token_edit_distance==0"]))
+    assert induced["induced/addition"]["options"]["metrics"] == [
+        "per_token_prob",
+        "per_token_prob>=0.9",
+        "token_edit_distance",
+        "token_edit_distance==0",
+    ]
+    assert sorted(k for k in induced if k.startswith("induced/")) == ["induced/addition", "induced/subtraction"]
     few, notes = figure_plan(
         sweep(metrics=["exact_match"], methods={"zero_shot": {}}, fitting={"min_models": 5, "extrapolate": 1})
     )

@@ -38,6 +38,13 @@ def check_config(config: dict) -> None:
         kind = kind_of(name, task)
         kind.check(name, task, config)
         pools[name] = kind.exemplar_pool(name, task, config)
+    from emergence.scoring.metrics import expand_metrics, spec
+
+    for name in expand_metrics(config["metrics"], 1):
+        try:
+            spec(name)
+        except EmergenceError as error:  # e.g. a threshold on a metric that is already all-or-nothing
+            raise ConfigError(f"metrics: {error}") from None
     figures = config["figures"]
     if figures["metric"] not in config["metrics"]:
         raise ConfigError(f"figures.metric: {figures['metric']} is not among the scored metrics {config['metrics']}")

@@ -75,9 +75,10 @@ def engine_settings(config: dict, model: str) -> dict:
 def engine_outputs(names: list[str]) -> dict[str, bool]:
     """Which optional engine outputs these metrics read (pass@k and the like read sampled texts only):
     the inference stage computes only those."""
-    from emergence.scoring.metrics import METRICS  # metric metadata; rapidfuzz is imported only when a metric runs
+    # metric metadata; rapidfuzz is imported only when a metric runs
+    from emergence.scoring.metrics import METRICS, base_metric
 
-    reads = {output for name in names if name in METRICS for output in METRICS[name].reads}
+    reads = {output for name in map(base_metric, names) if name in METRICS for output in METRICS[name].reads}
     return {output: output in reads for output in OPTIONAL_OUTPUTS}
 
 
@@ -122,6 +123,11 @@ METRIC_LABELS = {
 
 
 def label(metric: str) -> str:
+    from emergence.scoring.metrics import THRESHOLD
+
+    threshold = THRESHOLD.match(metric)
+    if threshold and metric not in METRIC_LABELS:
+        return f"{label(threshold[1])} {threshold[2].replace('==', '=')} {threshold[3]}"
     return METRIC_LABELS.get(metric, metric.replace("_", " ").capitalize())
 
 
@@ -178,7 +184,8 @@ def figure_plan(config: dict) -> Planned:
     )
     plan: dict[str, dict] = {}
     notes: list[str] = []
-    for planner in (loss_figures, task_figures, method_figures, per_run_figures, choice_figures, robustness_figures):
+    planners = (loss_figures, task_figures, method_figures, per_run_figures, choice_figures, robustness_figures)
+    for planner in (*planners, induced_figures):
         planned, why_not = planner(context)
         plan.update(planned)
         notes += why_not
@@ -275,4 +282,24 @@ def robustness_figures(c: FigureContext) -> Planned:
             f"Clean against shifted inputs, {clean}, {c.main[clean]}",
         )
         for clean, shifted in sorted(variants.items())
+    }, []
+
+
+def induced_figures(c: FigureContext) -> Planned:
+    """Per task: each thresholded metric beside the continuous metric it thresholds (induced emergence)."""
+    from emergence.scoring.metrics import base_metric
+
+    pairs = [m for name in c.metrics if base_metric(name) != name for m in (base_metric(name), name)]
+    if not pairs:
+        note = "Induced emergence: not drawn, the sweep thresholds no continuous metric (e.g. per_token_prob>=0.9)."
+        return {}, [note]
+    metrics = list(dict.fromkeys(pairs))
+    return {
+        f"induced/{task}": c.entry(
+            "induced",
+            [(task, c.main[task])],
+            {"metrics": metrics, "x": c.x},
+            f"A continuous metric and the same outputs thresholded: {task}, {c.main[task]}",
+        )
+        for task in sorted(c.runs)
     }, []

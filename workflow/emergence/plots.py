@@ -313,6 +313,7 @@ FIGURES.add("methods", comparison_figure)
 FIGURES.add("robustness", comparison_figure)
 FIGURES.add("metrics", metrics_figure)
 FIGURES.add("multiple_choice", metrics_figure)
+FIGURES.add("induced", metrics_figure)  # a continuous metric, then itself thresholded (Schaeffer et al. 2023, sec. 5)
 FIGURES.add("extrapolation", extrapolation_figure)
 
 

@@ -13,6 +13,8 @@ correct choices); items without them are not multiple choice and get no rows for
 
 from __future__ import annotations
 
+import operator
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
@@ -27,6 +29,9 @@ from emergence.scoring.items import objects
 
 SAMPLED = ("pass", "maj", "cmaj")  # "pass@k" etc. in the config: one metric per k up to the samples drawn
 DEFAULT_FILTER = "strict"  # the answer filter of a sampled metric named without one ("maj@k" = "maj@k:strict")
+# A threshold on a continuous metric ("per_token_prob>=0.9", "token_edit_distance==0"): induced emergence.
+THRESHOLD = re.compile(r"^([a-z_]+)(>=|<=|==|>|<)(-?[0-9]+(?:\.[0-9]+)?(?:e-?[0-9]+)?)$")
+COMPARISONS = {">=": operator.ge, "<=": operator.le, "==": operator.eq, ">": operator.gt, "<": operator.lt}
 
 
 @dataclass(frozen=True)
@@ -67,10 +72,34 @@ def spec(name: str) -> Metric:
         return Metric(lambda items: SAMPLED_FNS[kind](items, int(k), rule or DEFAULT_FILTER), True, False, False)
     if name in METRICS:
         return METRICS[name]
+    threshold = THRESHOLD.match(name)
+    if threshold and threshold[1] in METRICS:
+        if METRICS[threshold[1]].discontinuous:
+            raise InputError(f"metric {name!r}: {threshold[1]} is already all-or-nothing; threshold a continuous one")
+        return thresholded(METRICS[threshold[1]], COMPARISONS[threshold[2]], float(threshold[3]))
     raise InputError(
         f"unknown metric {name!r} (known: {sorted(METRICS)}, and {', '.join(f'{s}@k' for s in SAMPLED)}"
-        f" with an optional answer filter :{' / :'.join(FILTERS)})"
+        f" with an optional answer filter :{' / :'.join(FILTERS)}, and thresholds on a continuous metric like"
+        " per_token_prob>=0.9)"
     )
+
+
+def thresholded(base: Metric, compare: Callable, threshold: float) -> Metric:
+    """A continuous metric made all-or-nothing per item: 1 where `compare(value, threshold)` holds, 0 where
+    not, NaN where the base metric has no value. Schaeffer et al. (2023, section 5) induce apparent
+    emergence this way: a smooth per-item quantity crossing a sharp threshold looks like a jump."""
+
+    def fn(items: pd.DataFrame) -> np.ndarray:
+        values = np.asarray(base.fn(items), dtype=float)
+        return np.where(np.isnan(values), np.nan, compare(values, threshold).astype(float))
+
+    return Metric(fn, True, False, base.choices, base.reads)
+
+
+def base_metric(name: str) -> str:
+    """The registered metric a name transforms: `per_token_prob` for `per_token_prob>=0.9`, else the name."""
+    threshold = THRESHOLD.match(name)
+    return threshold[1] if threshold and name not in METRICS else name
 
 
 def accepted(items, compared: Callable[[str], str] = normalise) -> np.ndarray:
