@@ -63,6 +63,7 @@ SWEEP_METRICS = [
     "char_edit_distance",
     "target_logprob",
     "per_token_prob",
+    "answer_logprob",
     "confidence",
     "brier_binary",
 ]

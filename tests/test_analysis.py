@@ -105,6 +105,31 @@ def test_power_law_is_recovered_and_extrapolated():
     assert value(fits, "extrapolation", "observed", x="n_params", model="m5")["value"] == pytest.approx(loss[-1])
 
 
+def test_extrapolation_interval_holds_the_models_scatter_and_a_miss_is_flagged():
+    """Many items, so item resampling alone gives a narrow interval; models scattered +-0.05 about the
+    curve must widen it, and a largest model 0.39 off the trend is flagged."""
+    items, trend = 4000, np.linspace(0.1, 0.6, 6)
+    scattered = trend + np.array([0.05, -0.05, 0.05, -0.05, 0.05, 0.0])
+    for accuracy, missed in ((scattered, 0.0), (np.r_[trend[:5], trend[5] - 0.39], 1.0)):
+        correct = (np.arange(items)[:, None] < np.round(accuracy * items)).astype(float)
+        fits = rows_of(long_scores({"exact_match": correct}), bootstrap=100, x_axes=("n_params",))
+        predicted = value(fits, "extrapolation", "predicted", model="m5")
+        assert value(fits, "flag", "outside_prediction_interval", model="m5")["value"] == missed
+        if not missed:  # binomial noise alone: +-0.013 at most; the scatter makes it several times that
+            assert predicted["ci_high"] - predicted["ci_low"] > 0.1
+    assert value(fits, "flag", "midpoint_outside_range", x="n_params")["value"] in (0.0, 1.0)
+
+
+def test_midpoint_outside_the_sizes_seen_is_flagged():
+    """One half of an S (a saturating rise) puts the midpoint below the smallest model: flagged, not hidden."""
+    log_n = np.log10(N)
+    for midpoint, outside in ((7.5, 0.0), (5.0, 1.0)):
+        accuracy = sigmoid_floor(log_n, 0.0, midpoint, 1.5)
+        correct = (np.arange(400)[:, None] < np.round(accuracy * 400)).astype(float)
+        fits = rows_of(long_scores({"exact_match": correct}), bootstrap=10, x_axes=("n_params",))
+        assert value(fits, "flag", "midpoint_outside_range", x="n_params")["value"] == outside
+
+
 def test_bootstrap_intervals_cover_the_truth():
     """200 noisy datasets from known (N_c, alpha): 90% intervals must cover the truth 80-97% of the time."""
     rng = np.random.default_rng(1)
@@ -143,6 +168,21 @@ def test_sigmoid_fit_flags_and_mirage():
     for i, p in enumerate(per_token):
         assert value(fits, "mirage", "predicted", model=f"m{i}")["value"] == pytest.approx(p**2)
         assert value(fits, "mirage", "observed", model=f"m{i}")["value"] == pytest.approx(correct[:, i].mean())
+
+
+def test_mirage_takes_p_and_l_from_the_answer_when_it_is_scored():
+    """A worked target (10 tokens of chain, then a 2-token answer): p^L must come from the answer's tokens."""
+    items, answer_p, chain_p = 30, np.linspace(0.3, 0.95, 4), 0.5
+    chain = long_scores(
+        {"target_logprob": np.tile(10 * np.log(chain_p) + 2 * np.log(answer_p), (items, 1))},
+        tokens=np.full((items, 4), 12),
+    )
+    answer = long_scores({"answer_logprob": np.tile(2 * np.log(answer_p), (items, 1))}, tokens=np.full((items, 4), 2))
+    correct = long_scores({"exact_match": (np.arange(items)[:, None] < np.round(answer_p**2 * items)).astype(float)})
+    fits = rows_of(pd.concat([chain, answer, correct], ignore_index=True), bootstrap=10)
+    predicted = fits[(fits["fit"] == "mirage") & (fits["parameter"] == "predicted")]
+    assert set(predicted["versus"]) == {"answer_logprob"}
+    assert predicted["value"].to_numpy() == pytest.approx(answer_p**2)  # the whole chain would give ~0.001 p^12
 
 
 def test_resolution_limited_when_small_models_score_below_three_items():

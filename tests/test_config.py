@@ -9,7 +9,7 @@ import sys
 import pytest
 import yaml
 
-from conftest import REPO, snakemake, sweep_config
+from conftest import REPO, SWEEP_METRICS, snakemake, sweep_config
 
 DEFAULT = yaml.safe_load((REPO / "config/config.yaml").read_text())
 
@@ -45,7 +45,7 @@ def refused(tmp_path, config) -> str:
             lambda c: c.update(training={**DEFAULT["training"], "seq_len": 64}),
             "training.seq_len: 64 is shorter than the longest curriculum line (155 tokens)",
         ),
-        (lambda c: c["metrics"].append("bleu"), "metrics.9: 'bleu' is not one of"),
+        (lambda c: c["metrics"].append("bleu"), f"metrics.{len(SWEEP_METRICS)}: 'bleu' is not one of"),
         (
             lambda c: c["figures"].update(metric="char_edit_distance_x"),
             "figures.metric: char_edit_distance_x is not among the scored metrics",

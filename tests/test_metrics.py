@@ -31,7 +31,7 @@ def generations(texts: list[list[str]], answers: list[str], **columns) -> pd.Dat
             "texts": texts,
             "answer": answers,
             "answer_regex": "",
-            "target_token_ids": [[0] * len(a) for a in answers],
+            "target_token_ids": [list(a) for a in answers],  # the target is the answer, in `chars` tokens
             "target_logprobs": [[-1.0] * len(a) for a in answers],
             "token_logprobs": [[[-0.5, -0.5]] * len(t) for t in texts],
         }
@@ -80,6 +80,26 @@ def test_log_probability_metrics():
     assert list(wide["target_logprob"]) == [-0.5, -4.0]
     assert list(wide["mean_token_logprob"]) == [-0.5, -2.0]
     assert wide["per_token_prob"].to_numpy() == pytest.approx(np.exp([-0.5, -2.0]))
+
+
+def test_answer_logprob_covers_the_answer_inside_a_worked_target():
+    targets = ["[1+2=3]3", "5+7=12\nThe answer is 12.", "abc"]  # scratchpad, chain of thought, answer absent
+    gens = generations([["3"], ["12"], ["9"]], ["3", "12", "9"])
+    gens["target_token_ids"] = [list(t) for t in targets]
+    gens["target_logprobs"] = [[-(i + 1) / 100 for i in range(len(t))] for t in targets]
+    scores = score_generations(
+        gens,
+        pd.DataFrame({"item_id": gens["item_id"], "digits": 1}),
+        {"model": "m", "family": "f", "n_params": 10},
+        chars,
+        ["answer_logprob", "target_logprob"],
+    )
+    answer = scores[scores["metric"] == "answer_logprob"]
+    last = len(targets[1]) - 3  # "12" before the final "."; the first "12" (in "5+7=12") is not the answer's
+    assert answer["value"].iloc[:2].tolist() == pytest.approx([-0.08, -((last + 1) + (last + 2)) / 100])
+    assert np.isnan(answer["value"].iloc[2])
+    assert answer["target_tokens"].tolist() == [1, 2, 0]  # the tokens the log-probability covers
+    assert scores[scores["metric"] == "target_logprob"]["target_tokens"].tolist() == [8, 24, 3]
 
 
 def test_confidence_and_binary_brier():

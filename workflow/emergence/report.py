@@ -114,7 +114,9 @@ def measures_section(fits: pd.DataFrame, fitting: dict) -> list[str]:
         f"improvement is positive, with its {level:.0%} bootstrap interval over items.",
         f"Flags: resolution_limited (every smaller model below {fitting.get('resolution_items', 3)} correct items); "
         f"metric_disagreement: X (breakthroughness at least {fitting.get('emergent_breakthroughness')} under the "
-        f"discontinuous metric, at most {fitting.get('smooth_breakthroughness')} in size under continuous metric X).",
+        f"discontinuous metric, at most {fitting.get('smooth_breakthroughness')} in size under continuous metric X); "
+        "midpoint_outside_range (the sigmoid's midpoint lies outside the sizes observed); "
+        "outside_prediction_interval (a held-out model outside the extrapolation's prediction interval).",
     ]
     return ["<h2>Emergence measures</h2>", *[f"<p>{html.escape(n)}</p>" for n in notes], table_html(table)]
 

@@ -21,6 +21,8 @@ from emergence.scoring.metrics import spec
 
 X_LABELS = {"n_params": "parameters", "training_flops": "training FLOPs"}
 TARGET_NLL = "target_nll"  # per-token loss, -log P(target) / target tokens: what power laws fit
+# log-probabilities whose per-item token counts a curve keeps: of the whole target, and of the answer in it
+LOGPROB_METRICS = ("target_logprob", "answer_logprob")
 CALIBRATION_METRICS = ("confidence", "brier_binary")  # about the model's certainty, not its performance
 BOUNDED = ("per_token_prob", "correct_choice_prob")  # continuous, in [0, 1], higher is better: a sigmoid can fit them
 CURVE_POINTS = 60  # points of each fitted curve stored for figures
@@ -112,9 +114,12 @@ class Curve:
         wide = scores.pivot_table(
             index="item_id", columns=["metric", "model"], values="value", aggfunc="first", dropna=False
         )
-        tokens = scores[scores["metric"] == "target_logprob"].pivot_table(
-            index="item_id", columns="model", values="target_tokens", aggfunc="first"
-        )
+        tokens = {  # the tokens each log-probability covers: the whole target, or the answer within it
+            m: scores[scores["metric"] == m].pivot_table(
+                index="item_id", columns="model", values="target_tokens", aggfunc="first"
+            )
+            for m in LOGPROB_METRICS
+        }
         self.nan = {
             m: sorted(scores.loc[(scores["metric"] == m) & scores["value"].isna(), "model"].unique())
             for m in scores["metric"].unique()
@@ -122,16 +127,19 @@ class Curve:
         self.values = {
             m: wide[m].reindex(columns=self.models).to_numpy(float) for m in wide.columns.get_level_values(0).unique()
         }
+        self.tokens = {
+            m: tokens[m].reindex(index=wide.index, columns=self.models).to_numpy(float)
+            for m in LOGPROB_METRICS
+            if m in self.values
+        }
         if "target_logprob" in self.values:
-            self.tokens = tokens.reindex(index=wide.index, columns=self.models).to_numpy(float)
-            self.values[TARGET_NLL] = -self.values["target_logprob"] / np.maximum(self.tokens, 1.0)
+            self.values[TARGET_NLL] = -self.values["target_logprob"] / np.maximum(self.tokens["target_logprob"], 1.0)
             self.nan[TARGET_NLL] = self.nan["target_logprob"]
         # keep the items every model has under every usable metric (a metric with NaN scores is not used)
         usable = [v for m, v in self.values.items() if not self.nan[m]]
         complete = ~np.isnan(np.stack(usable)).any(axis=(0, 2)) if usable else np.ones(len(wide), bool)
         self.values = {m: v[complete] for m, v in self.values.items()}
-        if "target_logprob" in self.values:
-            self.tokens = self.tokens[complete]
+        self.tokens = {m: t[complete] for m, t in self.tokens.items()}
         self.n_items = len(next(iter(self.values.values()))) if self.values else 0
         self.items_per_model = items_per_model or self.n_items  # what a mean is taken over: its resolution
         rng = np.random.default_rng([settings.seed, int(stable_hash(key)[:12], 16)])

@@ -31,19 +31,25 @@ def add_flags(rows: Rows, metrics: list[str], breakthrough: dict[tuple[str, str]
 
 
 def add_mirage(rows: Rows) -> None:
-    """Observed exact match next to the p^L prediction from per-token probability, per model."""
+    """Observed exact match next to the p^L prediction from per-token probability, per model.
+
+    p and L are the answer's (`answer_logprob`) where the sweep scores it: for chain-of-thought and
+    scratchpad the target is the whole worked chain, while exact match scores only its answer. Else
+    the whole target's (`target_logprob`); `versus` names which.
+    """
     curve = rows.curve
-    if "exact_match" not in curve.values or "target_logprob" not in curve.values:
+    logprob = next((m for m in ("answer_logprob", "target_logprob") if m in curve.values), None)
+    if "exact_match" not in curve.values or logprob is None:
         return
-    problem = curve.data_problem("exact_match") or curve.data_problem("target_logprob")
+    problem = curve.data_problem("exact_match") or curve.data_problem(logprob)
     if problem:
         rows.not_fittable("exact_match", "", "mirage", problem)
         return
-    predicted = measures.mirage_prediction(curve.values["target_logprob"], curve.tokens, curve.weights)
+    predicted = measures.mirage_prediction(curve.values[logprob], curve.tokens[logprob], curve.weights)
     observed = curve.means("exact_match")
     for i, model in enumerate(curve.models):
-        rows.add("exact_match", "", "mirage", "predicted", predicted[:, i], model=model)  # p^L
-        rows.add("exact_match", "", "mirage", "observed", observed[:, i], model=model)
+        rows.add("exact_match", "", "mirage", "predicted", predicted[:, i], model=model, versus=logprob)  # p^L
+        rows.add("exact_match", "", "mirage", "observed", observed[:, i], model=model, versus=logprob)
 
 
 def add_calibration(rows: Rows) -> list[dict]:

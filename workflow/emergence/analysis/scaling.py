@@ -6,7 +6,8 @@ from __future__ import annotations
 import numpy as np
 
 from emergence import fits, measures
-from emergence.analysis.curve import CURVE_POINTS, TARGET_NLL, Rows
+from emergence.analysis.curve import CURVE_POINTS, TARGET_NLL, Rows, intervals
+from emergence.io import stable_hash
 from emergence.scoring.metrics import spec
 
 
@@ -31,6 +32,10 @@ def add_fit(rows: Rows, metric: str, axis: str, fit: str) -> None:
         return
     for name in replicates[0] or {}:  # the point fit: never None (a failed one raised above)
         rows.add(metric, axis, fit, name, [r[name] if r else np.nan for r in replicates])
+    point = replicates[0] or {}
+    if "midpoint" in point:  # a midpoint outside the sizes seen: the rise is extrapolated, not observed
+        outside = not np.log10(x.min()) <= point["midpoint"] <= np.log10(x.max())
+        rows.add(metric, axis, "flag", "midpoint_outside_range", [float(outside)])
     add_curve(rows, metric, axis, f"{fit}_curve", fit, replicates, x)
     add_extrapolation(rows, metric, axis, fit, x, means, np.array(curve.models)[order])
 
@@ -54,11 +59,36 @@ def add_extrapolation(
         return
     add_curve(rows, metric, axis, "extrapolation_curve", fit, held, x)
     predicted = np.array([predict(fit, p, x[small:]) if p else np.full(len(x) - small, np.nan) for p in held])
+    predicted[1:] += model_scatter(rows, fit, held[0], x[:small], means[0, :small], axis, metric)[:, None]
+    low, high = intervals(predicted[1:].T, settings.confidence_level)
     for i, model in enumerate(models[small:]):
         observed = means[:, small + i]
+        tolerance = 1e-9 * max(abs(low[i]), abs(high[i]), 1e-12)  # a perfect fit's interval is one point
+        outside = not low[i] - tolerance <= observed[0] <= high[i] + tolerance
         rows.add(metric, axis, "extrapolation", "predicted", predicted[:, i], model=model)
         rows.add(metric, axis, "extrapolation", "observed", observed, model=model)
         rows.add(metric, axis, "extrapolation", "error", predicted[:, i] - observed, model=model)
+        rows.add(metric, axis, "flag", "outside_prediction_interval", [float(outside)], model=model)
+
+
+PARAMETERS = {"sigmoid_floor": 3, "power_law": 2}  # what each fit estimates: the residuals' lost degrees
+
+
+def model_scatter(rows: Rows, fit: str, point: dict | None, x: np.ndarray, y: np.ndarray, *key: str) -> np.ndarray:
+    """One draw per bootstrap replicate of the fitted models' residuals about the point fit, inflated by
+    sqrt(n / (n - k)) for the k parameters fitted (a residual bootstrap: Efron & Tibshirani 1993, ch. 9).
+
+    Item resampling sees only the noise of each model's mean; a curve of the wrong shape, or models
+    scattered about it by their training runs, shows in the residuals instead. Adding a residual to each
+    replicate's prediction makes the prediction interval cover both. Seeded by the curve and `key`.
+    """
+    settings = rows.curve.settings
+    if point is None:
+        return np.zeros(settings.bootstrap)
+    residuals = y - predict(fit, point, x)
+    residuals *= np.sqrt(len(y) / max(len(y) - PARAMETERS.get(fit, 0), 1))
+    rng = np.random.default_rng([settings.seed, int(stable_hash([rows.curve.key, fit, *key])[:12], 16)])
+    return rng.choice(residuals, size=settings.bootstrap)
 
 
 def add_curve(

@@ -51,8 +51,10 @@ def score_generations(
     for name in names:
         if spec(name).choices and "choice_logprobs" not in items:
             continue
-        values = np.asarray(spec(name).fn(items), dtype=float)
-        table = pa.table({**common, "metric": pa.repeat(name, n), "value": values})
+        metric = spec(name)
+        values = np.asarray(metric.fn(items), dtype=float)
+        tokens = {"target_tokens": metric.tokens(items).astype("int32")} if metric.tokens else {}
+        table = pa.table({**common, **tokens, "metric": pa.repeat(name, n), "value": values})
         tables.append(table.filter(~np.isnan(values)) if "@" in name else table)
     # strings stay Arrow strings (no conversion on the way to Parquet), one chunk per metric as concatenated
     # per-metric frames had: the Parquet bytes stay the same

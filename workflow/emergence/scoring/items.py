@@ -45,6 +45,14 @@ def row_sums(lists: pa.Array) -> np.ndarray:
     return np.bincount(pc.list_parent_indices(lists).to_numpy(), weights=values, minlength=len(lists))
 
 
+def last_run(tokens: list[int], run: list[int]) -> int:
+    """Where the last occurrence of `run` starts in `tokens`, or -1 (also for an empty run)."""
+    for start in range(len(tokens) - len(run), -1, -1):
+        if run and tokens[start : start + len(run)] == run:
+            return start
+    return -1
+
+
 def list_lengths(lists: pa.Array) -> np.ndarray:
     """Each list's length in an Arrow list column (0 for a null)."""
     return pc.list_value_length(lists).fill_null(0).to_numpy()
@@ -127,6 +135,8 @@ class Items:
         "references",
         "target_logprob",
         "target_tokens",
+        "answer_logprob",
+        "answer_span",
         "sample_logprob",
         "output_tokens",
         "answer_tokens",
@@ -278,6 +288,35 @@ class Items:
     @cached_property
     def target_tokens(self) -> pd.Series:
         return column(list_lengths(self.table["target_token_ids"].combine_chunks()))
+
+    @cached_property
+    def answer_span(self) -> pd.Series:
+        """Where each item's answer lies in its teacher-forced target: (first token, token count), found as
+        the last run of the answer's tokens (alone, else after a space) in the target's tokens; (-1, 0)
+        where it is not there. A reasoning method's target is the worked chain ending in the answer."""
+        answers = self.strings("answer")
+        bare = tokenize_unique(answers, self.tokenize)
+        spaced = tokenize_unique(np.array([f" {answer}" for answer in answers], dtype=object), self.tokenize)
+        spans = [(-1, 0)] * len(self)
+        for row, (target, *forms) in enumerate(zip(self.table["target_token_ids"].to_pylist(), bare, spaced)):
+            for form in map(list, forms):
+                start = last_run(target or [], form)
+                if start >= 0:
+                    spans[row] = (start, len(form))
+                    break
+        return column(objects(spans, len(self)))
+
+    @cached_property
+    def answer_logprob(self) -> pd.Series:
+        """log P(answer | prompt, the reference chain before it): the target's log-probabilities over the
+        answer's tokens (`answer_span`); NaN where the answer is not found in the target."""
+        logprobs = self.table["target_logprobs"].to_pylist()
+        return column(
+            np.array(
+                [sum((lp or [])[s : s + n]) if n else np.nan for lp, (s, n) in zip(logprobs, self["answer_span"])],
+                dtype=float,
+            )
+        )
 
     @cached_property
     def sample_logprob(self) -> pd.Series:

@@ -41,6 +41,8 @@ class Metric:
     lower_is_better: bool
     choices: bool  # needs multiple-choice columns
     reads: tuple[str, ...] = ()  # the optional engine outputs it needs (engines.OPTIONAL_OUTPUTS)
+    # for a log-probability over part of the target: the tokens it covers, per item (else the target's)
+    tokens: Callable[[pd.DataFrame], np.ndarray] | None = None
 
 
 METRICS: Registry[Metric] = Registry("metric")
@@ -52,11 +54,12 @@ def metric(
     lower_is_better: bool = False,
     choices: bool = False,
     reads: tuple[str, ...] = (),
+    tokens: Callable[[pd.DataFrame], np.ndarray] | None = None,
 ):
     """Register a metric function with what kind of metric it is; a name registered twice is an error."""
 
     def register(fn):
-        METRICS.add(name, Metric(fn, discontinuous, lower_is_better, choices, reads))
+        METRICS.add(name, Metric(fn, discontinuous, lower_is_better, choices, reads, tokens))
         return fn
 
     return register
@@ -286,6 +289,18 @@ def mean_token_logprob(items: pd.DataFrame) -> np.ndarray:
 def per_token_prob(items: pd.DataFrame) -> np.ndarray:
     """Geometric-mean probability of the target's tokens, exp(mean log p): Mirage's p, with EM ~ p^L."""
     return np.exp(mean_token_logprob(items))
+
+
+def answer_tokens(items: pd.DataFrame) -> np.ndarray:
+    """The answer's length in tokens within the target (0 where it is not found)."""
+    return np.array([n for _, n in items["answer_span"]], dtype=np.int64)
+
+
+@metric("answer_logprob", reads=("target_logprobs",), tokens=answer_tokens)
+def answer_logprob(items: pd.DataFrame) -> np.ndarray:
+    """log P(answer | prompt, reference chain), teacher-forced: the answer's tokens only, so that for
+    chain-of-thought and scratchpad Mirage's p and L are those of what exact match scores."""
+    return items["answer_logprob"].to_numpy(float)
 
 
 @metric("correct_choice_prob", choices=True)
