@@ -27,6 +27,7 @@ from rapidfuzz.distance import Levenshtein
 from emergence import cli, io
 from emergence.errors import InputError
 from emergence.importers import import_items, import_results
+from emergence.importers.lm_eval_samples import as_scores
 from emergence.models import build_byte_tokenizer, build_tiny_llama
 
 REPO = Path(__file__).resolve().parents[1]
@@ -215,6 +216,21 @@ def test_responses_are_rescored_under_the_projects_metrics(run):
         assert rows["correct_choice_prob"] == pytest.approx(probability, rel=1e-12)
 
 
+def test_per_item_scores_give_the_curve_analysis_intervals_over_items(run):
+    from emergence.analysis import Settings, analyse_task_method
+
+    items = import_items("lm_eval_0.4", run["out"], run["models"])
+    scores = as_scores(items)
+    assert len(scores) == 6 * 6 + 5 * 3  # the strict-match filter's rescored arithmetic, and the choices
+    fits, _ = analyse_task_method(scores[scores["task"] == "emergence_arith"], Settings(bootstrap=200))
+    mean = fits[(fits["fit"] == "mean") & (fits["metric"] == "token_edit_distance") & (fits["digits"] == "all")]
+    ours = items[(items["source"] == "rescored") & (items["filter"] == "strict-match")]
+    distances = ours.loc[ours["metric"] == "token_edit_distance", "value"]
+    assert mean["value"].tolist() == [pytest.approx(distances.mean(), rel=1e-12)]
+    assert (mean["ci_low"] < mean["value"]).all() and (mean["value"] < mean["ci_high"]).all()
+    assert mean["n_items"].tolist() == [6]
+
+
 def test_cli_writes_the_table_and_the_per_item_scores(run, tmp_path, root_logging):
     out, per_item = tmp_path / "table.csv", tmp_path / "items.parquet"
     paths = ["--path", str(run["out"]), "--models", str(run["models"]), "--out", str(out)]
@@ -287,16 +303,23 @@ def test_a_results_file_without_results_is_one_line_naming_it(tmp_path):
         import_results("lm_eval_0.4", tmp_path, registry(tmp_path, "tiny-lm"))
 
 
-def test_unknown_metric_keys_are_reported_and_skipped(tmp_path):
-    fake_run(tmp_path, {"bleu,none": 12.5, "bleu_stderr,none": "N/A"})
-    handler = Collect()
-    logging.getLogger("emergence.importers").addHandler(handler)
+def test_unknown_metric_keys_and_groups_are_reported_and_skipped(tmp_path):
+    path = fake_run(tmp_path, {"bleu,none": 12.5, "bleu_stderr,none": "N/A"})
+    data = json.loads(path.read_text())
+    data["results"]["arithmetic"] = {"alias": "arithmetic", "exact_match,none": 0.5}  # a group's aggregate
+    data["group_subtasks"]["arithmetic"] = ["arith"]
+    path.write_text(json.dumps(data))
+    handler, logger = Collect(), logging.getLogger("emergence.importers")
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
     try:
         table = import_results("lm_eval_0.4", tmp_path, registry(tmp_path, "tiny-lm"))
     finally:
-        logging.getLogger("emergence.importers").removeHandler(handler)
+        logger.removeHandler(handler)
+        logger.setLevel(logging.NOTSET)
     assert table[["source_metric", "metric", "value"]].values.tolist() == [["exact_match,none", "exact_match", 0.5]]
     assert "lm_eval_0.4: metric 'bleu,none' has no project name; skipped in 1 files" in handler.messages
+    assert f"{path}: group arithmetic (1 tasks): its aggregate skipped, its tasks imported" in handler.messages
 
 
 def test_samples_that_do_not_match_the_results_are_refused(tmp_path):

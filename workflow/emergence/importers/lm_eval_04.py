@@ -20,6 +20,7 @@ under filter `none` or `strict-match` (or a task's only filter) is `exact_match`
 
 from __future__ import annotations
 
+import logging
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,6 +33,7 @@ from emergence.importers import ResultsImporter, method_of, results_importer
 from emergence.importers.lm_eval_03 import converted, read_json
 from emergence.importers.metadata import REGISTRY
 
+log = logging.getLogger(__name__)
 INFO_KEYS = ("name", "alias", "sample_len", " ", "")  # non-metric fields of a task's results entry
 FILTERED = {"strict-match": "exact_match", "none": "exact_match", "flexible-extract": "flexible_exact_match"}
 
@@ -100,13 +102,14 @@ def read_run(path: Path) -> Run:
     if not model:
         raise InputError(f"{path}: config.model_args names no pretrained=<model> and there is no 'model_name'")
     revision = str(args.get("revision") or config.get("model_revision") or "")
-    groups = {name for name, subtasks in (data.get("group_subtasks") or {}).items() if subtasks}
+    groups = {name: subtasks for name, subtasks in (data.get("group_subtasks") or {}).items() if subtasks}
     counts, shots = data.get("n-samples") or {}, data.get("n-shot") or {}
     tasks = {}
     for name, entry in results.items():
         need(path, results, name, dict, "results.")
-        if name in groups or name not in configs:
-            continue  # a group's aggregate of its subtasks, which are imported themselves (logged by the caller)
+        if name in groups and name not in configs:
+            log.info(f"{path}: group {name} ({len(groups[name])} tasks): its aggregate skipped, its tasks imported")
+            continue
         task_config = need(path, configs, name, dict, "configs.")
         fewshot = task_config.get("num_fewshot", shots.get(name))
         if not isinstance(fewshot, int) or isinstance(fewshot, bool):

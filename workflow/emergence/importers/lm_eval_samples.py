@@ -35,7 +35,7 @@ from emergence import io
 from emergence.errors import InputError
 from emergence.importers import method_of
 from emergence.importers.lm_eval_04 import Run, Task, project_metric
-from emergence.importers.metadata import ModelScale, scale_of
+from emergence.importers.metadata import FINAL_REVISIONS, ModelScale, scale_of
 
 log = logging.getLogger(__name__)
 
@@ -89,6 +89,29 @@ def per_item(runs: list[Run], models: Path, tokenizer: str | None = None) -> pd.
         )
     table = pd.concat(frames, ignore_index=True).sort_values(["file", "filter", "source", "metric", "doc"])
     return table.reset_index(drop=True)[COLUMNS]
+
+
+PREFERRED_FILTERS = ("strict-match", "none")  # the filter a curve reads where a task has several
+
+
+def as_scores(items: pd.DataFrame, source: str = "rescored") -> pd.DataFrame:
+    """One source's rows of a per-item table as the "scores" stage (io.SCHEMAS["scores"]), for the curve
+    analysis (`analysis.analyse_task_method`): one filter per checkpoint and task (`strict-match`, else
+    `none`, else the first by name; logged where there was a choice), so each item has one value per metric.
+    Checkpoints of one model are told apart in `model` as `<model>@<revision>` unless a revision is final."""
+    rows = items[items["source"] == source]
+    keys = ["model", "revision", "task", "num_fewshot"]
+    kept = []
+    for key, group in rows.groupby(keys, sort=True):
+        filters = sorted(group["filter"].unique())
+        chosen = next((f for f in PREFERRED_FILTERS if f in filters), filters[0])
+        if len(filters) > 1:
+            log.info(f"{' '.join(map(str, key))}: {source} scores under filter {chosen!r} (of {', '.join(filters)})")
+        kept.append(group[group["filter"] == chosen])
+    scores = pd.concat(kept, ignore_index=True) if kept else rows.iloc[:0]
+    final = scores["revision"].isin(FINAL_REVISIONS)
+    scores = scores.assign(model=scores["model"].where(final, scores["model"] + "@" + scores["revision"]))
+    return scores[io.SCHEMAS["scores"].names].reset_index(drop=True)
 
 
 def read_samples(file: Path) -> list[Sample]:
