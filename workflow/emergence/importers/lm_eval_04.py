@@ -34,7 +34,6 @@ from emergence.importers.lm_eval_03 import converted, read_json
 from emergence.importers.metadata import REGISTRY
 
 log = logging.getLogger(__name__)
-INFO_KEYS = ("name", "alias", "sample_len", " ", "")  # non-metric fields of a task's results entry
 FILTERED = {"strict-match": "exact_match", "none": "exact_match", "flexible-extract": "flexible_exact_match"}
 
 
@@ -126,8 +125,8 @@ def task_values(path: Path, task: str, entry: dict) -> list[Value]:
     values = []
     for key, value in entry.items():
         name, comma, filter_name = key.partition(",")
-        if key in INFO_KEYS or not comma or name.endswith("_stderr"):
-            continue
+        if not comma or name.endswith("_stderr"):
+            continue  # `alias`, `name`, `sample_len`: about the task; a stderr is read with its metric
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise InputError(f"{path}: results.{task}.{key} is not a number ({value!r})")
         stderr = entry.get(f"{name}_stderr,{filter_name}")

@@ -87,7 +87,9 @@ def per_item(runs: list[Run], models: Path, tokenizer: str | None = None) -> pd.
             f"{runs[0].path.parent}: no samples_<task>_<date>.jsonl beside the results files"
             " (run lm_eval with --log_samples)"
         )
-    table = pd.concat(frames, ignore_index=True).sort_values(["file", "filter", "source", "metric", "doc"])
+    table = pd.concat(frames, ignore_index=True).sort_values(
+        ["file", "filter", "source", "metric", "doc"], kind="stable"
+    )
     return table.reset_index(drop=True)[COLUMNS]
 
 
@@ -187,8 +189,8 @@ def load_tokenizer(name: str, run: Run):
     except (OSError, ValueError, KeyError) as err:
         reason = (str(err).strip().splitlines() or [type(err).__name__])[0][:200]
         raise InputError(
-            f"{run.path}: no tokenizer for {run.model}'s token edit distances: {name!r} cannot be loaded"
-            f" ({reason}); give one with --tokenizer PATH_OR_NAME"
+            f"{run.path}: no tokenizer for {run.model} (token edit distances and target lengths need one):"
+            f" {name!r} cannot be loaded ({reason}); give one with --tokenizer PATH_OR_NAME"
         ) from None
     return remembering(batch_tokenizer(tokenizer))
 
