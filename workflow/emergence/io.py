@@ -33,7 +33,7 @@ VERDICT_STATISTICS = (
     "drop",
     "chi2_line",
     "chi2_power",
-    "chi2_logistic",
+    "chi2_sigmoid",
     "overdispersion",
     "sharpness",
     "midpoint",

@@ -13,13 +13,13 @@ Checks, in order (the first that applies decides):
 3. flat: the constant is not rejected (chi-square test at `flat_alpha`).
 4. non_monotone: the increasing isotonic fit is rejected (chi-square > `monotone_chi2`) and the
    largest drop is at least `min_drop`.
-5. sharp? The logistic (floor >= chance, free ceiling <= 1) must beat the best line / monotone-curvature
-   curve by `sharp_chi2` (divided by the overdispersion estimated from the logistic's residuals, as in
+5. sharp? The sigmoid (floor >= chance, free ceiling <= 1) must beat the best line / monotone-curvature
+   curve by `sharp_chi2` (divided by the overdispersion estimated from the sigmoid's residuals, as in
    quasi-likelihood: Burnham & Anderson 2002), with its midpoint inside the sizes observed and the
    smallest model near chance (below `floor_fraction` of the rise: Wei et al.'s "near random, then
    well above"). Not sharp: smooth.
 6. A sharp curve is judged by its continuous twin: no twin -> insufficient (cannot tell mirage from
-   emergence); twin jumps (logistic beats the power law on its NLL by `twin_chi2`, width below
+   emergence); twin jumps (a sigmoid beats the power law on its NLL by `twin_chi2`, width below
    `twin_width` of the range) -> emergent; twin follows a power law and p^L from it matches the curve
    (chi-square p-value >= `prediction_alpha`) -> mirage; otherwise insufficient (the twin does not
    explain the jump).
@@ -218,12 +218,12 @@ def _overdispersion(chi2: float, m: int, k: int) -> float:
 
 
 def _sharp(x, y, w, chance: float, stat: dict, settings: VerdictSettings) -> bool:
-    """Whether the curve jumps: the logistic beats every smooth class by the threshold, its midpoint is
+    """Whether the curve jumps: the sigmoid beats every smooth class by the threshold, its midpoint is
     inside the sizes observed, and the smallest model sits near chance."""
     stat["chi2_line"] = fits.line(x, y, w)[0]
     stat["chi2_power"] = fits.power(x, y, w)
-    fit = fits.logistic(x, y, w, lo=min(chance, float(y.min())), hi=1.0)
-    stat["chi2_logistic"] = fit.chi2
+    fit = fits.sigmoid(x, y, w, lo=min(chance, float(y.min())), hi=1.0)
+    stat["chi2_sigmoid"] = fit.chi2
     stat["overdispersion"] = _overdispersion(fit.chi2, len(y), 4)
     stat["sharpness"] = (min(stat["chi2_line"], stat["chi2_power"]) - fit.chi2) / stat["overdispersion"]
     stat["midpoint"], stat["width_decades"] = fit.midpoint, fit.width
@@ -248,11 +248,11 @@ def _twin_nll(twin: Twin, m: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _twin_jumps(x, twin: Twin, stat: dict, settings: VerdictSettings) -> bool:
-    """Whether the twin itself jumps: a logistic in log N beats the power law on its per-token NLL."""
+    """Whether the twin itself jumps: a sigmoid in log N beats the power law on its per-token NLL."""
     u, var = _twin_nll(twin, len(x))
     w = 1.0 / var
     stat["twin_chi2_power_law"] = fits.line(x, u, w)[0]
-    fit = fits.logistic(x, u, w)
+    fit = fits.sigmoid(x, u, w)
     phi = _overdispersion(fit.chi2, len(x), 4)
     stat["twin_jump"] = (stat["twin_chi2_power_law"] - fit.chi2) / phi
     stat["twin_width_decades"] = fit.width

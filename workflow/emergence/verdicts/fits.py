@@ -9,8 +9,9 @@ Classes (x = log10 scale, one value per model):
 - constant: y = a                                   (1 parameter)
 - line: y = a + b x (on -log NLL: a power law in N)  (2)
 - power: y = a + b exp(beta t), t = (x - x_1)/range  (3; monotone curvature: convex or saturating)
-- logistic: y = f + h sigmoid(s (x - m)), h >= 0, lo <= f, f + h <= hi (4; floor, free bounded
-  ceiling, midpoint m, slope s; a very large s is a step between two adjacent sizes)
+- sigmoid: y = f + h g(s (x - m)), g the logistic or either Gompertz curve, h >= 0, lo <= f,
+  f + h <= hi (4; floor, free bounded ceiling, midpoint m, slope s; a very large s is a step
+  between two adjacent sizes)
 """
 
 from __future__ import annotations
@@ -20,7 +21,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-WIDTH = 2 * np.log(9.0)  # a logistic rises from 10 % to 90 % of its height over WIDTH / slope
+# a logistic rises from 10 % to 90 % of its height over WIDTH / slope (a Gompertz curve over 0.70 of it):
+# the width reported for every shape, in decades
+WIDTH = 2 * np.log(9.0)
 WIDTHS = np.geomspace(3.0, 0.005, 28)  # 10-90 % widths tried, as fractions of the observed range
 BETAS = np.concatenate([np.linspace(-8.0, -0.25, 16), np.linspace(0.25, 8.0, 16)])
 
@@ -61,8 +64,8 @@ def power(x: np.ndarray, y: np.ndarray, w: np.ndarray) -> float:
 
 
 @dataclass(frozen=True)
-class Logistic:
-    """The best logistic on the grid: chi-square, floor f, height h, midpoint m (log10 scale), slope s
+class Sigmoid:
+    """The best sigmoid on the grid: chi-square, floor f, height h, midpoint m (log10 scale), slope s
     (per decade), its 10-90 % width in decades, and its fitted values (M,)."""
 
     chi2: float
@@ -108,14 +111,14 @@ def _bases(key: bytes, size: int, shapes: tuple[str, ...]) -> tuple[np.ndarray, 
     return out
 
 
-def logistic(
+def sigmoid(
     x: np.ndarray,
     y: np.ndarray,
     w: np.ndarray,
     lo: float = -np.inf,
     hi: float = np.inf,
     shapes: tuple[str, ...] = tuple(SHAPES),
-) -> Logistic:
+) -> Sigmoid:
     """Best y = f + h g(s (x - m)) over sigmoid shapes g (logistic and both Gompertz curves), with
     h >= 0 and lo <= f <= f + h <= hi, x sorted ascending.
 
@@ -123,53 +126,46 @@ def logistic(
     unconstrained one if feasible, else on an edge of the triangle (f = lo, h = 0 or f + h = hi), each
     a one-dimensional problem solved and clipped in closed form."""
     g, m, s = sigmoid_bases(x, shapes)
-    s0, sg, sgg = w.sum(), g @ w, (g**2) @ w
-    sy, sgy = w @ y, g @ (w * y)
+    sums = w.sum(), g @ w, (g**2) @ w, w @ y, g @ (w * y)
+    s0, sg, sgg, sy, sgy = sums
+    syy = w @ (y * y)
+    best_chi, best_f, best_h = np.full(len(m), np.inf), np.zeros(len(m)), np.zeros(len(m))
+    for f, h in _candidates(g, y, w, lo, hi, sums):
+        # the weighted residual sum of squares from the sufficient sums, without forming fitted values
+        c = syy - 2 * f * sy - 2 * h * sgy + f * f * s0 + 2 * f * h * sg + h * h * sgg
+        c = np.where(np.isnan(f), np.inf, c)
+        better = c < best_chi
+        best_chi = np.where(better, c, best_chi)
+        best_f, best_h = np.where(better, f, best_f), np.where(better, h, best_h)
+    # the sums can lose digits when f and h nearly cancel: recompute the best few directly, keep the best
+    few = np.argsort(best_chi, kind="stable")[:8]
+    direct = chi2(y, w, best_f[few, None] + best_h[few, None] * g[few])
+    k = int(few[np.argmin(direct)])
+    fitted = best_f[k] + best_h[k] * g[k]
+    floor, height, midpoint, slope = float(best_f[k]), float(best_h[k]), float(m[k]), float(s[k])
+    return Sigmoid(float(chi2(y, w, fitted)), floor, height, midpoint, slope, WIDTH / slope, fitted)
+
+
+def _candidates(g, y, w, lo: float, hi: float, sums) -> list[tuple[np.ndarray, np.ndarray]]:
+    """(f, h) per grid shape: the unconstrained optimum where feasible (NaN elsewhere), then the best
+    point of each edge of the feasible triangle that exists for these bounds."""
+    s0, sg, sgg, sy, sgy = sums
     det = s0 * sgg - sg**2
     solvable = det > 1e-8 * s0 * sgg  # g not nearly constant: else f and h cancel and the sums lose all digits
     safe = np.where(solvable, det, 1.0)
     f_free, h_free = (sgg * sy - sg * sgy) / safe, (s0 * sgy - sg * sy) / safe
     feasible = solvable & (h_free >= 0) & (f_free >= lo) & (f_free + h_free <= hi)
     candidates = [(np.where(feasible, f_free, np.nan), np.where(feasible, h_free, np.nan))]
-    lo_c, hi_c = max(lo, -1e300), min(hi, 1e300)
-    room = hi_c - lo_c if np.isfinite(hi - lo) else np.inf
-    # edge f = lo (only where lo is finite)
-    if np.isfinite(lo):
+    room = hi - lo if np.isfinite(hi - lo) else np.inf
+    if np.isfinite(lo):  # edge f = lo, 0 <= h <= hi - lo
         h = np.clip((sgy - lo * sg) / np.maximum(sgg, 1e-300), 0.0, room)
         candidates.append((np.full_like(h, lo), h))
     # edge h = 0: the weighted mean, clipped into the bounds
     candidates.append((np.full_like(sg, np.clip(sy / s0, lo, hi)), np.zeros_like(sg)))
-    # edge f + h = hi: y - hi g = f (1 - g)
-    if np.isfinite(hi):
-        one = 1.0 - g
-        f = np.clip(_edge(one, y, g, w, hi), lo, hi)
+    if np.isfinite(hi):  # edge f + h = hi: y - hi g = f (1 - g)
+        f = np.clip(_edge(1.0 - g, y, g, w, hi), lo, hi)
         candidates.append((f, hi - f))
-    syy = w @ (y * y)
-    best_chi, best_f, best_h = np.full(len(m), np.inf), np.zeros(len(m)), np.zeros(len(m))
-    for f, h in candidates:
-        # the weighted residual sum of squares from the sufficient sums, without forming fitted values
-        c = syy - 2 * f * sy - 2 * h * sgy + f * f * s0 + 2 * f * h * sg + h * h * sgg
-        c = np.where(np.isnan(f), np.inf, c)
-        better = c < best_chi
-        best_chi, best_f, best_h = (
-            np.where(better, c, best_chi),
-            np.where(better, f, best_f),
-            np.where(better, h, best_h),
-        )
-    # the sums can lose digits when f and h nearly cancel: recompute the best few directly, keep the best
-    few = np.argsort(best_chi, kind="stable")[:8]
-    direct = chi2(y, w, best_f[few, None] + best_h[few, None] * g[few])
-    k = int(few[np.argmin(direct)])
-    fitted = best_f[k] + best_h[k] * g[k]
-    return Logistic(
-        float(chi2(y, w, fitted)),
-        float(best_f[k]),
-        float(best_h[k]),
-        float(m[k]),
-        float(s[k]),
-        float(WIDTH / s[k]),
-        fitted,
-    )
+    return candidates
 
 
 def _edge(one: np.ndarray, y: np.ndarray, g: np.ndarray, w: np.ndarray, hi: float) -> np.ndarray:
