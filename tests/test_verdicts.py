@@ -165,12 +165,17 @@ def test_lower_is_better_is_judged_on_its_complement():
 
 
 def test_concave_curve_with_many_items_is_not_a_jump():
-    """Thousands of items make any curvature significant: a saturating rise that starts well above
-    chance stays smooth (the jump needs its floor in view, Wei et al. 2022)."""
+    """Thousands of items make any curvature significant: a saturating rise stays smooth, and so does
+    the top of a sigmoid whose floor lies below the sizes observed (a jump needs its floor in view:
+    Wei et al. 2022), while the same sigmoid seen from near chance is a jump."""
     sizes = np.geomspace(1e7, 1e10, 8)
-    y = 0.75 - 0.55 * (sizes / 1e7) ** -0.35
-    verdict = judge(sizes, y, 5000)
-    assert verdict.verdict == "smooth" and verdict.statistics["floor_fraction"] > 0.2
+    concave = judge(sizes, 0.75 - 0.55 * (sizes / 1e7) ** -0.35, 5000)
+    assert concave.verdict == "smooth" and concave.statistics["sharpness"] < VerdictSettings().sharp_chi2
+    late = judge(sizes, 0.72 / (1 + np.exp(-2.5 * (np.log10(sizes) - 7.3))), 5000)
+    assert late.verdict == "smooth" and "already 32% of the way up" in late.sentence
+    assert late.statistics["sharpness"] > VerdictSettings().sharp_chi2
+    seen = judge(sizes, 0.72 / (1 + np.exp(-2.5 * (np.log10(sizes) - 8.0))), 5000)
+    assert seen.verdict == "insufficient" and seen.statistics["floor_fraction"] < 0.1
 
 
 def test_chi_bar_squared_tail_matches_simulation():
@@ -218,3 +223,9 @@ def test_analysis_stage_writes_verdicts(tmp_path, design, expected):
     io.write_table(analysed.verdicts, tmp_path / "verdicts.parquet", "verdicts")
     back = io.read_table(tmp_path / "verdicts.parquet", "verdicts")
     pd.testing.assert_frame_equal(back, analysed.verdicts, check_dtype=False)
+
+
+def test_imported_verdicts_are_byte_identical_when_rerun(long, pythia, tmp_path):
+    io.write_table(pythia, tmp_path / "first.parquet", "verdicts")
+    io.write_table(verdicts_imported(long, Settings()), tmp_path / "second.parquet", "verdicts")
+    assert (tmp_path / "first.parquet").read_bytes() == (tmp_path / "second.parquet").read_bytes()

@@ -128,8 +128,9 @@ def judge(
     stat["drop"] = float(np.max(np.maximum.accumulate(y) - y))
     if stat["p_monotone"] < settings.monotone_alpha and stat["drop"] >= settings.min_drop:
         return _verdict("non_monotone", stat, settings)
-    if not _sharp(x, y, w, chance, stat, settings):
-        return _verdict("smooth", stat, settings)
+    smooth = _not_sharp(x, y, w, chance, stat, settings)
+    if smooth:
+        return _verdict("smooth", stat, settings, smooth)
     if twin is None:
         return _verdict("insufficient", stat, settings, "no continuous twin")
     if _twin_jumps(x, twin, stat, settings):
@@ -217,9 +218,9 @@ def _overdispersion(chi2: float, m: int, k: int) -> float:
     return max(1.0, chi2 / (m - k)) if m - k >= 2 else 1.0
 
 
-def _sharp(x, y, w, chance: float, stat: dict, settings: VerdictSettings) -> bool:
-    """Whether the curve jumps: the sigmoid beats every smooth class by the threshold, its midpoint is
-    inside the sizes observed, and the smallest model sits near chance."""
+def _not_sharp(x, y, w, chance: float, stat: dict, settings: VerdictSettings) -> str:
+    """Why the curve does not jump, or "" when it does: a jump needs the sigmoid to beat every smooth
+    class by the threshold, its midpoint inside the sizes observed, and the smallest model near chance."""
     stat["chi2_line"] = fits.line(x, y, w)[0]
     stat["chi2_power"] = fits.power(x, y, w)
     fit = fits.sigmoid(x, y, w, lo=min(chance, float(y.min())), hi=1.0)
@@ -229,11 +230,13 @@ def _sharp(x, y, w, chance: float, stat: dict, settings: VerdictSettings) -> boo
     stat["midpoint"], stat["width_decades"] = fit.midpoint, fit.width
     rise = fit.fitted[-1] - chance
     stat["floor_fraction"] = float((fit.fitted[0] - chance) / rise) if rise > 0 else np.inf
-    return bool(
-        stat["sharpness"] > settings.sharp_chi2
-        and x[0] <= fit.midpoint <= x[-1]
-        and stat["floor_fraction"] <= settings.floor_fraction
-    )
+    if stat["sharpness"] <= settings.sharp_chi2:
+        return f"a smooth curve fits as well as a jump (sharpness {stat['sharpness']:.1f} <= {settings.sharp_chi2:g})"
+    if not x[0] <= fit.midpoint <= x[-1]:
+        return f"its steepest change, near 10^{fit.midpoint:.1f}, lies outside the sizes observed"
+    if stat["floor_fraction"] > settings.floor_fraction:
+        return f"the smallest model is already {stat['floor_fraction']:.0%} of the way up from chance"
+    return ""
 
 
 def _twin_nll(twin: Twin, m: int) -> tuple[np.ndarray, np.ndarray]:

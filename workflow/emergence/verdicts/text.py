@@ -63,10 +63,7 @@ def sentence_for(verdict: str, s: dict[str, float], reason: str) -> str:
         "saturated": "At the ceiling for the largest models: the metric can no longer show change there.",
         "flat": f"No change beyond sampling noise (constant not rejected, p = {s['p_constant']:.2f}).",
         "non_monotone": f"Falls by {s['drop']:.2f} after rising, beyond noise: inverse or U-shaped scaling.",
-        "smooth": (
-            f"Changes gradually (sharpness {s['sharpness']:.1f}; smallest model at"
-            f" {s['floor_fraction']:.0%} of the rise from chance): no jump."
-        ),
+        "smooth": f"Changes, but not as a jump from near chance: {reason}.",
         "emergent": (
             f"Jumps near {decade(s['midpoint'])} and its continuous twin jumps too"
             f" (power law on its loss rejected, {s['twin_jump']:.0f}): emergent under both metrics."
