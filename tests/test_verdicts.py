@@ -52,6 +52,21 @@ def test_rise_then_fall_is_non_monotone():
     assert rates("non_monotone", 8).get("non_monotone", 0) >= 0.9
 
 
+def test_twin_with_an_irreducible_loss_is_still_smooth():
+    """NLL = E + A N^-alpha (E = 0.1: p levels off at 0.89) bends the twin's power law; it is not a jump."""
+    sizes = np.geomspace(1e7, 1e10, 8)
+    alpha = np.log(2.2 / 0.02) / np.log(1000)
+    p = np.exp(-(0.1 + 2.2 * (sizes / 1e7) ** -alpha))
+    rng = np.random.default_rng(5)
+    found = []
+    for _ in range(100):
+        right = rng.binomial(3, p[:, None], size=(8, 500))
+        share = right.sum(axis=1) / 1500
+        twin = Twin(share, np.sqrt(share * (1 - share) / 1500), 3.0)
+        found.append(judge(sizes, (right == 3).mean(axis=1), 500, twin=twin).verdict)
+    assert found.count("mirage") >= 90
+
+
 def test_simulated_designs_are_what_the_issue_asks():
     """The designs themselves: Schaeffer's p spans 0.05 to 0.95, the jump steps between adjacent sizes."""
     sizes = np.geomspace(1e7, 1e10, 8)

@@ -251,13 +251,14 @@ def _twin_nll(twin: Twin, m: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _twin_jumps(x, twin: Twin, stat: dict, settings: VerdictSettings) -> bool:
-    """Whether the twin itself jumps: a sigmoid in log N beats the power law on its per-token NLL."""
+    """Whether the twin itself jumps: a sigmoid in log N beats the power law on its per-token NLL, and
+    the power law bent by monotone curvature (an irreducible loss, NLL = E + A N^-alpha, bends it)."""
     u, var = _twin_nll(twin, len(x))
     w = 1.0 / var
     stat["twin_chi2_power_law"] = fits.line(x, u, w)[0]
     fit = fits.sigmoid(x, u, w)
     phi = _overdispersion(fit.chi2, len(x), 4)
-    stat["twin_jump"] = (stat["twin_chi2_power_law"] - fit.chi2) / phi
+    stat["twin_jump"] = (min(stat["twin_chi2_power_law"], fits.power(x, u, w)) - fit.chi2) / phi
     stat["twin_width_decades"] = fit.width
     return bool(
         stat["twin_jump"] > settings.twin_chi2
