@@ -11,18 +11,18 @@ Checks, in order (the first that applies decides):
 1. insufficient: fewer than `min_models` models, fewer than `min_items` items, or one size only.
 2. saturated: the `min_at_ceiling` largest models (at least) within `ceiling_margin` of 1.
 3. flat: the constant is not rejected (chi-square test at `flat_alpha`).
-4. non_monotone: the increasing isotonic fit is rejected (chi-square > `monotone_chi2`) and the
-   largest drop is at least `min_drop`.
+4. non_monotone: the increasing isotonic fit is rejected (its chi-bar-squared p-value below
+   `monotone_alpha`) and the largest drop below the running maximum is at least `min_drop`.
 5. sharp? The sigmoid (floor >= chance, free ceiling <= 1) must beat the best line / monotone-curvature
    curve by `sharp_chi2` (divided by the overdispersion estimated from the sigmoid's residuals, as in
    quasi-likelihood: Burnham & Anderson 2002), with its midpoint inside the sizes observed and the
    smallest model near chance (below `floor_fraction` of the rise: Wei et al.'s "near random, then
    well above"). Not sharp: smooth.
 6. A sharp curve is judged by its continuous twin: no twin -> insufficient (cannot tell mirage from
-   emergence); twin jumps (a sigmoid beats the power law on its NLL by `twin_chi2`, width below
-   `twin_width` of the range) -> emergent; twin follows a power law and p^L from it matches the curve
-   (chi-square p-value >= `prediction_alpha`) -> mirage; otherwise insufficient (the twin does not
-   explain the jump).
+   emergence); twin jumps (a sigmoid beats the power law on its NLL, straight or bent by monotone
+   curvature, by `twin_chi2`, with a width below `twin_width` of the range) -> emergent; twin smooth
+   and p^L from it matching the curve (chi-square p-value >= `prediction_alpha`) -> mirage;
+   otherwise insufficient (the twin does not explain the jump).
 """
 
 from __future__ import annotations
