@@ -24,6 +24,31 @@ import pyarrow.parquet as pq
 from emergence import __version__
 from emergence.errors import EmergenceError
 
+# The statistics a verdict rests on (emergence.verdicts.judge), each a float column of the verdicts table.
+VERDICT_STATISTICS = (
+    "chi2_constant",
+    "p_constant",
+    "chi2_isotonic",
+    "p_monotone",
+    "drop",
+    "chi2_line",
+    "chi2_power",
+    "chi2_sigmoid",
+    "overdispersion",
+    "sharpness",
+    "midpoint",
+    "width_decades",
+    "floor_fraction",
+    "twin_chi2_power_law",
+    "twin_jump",
+    "twin_width_decades",
+    "prediction_chi2",
+    "prediction_p",
+    "prediction_max_error",
+    "range_decades",
+    "top",
+)
+
 # One schema per stage. Columns are the contract users script against: add, never rename.
 SCHEMAS: dict[str, pa.Schema] = {
     "tasks": pa.schema(
@@ -121,6 +146,24 @@ SCHEMAS: dict[str, pa.Schema] = {
             ("n_models", pa.int32()),
             ("n_items", pa.int32()),
             ("status", pa.string()),  # "ok", or why the fit was not made
+        ]
+    ),
+    "verdicts": pa.schema(  # one row per curve and discontinuous metric (emergence.verdicts, README "Verdicts")
+        [
+            ("family", pa.string()),
+            ("task", pa.string()),
+            ("method", pa.string()),
+            ("digits", pa.string()),
+            ("metric", pa.string()),  # the discontinuous metric judged
+            ("x", pa.string()),  # the scale axis (n_params or training_flops)
+            ("twin", pa.string()),  # its continuous twin (per_token_prob, target_logprob), "" when none
+            ("verdict", pa.string()),  # emergent, mirage, smooth, flat, saturated, non_monotone, insufficient
+            ("confidence", pa.string()),  # high, medium, low
+            ("sentence", pa.string()),
+            *[(name, pa.float64()) for name in VERDICT_STATISTICS],  # NaN where a check was not reached
+            ("breakthroughness", pa.float64()),  # descriptive only (grows with the number of models)
+            ("n_models", pa.int32()),
+            ("n_items", pa.int32()),
         ]
     ),
     "calibration": pa.schema(  # reliability table: one row per model and non-empty confidence bin

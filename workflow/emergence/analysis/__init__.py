@@ -4,34 +4,47 @@ A curve is one family's models on one task x method x digit count (or all digits
 measure is recomputed on each bootstrap replicate of the items; intervals are percentiles of the
 replicates. Everything ends up in the "fits" table (io.SCHEMAS["fits"]), one row per (metric, x axis,
 fit, parameter, model, scale), with a status that says why a row holds no number. Modules: `curve`
-(data and rows), `scaling` (fits and extrapolation), `flags` (flags, Mirage, calibration), `imported`
-(results made elsewhere).
+(data and rows), `scaling` (fits and extrapolation), `flags` (flags, Mirage, calibration), `verdicts`
+(one verdict per curve and discontinuous metric: the "verdicts" table), `imported` (results made elsewhere).
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import pandas as pd
 
 from emergence.analysis.curve import CALIBRATION_COLUMNS, COLUMNS, TARGET_NLL, Curve, Rows, Settings, sigmoid_applies
 from emergence.analysis.flags import add_calibration, add_flags, add_mirage
 from emergence.analysis.scaling import add_breakthroughness, add_fit
+from emergence.analysis.verdicts import VERDICT_COLUMNS, curve_verdicts
 
 __all__ = [
+    "Analysis",
     "Curve",
     "Settings",
     "analyse_csv",
     "analyse_curve",
     "analyse_imported",
+    "analyse_stage",
     "analyse_task_method",
     "read_results_csv",
+    "verdicts_imported",
 ]
 
 
 def analyse_curve(
-    scores: pd.DataFrame, key: dict, settings: Settings, items_per_model: int | None = None
+    scores: pd.DataFrame,
+    key: dict,
+    settings: Settings,
+    items_per_model: int | None = None,
+    verdicts: list[dict] | None = None,
 ) -> tuple[list[dict], list[dict]]:
-    """Every row of one curve: means, fits, breakthroughness, flags, Mirage relation, calibration."""
+    """Every row of one curve: means, fits, breakthroughness, flags, Mirage relation, calibration;
+    with a `verdicts` list, the curve's verdict rows (io.SCHEMAS["verdicts"]) are appended to it."""
     curve = Curve(scores, key, settings, items_per_model)
+    if verdicts is not None:
+        verdicts += curve_verdicts(curve)
     rows = Rows(curve)
     metrics = sorted(curve.values)
     breakthrough = {}
@@ -57,18 +70,40 @@ def analyse_curve(
 
 def analyse_task_method(scores: pd.DataFrame, settings: Settings) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The "fits" and "calibration" tables of one task x method: every family, per digit count and over all."""
+    analysed = analyse_stage(scores, settings, verdicts=False)
+    return analysed.fits, analysed.calibration
+
+
+@dataclass(frozen=True)
+class Analysis:
+    """The analysis stage's tables of one task x method (io.SCHEMAS "fits", "calibration", "verdicts")."""
+
+    fits: pd.DataFrame
+    calibration: pd.DataFrame
+    verdicts: pd.DataFrame
+
+
+def analyse_stage(scores: pd.DataFrame, settings: Settings, verdicts: bool = True) -> Analysis:
+    """Fits, calibration and (unless `verdicts` is False: an empty table) verdicts of one task x method,
+    every family, per digit count and over all."""
     rows, calibration = [], []
+    verdict_rows: list[dict] | None = [] if verdicts else None
     for (family, task, method), group in scores.groupby(["family", "task", "method"], sort=True):
         subsets = [(str(d), part) for d, part in group.groupby("digits", sort=True)] + [("all", group)]
         for digits, subset in subsets:
             key = {"family": family, "task": task, "method": method, "digits": digits}
-            curve_rows, curve_calibration = analyse_curve(subset, key, settings)
+            curve_rows, curve_calibration = analyse_curve(subset, key, settings, verdicts=verdict_rows)
             rows += curve_rows
             calibration += curve_calibration
     fitted = pd.DataFrame(rows, columns=COLUMNS).astype(
         {"scale": "float64", "value": "float64", "n_models": "int32", "n_items": "int32"}
     )
-    return fitted, pd.DataFrame(calibration, columns=CALIBRATION_COLUMNS)
+    return Analysis(fitted, pd.DataFrame(calibration, columns=CALIBRATION_COLUMNS), verdict_table(verdict_rows or []))
 
 
-from emergence.analysis.imported import analyse_csv, analyse_imported, read_results_csv  # noqa: E402 (it uses analyse_curve)
+def verdict_table(rows: list[dict]) -> pd.DataFrame:
+    """Verdict rows as a frame with the columns and types of io.SCHEMAS["verdicts"]."""
+    return pd.DataFrame(rows, columns=VERDICT_COLUMNS).astype({"n_models": "int32", "n_items": "int32"})
+
+
+from emergence.analysis.imported import analyse_csv, analyse_imported, read_results_csv, verdicts_imported  # noqa: E402 (it uses analyse_curve)

@@ -96,6 +96,17 @@ def analyse_imported(long: pd.DataFrame, settings: Settings) -> pd.DataFrame:
     return pd.concat(out, ignore_index=True) if out else pd.DataFrame(columns=COLUMNS)
 
 
+def verdicts_imported(long: pd.DataFrame, settings: Settings) -> pd.DataFrame:
+    """The "verdicts" table of an imported long table: one verdict per (family, task, method) and
+    discontinuous metric, judged from the final checkpoints' means, stderr and n_items."""
+    from emergence.analysis.verdicts import imported_verdicts
+    from emergence.verdicts import VerdictSettings
+
+    return imported_verdicts(long, settings.x_axes, VerdictSettings(min_models=settings.min_models)).astype(
+        {"n_models": "int32", "n_items": "int32"}
+    )
+
+
 def is_project_metric(name: str) -> bool:
     """Whether the analysis knows the metric (a registered or sampled metric, or `target_nll`)."""
     try:
