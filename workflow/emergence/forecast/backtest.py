@@ -1,8 +1,9 @@
 """Forecasts with intervals, rollout backtests and the choice of method, as rows of the `forecasts` table.
 
 For each ladder every method that applies is refitted with the largest rung held out (then the two
-largest, up to `Settings.holdouts`) and predicts the held-out runs' final values: the rollout
-backtests. Then it is fitted on all rungs and predicts the targets.
+largest, up to `Settings.holdouts`, while `min_rungs` rungs and the method's inputs remain) and
+predicts the held-out runs' final values: the rollout backtests. Then it is fitted on all rungs and
+predicts the targets.
 
 Intervals: B bootstrap replicates resample the runs (a run's final value and all its checkpoints
 together) and refit; each replicate's prediction gets a draw of the evaluation noise around the fit
@@ -43,10 +44,11 @@ def forecast_ladder(ladder: Ladder) -> pd.DataFrame:
         if why:
             log.info(f"forecast {ladder.family} {ladder.task}: {name} does not apply ({why})")
             continue
+        shorter = [ladder.without(k) for k in range(1, min(ladder.settings.holdouts, len(ladder.rungs()) - 1) + 1)]
         rollouts = [
-            predictions(method, ladder.without(k), k)
-            for k in range(1, ladder.settings.holdouts + 1)
-            if len(ladder.rungs()) - k >= ladder.settings.min_rungs
+            predictions(method, sub, k)
+            for k, sub in enumerate(shorter, 1)
+            if len(sub.rungs()) >= ladder.settings.min_rungs and not method.missing(sub)
         ]
         errors = np.concatenate([r["error"].to_numpy() for r in rollouts]) if rollouts else np.zeros(0)
         rows += [*rollouts, predictions(method, ladder, 0, float(np.sqrt(np.mean(errors**2))) if rollouts else 0.0)]
