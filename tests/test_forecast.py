@@ -225,3 +225,16 @@ def test_command_writes_the_same_table_twice_and_refuses_unknown_targets(tmp_pat
     assert not (tmp_path / "c.parquet").exists()
     with pytest.raises(InputError, match="unknown key"):
         Settings.from_config({"replicate": 3})
+
+
+@needs_olmo
+def test_forecast_figure_is_drawn_the_same_twice(olmo, tmp_path):
+    from emergence.forecast.figure import draw_forecast
+
+    for name in ("a", "b"):
+        draw_forecast(olmo, "olmo-ladder", "socialiqa_val", [tmp_path / f"{name}.png"])
+    assert (tmp_path / "a.png").read_bytes() == (tmp_path / "b.png").read_bytes()
+    assert (tmp_path / "a.png").stat().st_size > 10_000
+    with pytest.raises(InputError, match="no chosen forecast"):
+        draw_forecast(olmo, "olmo-ladder", "no_such_task", [tmp_path / "c.png"])
+    assert not (tmp_path / "c.png").exists()
