@@ -219,6 +219,11 @@ def test_command_writes_the_same_table_twice_and_refuses_unknown_targets(tmp_pat
     table = io.read_table(tmp_path / "a.parquet", "forecasts")
     assert set(table["method"]) == {"two_step", "loss_based", "direct", "naive"}
     assert (table["chosen"] & (table["holdout"] == 0)).sum() == 2 and (table["replicates"] == 20).all()
+    cli.main([*args, "--predict", "30B:3e10:6e12", "--out", str(tmp_path / "p.parquet")])
+    planned = io.read_table(tmp_path / "p.parquet", "forecasts").query("target == '30B' and chosen")
+    assert len(planned) == 1 and planned["actual"].isna().all() and planned["covered"].isna().all()
+    thirteen = table.query("target == '13B-5T' and chosen")["predicted"].iloc[0]
+    assert planned["predicted"].iloc[0] > thirteen  # more parameters and tokens than 13B-5T: PIQA rises
     with pytest.raises(SystemExit):
         cli.main([*args, "--targets", "70B", "--out", str(tmp_path / "c.parquet")])
     assert "error: --targets: 70B not in the results" in capsys.readouterr().err

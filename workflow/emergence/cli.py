@@ -155,11 +155,12 @@ def cmd_import_results(args) -> None:
 
 def cmd_forecast(args) -> None:
     from emergence.forecast.ladder import Settings
-    from emergence.forecast.stage import load_results, run
+    from emergence.forecast.stage import load_results, parse_planned, run
 
     results, default_targets = load_results(args.format, args.path, args.table)
     settings = Settings.from_config(json.loads(args.settings) if args.settings else {}, args.seed or 0)
-    forecasts = run(results, args.targets or default_targets, settings, args.tasks, args.prompt_method)
+    targets = args.targets or default_targets
+    forecasts = run(results, targets, settings, args.tasks, args.prompt_method, parse_planned(args.predict))
     io.write_table(forecasts, args.out, "forecasts")
     log.info(f"forecasts: {len(forecasts)} rows -> {args.out}")
 
@@ -243,7 +244,7 @@ COMMANDS = {
     "forecast": (
         cmd_forecast,
         "predict larger models' scores with intervals from a ladder of smaller ones, backtested",
-        "--format? --path? --table? --targets+? --tasks+? --prompt-method? --settings? --seed?:int --out",
+        "--format? --path? --table? --targets+? --predict+? --tasks+? --prompt-method? --settings? --seed?:int --out",
     ),
     "figure": (
         cmd_figure,

@@ -10,6 +10,7 @@ model (a size trained to one token budget D). N is the non-embedding parameter c
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -20,6 +21,7 @@ from emergence.errors import InputError
 log = logging.getLogger(__name__)
 
 TASK_LOSS, LM_LOSS = "bits_per_byte", "target_nll"
+TARGET_COLUMNS = ["target", "n", "d", "actual"]
 
 
 @dataclass(frozen=True)
@@ -87,23 +89,34 @@ class Ladder:
 
 
 def build_ladders(
-    table: pd.DataFrame, targets: list[str], settings: Settings, tasks: list[str] | None = None
+    table: pd.DataFrame,
+    targets: list[str],
+    settings: Settings,
+    tasks: list[str] | None = None,
+    planned: Sequence[tuple[str, float, float]] = (),
 ) -> list[Ladder]:
     """One ladder per (family, task, method) of the long table that has a metric of `settings.metrics`.
 
     The models named in `targets` are predicted; every other model of a family with a target is a rung.
-    InputError for a target no family has. Tasks without any listed metric are reported and skipped."""
+    `planned` targets (name, N, D: models not trained) are predicted in every family. InputError for a
+    target no family has. Tasks without any listed metric, or without targets, are reported and skipped."""
     unknown = sorted(set(targets) - set(table["model"]))
     if unknown:
         raise InputError(f"--targets: {', '.join(unknown)} not in the results (models: {sorted(set(table['model']))})")
     table = table.assign(n=table["n_params_non_embedding"].astype(float), d=table["training_tokens"].astype(float))
+    families = set(table.loc[table["model"].isin(targets), "family"]) | (set(table["family"]) if planned else set())
+    extra = pd.DataFrame([(name, float(n), float(d), np.nan) for name, n, d in planned], columns=TARGET_COLUMNS)
     ladders = []
-    for family, rows in table[table["model"].isin(targets)].groupby("family")["model"]:
-        ladders += family_ladders(table[table["family"] == family], sorted(set(rows)), settings, tasks)
+    for family in sorted(families):
+        rows = table[table["family"] == family]
+        named = sorted(set(rows.loc[rows["model"].isin(targets), "model"]))
+        ladders += family_ladders(rows, named, extra, settings, tasks)
     return ladders
 
 
-def family_ladders(table: pd.DataFrame, targets: list[str], settings: Settings, tasks: list[str] | None) -> list:
+def family_ladders(
+    table: pd.DataFrame, targets: list[str], extra: pd.DataFrame, settings: Settings, tasks: list[str] | None
+) -> list[Ladder]:
     lm = checkpoint_values(table[(table["task"] == settings.loss_task) & (table["metric"] == LM_LOSS)], "lm_loss")
     ladders = []
     for (task, method), rows in table.groupby(["task", "method"]):
@@ -117,8 +130,11 @@ def family_ladders(table: pd.DataFrame, targets: list[str], settings: Settings, 
         points = points.merge(checkpoint_values(rows[rows["metric"] == TASK_LOSS], "task_loss"), "left")
         points = points.merge(lm, "left").sort_values(["run", "d"], kind="stable").reset_index(drop=True)
         rungs = points[~points["run"].isin(targets)]
-        ladder = Ladder(table["family"].iloc[0], task, method, metric, rungs, pd.DataFrame(), settings)
-        ladders.append(replace(ladder, targets=target_rows(points, targets, settings.window)))
+        wanted = pd.concat([target_rows(points, targets, settings.window), extra], ignore_index=True)
+        if wanted.empty:
+            log.info(f"forecast: {table['family'].iloc[0]} {task} {method} has none of the targets; skipped")
+            continue
+        ladders.append(Ladder(table["family"].iloc[0], task, method, metric, rungs, wanted, settings))
     return ladders
 
 
@@ -136,7 +152,7 @@ def target_rows(points: pd.DataFrame, targets: list[str], window: int) -> pd.Dat
         own = points[points["run"] == target]
         if len(own):
             rows.append((target, own["n"].iloc[-1], own["d"].iloc[-1], own["y"].tail(window).mean()))
-    return pd.DataFrame(rows, columns=["target", "n", "d", "actual"])
+    return pd.DataFrame(rows, columns=TARGET_COLUMNS)
 
 
 def step2_points(ladder: Ladder, column: str) -> pd.DataFrame:

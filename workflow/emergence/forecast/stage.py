@@ -9,6 +9,7 @@ marks for evaluation.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from pathlib import Path
 
 import pandas as pd
@@ -55,19 +56,35 @@ def read_long_table(path: Path) -> pd.DataFrame:
     return table
 
 
+def parse_planned(values: list[str] | None) -> list[tuple[str, float, float]]:
+    """`--predict NAME:N:D` values (a model not trained: N non-embedding parameters, D tokens)."""
+    planned = []
+    for value in values or []:
+        name, *numbers = value.split(":")
+        try:
+            n, d = (float(x) for x in numbers)
+        except ValueError:
+            raise InputError(f"--predict {value!r}: expected NAME:N:D, e.g. 70B:7e10:1.4e12") from None
+        if not (name and n > 0 and d > 0):
+            raise InputError(f"--predict {value!r}: expected a name and positive N and D")
+        planned.append((name, n, d))
+    return planned
+
+
 def run(
     results: pd.DataFrame,
     targets: list[str],
     settings: Settings,
     tasks: list[str] | None = None,
     prompt_method: str | None = None,
+    planned: Sequence[tuple[str, float, float]] = (),
 ) -> pd.DataFrame:
     """The `forecasts` table (io.SCHEMAS["forecasts"]) of every curve with a target, sorted."""
-    if not targets:
-        raise InputError("forecast: no --targets given (model names of the results to predict)")
+    if not targets and not planned:
+        raise InputError("forecast: no --targets (model names of the results) nor --predict NAME:N:D given")
     if prompt_method is not None:
         results = results[results["method"] == prompt_method]
-    ladders = build_ladders(results, targets, settings, tasks)
+    ladders = build_ladders(results, targets, settings, tasks, planned)
     if not ladders:
         raise InputError(f"forecast: no curve has the targets {', '.join(targets)} and a metric to forecast")
     table = pd.concat([forecast_ladder(ladder) for ladder in ladders], ignore_index=True)
