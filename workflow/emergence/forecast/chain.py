@@ -3,7 +3,7 @@
 Step 1 fits L(N, D) = E + A/N^alpha + B/D^beta to the runs' final losses; step 2 fits the metric as a
 sigmoid of the loss, acc = f + (c - f) sigmoid(-k (L - L0)), over every checkpoint of the runs
 (intermediate checkpoints are the ladder's cheap data); the prediction for (N, D) is step 2 at step 1's
-loss (Bhagia et al. 2024, sections 3.1-3.3). Bootstrap weights resample runs: a run's final point in
+loss (Bhagia et al. 2024, their steps 1 and 2). Bootstrap weights resample runs: a run's final point in
 step 1 and all its checkpoints in step 2 are drawn together.
 """
 

@@ -1,9 +1,9 @@
 """The two curves every forecast is made of, fitted for a point estimate and all bootstrap replicates at once.
 
 - the loss law L(N, D) = E + A/N^alpha + B/D^beta (Hoffmann et al. 2022, approach 3; the form
-  Bhagia et al. 2024 fit to task loss, their eq. 1), by least squares on log L;
+  Bhagia et al. 2024 fit to task loss), by summed Huber loss of ln L (their fit; `fit_loss_law`);
 - the sigmoid with floor and ceiling y = f + (c - f) * sigmoid(k (x - m)), rising in x (Bhagia et al.
-  2024, eq. 2, write it acc = a / (1 + exp(-k (L - L0))) + b of the task loss L: x = -L, f = a + b, c = b).
+  2024 write it acc = a / (1 + exp(-k (L - L0))) + b of the task loss L: x = -L, f = a + b, c = b).
 Bootstrap replicates are weights on the data points (a point drawn twice weighs 2), so every replicate
 shares the design and all are solved together by `fits.minimise_batch` (Levenberg-Marquardt).
 """

@@ -1,6 +1,6 @@
 """`direct`: the metric as a sigmoid with floor and ceiling of log10 C, C = 6 N D training FLOPs.
 
-The single-step baseline of Bhagia et al. (2024, section 5.1) in the sigmoid form of Wei et al. (2022)
+The single-step baseline Bhagia et al. (2024) compare with, in the sigmoid form of Wei et al. (2022)
 and of this workflow's fits, fitted to the runs' final values: floor in [0, the lowest], ceiling in
 [the highest, 1]. Bootstrap weights resample runs.
 """

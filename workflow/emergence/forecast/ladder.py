@@ -156,9 +156,10 @@ def target_rows(points: pd.DataFrame, targets: list[str], window: int) -> pd.Dat
 
 
 def step2_points(ladder: Ladder, column: str) -> pd.DataFrame:
-    """Checkpoints for the loss-to-metric fit (Bhagia et al. 2024, section 3.2): each run without its
-    first `skip` share of checkpoints, `column` and y smoothed by a moving average over `smooth`
-    checkpoints (a shorter one at a run's start, as theirs); `raw` keeps the unsmoothed y."""
+    """Checkpoints for the loss-to-metric fit, as Bhagia et al. (2024)'s paper commands run it
+    (`--skip_perc 0.1 --moving_avg 5`): each run without its first `skip` share of checkpoints, `column`
+    and y smoothed by a moving average over `smooth` checkpoints (a shorter one at a run's start, as
+    theirs); `raw` keeps the unsmoothed y."""
     s = ladder.settings
     frames = []
     for _, run in ladder.checkpoints.dropna(subset=[column]).groupby("run", sort=False):
