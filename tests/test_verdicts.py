@@ -234,7 +234,7 @@ def test_analysis_stage_writes_verdicts(tmp_path, design, expected):
     verdicts = analysed.verdicts.set_index("digits")
     assert set(verdicts.index) == {"1", "all"}
     assert verdicts.loc["all", "verdict"] == expected
-    assert verdicts.loc["all", "twin"] == "per_token_prob" and verdicts.loc["all", "metric"] == "exact_match"
+    assert verdicts.loc["all", "twin"] == "target_logprob" and verdicts.loc["all", "metric"] == "exact_match"
     io.write_table(analysed.verdicts, tmp_path / "verdicts.parquet", "verdicts")
     back = io.read_table(tmp_path / "verdicts.parquet", "verdicts")
     pd.testing.assert_frame_equal(back, analysed.verdicts, check_dtype=False)

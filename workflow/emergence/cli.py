@@ -158,6 +158,18 @@ def cmd_import_results(args) -> None:
         report_not_fittable(fits)
 
 
+def cmd_forecast(args) -> None:
+    from emergence.forecast.ladder import Settings
+    from emergence.forecast.stage import load_results, parse_planned, run
+
+    results, default_targets = load_results(args.format, args.path, args.table)
+    settings = Settings.from_config(json.loads(args.settings) if args.settings else {}, args.seed or 0)
+    targets = args.targets or default_targets
+    forecasts = run(results, targets, settings, args.tasks, args.prompt_method, parse_planned(args.predict))
+    io.write_table(forecasts, args.out, "forecasts")
+    log.info(f"forecasts: {len(forecasts)} rows -> {args.out}")
+
+
 def cmd_figure(args) -> None:
     from emergence.plots import render
 
@@ -194,8 +206,8 @@ def cmd_report(args) -> None:
     log.info(f"report: {args.out}")
 
 
-# subcommand: (handler, help, options); an option ending in "?" is optional, in "+" takes several
-# values, in ":int" is an integer. JSON options carry config entries.
+# subcommand: (handler, help, options); an option marked "?" is optional, "+" takes several values
+# (both may mark one option), ":int" is an integer. JSON options carry config entries.
 COMMANDS = {
     "model": (
         cmd_model,
@@ -235,6 +247,11 @@ COMMANDS = {
         " --samples-out: lm-eval 0.4's per-item scores and rescored ones (--tokenizer: for token edit distances)",
         "--format --path --out --fits? --settings? --seed?:int --models? --samples-out? --tokenizer?",
     ),
+    "forecast": (
+        cmd_forecast,
+        "predict larger models' scores with intervals from a ladder of smaller ones, backtested",
+        "--format? --path? --table? --targets+? --predict+? --tasks+? --prompt-method? --settings? --seed?:int --out",
+    ),
     "figure": (
         cmd_figure,
         "one figure of the set, as PNG and PDF",
@@ -253,8 +270,8 @@ def parser() -> argparse.ArgumentParser:
             flag, _, kind = option.partition(":")
             command.add_argument(
                 flag.rstrip("?+"),
-                required=not flag.endswith("?"),
-                nargs="+" if flag.endswith("+") else None,
+                required="?" not in flag,
+                nargs="+" if "+" in flag else None,
                 type=int if kind == "int" else str,
             )
         command.set_defaults(func=handler)

@@ -166,6 +166,30 @@ SCHEMAS: dict[str, pa.Schema] = {
             ("n_items", pa.int32()),
         ]
     ),
+    "forecasts": pa.schema(  # one row per (curve, method, target); emergence.forecast
+        [
+            ("family", pa.string()),
+            ("task", pa.string()),
+            ("prompt_method", pa.string()),  # the prompting method (zero_shot, few_shot_5, ...)
+            ("metric", pa.string()),
+            ("target", pa.string()),  # the model predicted: a target, or a held-out run in a rollout
+            ("holdout", pa.int32()),  # 0: fitted on every rung; k: the k largest rungs held out (rollout backtest)
+            ("n_params", pa.float64()),  # N, non-embedding parameters
+            ("training_tokens", pa.float64()),  # D
+            ("method", pa.string()),  # forecast method (two_step, loss_based, direct, naive)
+            ("chosen", pa.bool_()),  # the method the selection rule picks for this curve
+            ("predicted", pa.float64()),
+            ("lower", pa.float64()),  # prediction interval (Settings.level, 90 % by default)
+            ("upper", pa.float64()),
+            ("actual", pa.float64()),  # NaN when the target is not known
+            ("error", pa.float64()),  # predicted - actual
+            ("covered", pa.bool_()),  # actual within [lower, upper]; null when unknown
+            ("backtest_error", pa.float64()),  # the method's mean absolute rollout error on this curve
+            ("verdict", pa.string()),  # forecastable, flat, non_monotone, ... (forecast.verdict)
+            ("replicates", pa.int32()),  # bootstrap replicates behind the interval
+            ("status", pa.string()),
+        ]
+    ),
     "calibration": pa.schema(  # reliability table: one row per model and non-empty confidence bin
         [
             ("family", pa.string()),

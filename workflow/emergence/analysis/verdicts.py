@@ -15,7 +15,6 @@ from emergence.verdicts import STATISTICS, Twin, Verdict, VerdictSettings, judge
 
 log = logging.getLogger(__name__)
 
-TWIN = "per_token_prob"  # Schaeffer's p: exp(log P(target) / target tokens), pooled over a model's items
 KEY = ["family", "task", "method", "digits"]
 VERDICT_COLUMNS = [
     *KEY,
@@ -62,7 +61,7 @@ def curve_verdicts(curve: Curve, settings: VerdictSettings | None = None) -> lis
     axes = [a for a in curve.settings.x_axes if not np.isnan(curve.x[a]).any()]
     axis = axes[0] if axes else curve.settings.x_axes[0]
     order = np.argsort(curve.x[axis], kind="stable")
-    twin = project_twin(curve, order)
+    source, twin = project_twin(curve, order)
     rows = []
     for metric in sorted(m for m in curve.values if discontinuous(m) and m not in CALIBRATION_METRICS):
         problem = curve.data_problem(metric) or ("" if axes else f"scale unknown on {axis} for some model")
@@ -81,17 +80,20 @@ def curve_verdicts(curve: Curve, settings: VerdictSettings | None = None) -> lis
                 higher_is_better=not spec(metric).lower_is_better,
                 settings=settings,
             )
-        rows.append(verdict_row(curve.key, metric, axis, TWIN if twin else "", verdict, means, curve.items_per_model))
+        rows.append(verdict_row(curve.key, metric, axis, source, verdict, means, curve.items_per_model))
     return rows
 
 
-def project_twin(curve: Curve, order: np.ndarray) -> Twin | None:
+def project_twin(curve: Curve, order: np.ndarray) -> tuple[str, Twin | None]:
     """Per model (sorted by `order`): pooled per-token probability p, the exact match it predicts (mean
     of p^L over items, Schaeffer et al. 2023), and their standard errors from the item bootstrap (or
-    binomial, sqrt(p (1 - p) / n), when the curve has no replicates); None without target log-probs."""
-    if "target_logprob" not in curve.values or curve.data_problem("target_logprob"):
-        return None
-    logprob, tokens = curve.values["target_logprob"][:, order], curve.tokens[:, order]
+    binomial, sqrt(p (1 - p) / n), when the curve has no replicates), with the log-probability they come
+    from: the answer's (`answer_logprob`) where scored, as in `flags.add_mirage`, else the target's;
+    ("", None) without either."""
+    source = next((m for m in ("answer_logprob", "target_logprob") if m in curve.values), None)
+    if source is None or curve.data_problem(source):
+        return "", None
+    logprob, tokens = curve.values[source][:, order], curve.tokens[source][:, order]
     p = np.exp((curve.weights @ logprob) / (curve.weights @ tokens))  # (1 + B, models)
     predicted = measures.mirage_prediction(logprob, tokens, curve.weights)
     if len(p) > 2:
@@ -99,7 +101,7 @@ def project_twin(curve: Curve, order: np.ndarray) -> Twin | None:
     else:
         p_se = np.sqrt(p[0] * (1 - p[0]) / max(curve.items_per_model, 1))
         predicted_se = np.sqrt(predicted[0] * (1 - predicted[0]) / max(curve.items_per_model, 1))
-    return Twin(p[0], p_se, tokens.mean(axis=0), predicted[0], predicted_se)
+    return source, Twin(p[0], p_se, tokens.mean(axis=0), predicted[0], predicted_se)
 
 
 def imported_verdicts(long: pd.DataFrame, x_axes: tuple[str, ...], settings: VerdictSettings) -> pd.DataFrame:

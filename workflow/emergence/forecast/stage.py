@@ -1,0 +1,97 @@
+"""The forecast stage: results in, the `forecasts` table out (the `emergence forecast` subcommand calls `run`).
+
+Results are the importers' long table (`importers.COLUMNS`), read from a results format (`--format` and
+`--path`, e.g. `olmo_ladder` or `lm_eval_0.3`) or from a CSV that `emergence import-results` wrote.
+Targets are model names of that table; the OLMo ladder's default targets are the models `final.json`
+marks for evaluation.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+
+import pandas as pd
+
+from emergence.errors import InputError
+from emergence.forecast.backtest import forecast_ladder
+from emergence.forecast.ladder import Settings, build_ladders
+
+log = logging.getLogger(__name__)
+
+REQUIRED = ("family", "model", "training_tokens", "task", "method", "metric", "value")
+ORDER = ["family", "task", "prompt_method", "holdout", "target", "method"]
+
+
+def load_results(fmt: str | None, path: str | Path | None, table: str | Path | None) -> tuple[pd.DataFrame, list]:
+    """The long table and its default targets (empty unless the format names them)."""
+    from emergence.importers import import_results
+
+    if table is not None:
+        return read_long_table(Path(table)), []
+    if fmt is None or path is None:
+        raise InputError("forecast: give --table, or --format and --path")
+    results = import_results(fmt, path)
+    if fmt == "olmo_ladder":
+        from emergence.importers.olmo_ladder import targets
+
+        return results, targets(path)
+    return results, []
+
+
+def read_long_table(path: Path) -> pd.DataFrame:
+    """A long-table CSV, checked for the columns a forecast needs; N falls back to `n_params`."""
+    try:
+        table = pd.read_csv(path)
+    except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError) as err:
+        raise InputError(f"{path}: cannot read the results table ({err})") from None
+    if "n_params_non_embedding" not in table and "n_params" in table:
+        table["n_params_non_embedding"] = table["n_params"]
+    missing = [c for c in (*REQUIRED, "n_params_non_embedding") if c not in table]
+    if missing:
+        raise InputError(f"{path}: no column {', '.join(missing)} (write it with `emergence import-results`)")
+    if "stderr" not in table:
+        table["stderr"] = float("nan")
+    return table
+
+
+def parse_planned(values: list[str] | None) -> list[tuple[str, float, float]]:
+    """`--predict NAME:N:D` values (a model not trained: N non-embedding parameters, D tokens)."""
+    planned = []
+    for value in values or []:
+        name, *numbers = value.split(":")
+        try:
+            n, d = (float(x) for x in numbers)
+        except ValueError:
+            raise InputError(f"--predict {value!r}: expected NAME:N:D, e.g. 70B:7e10:1.4e12") from None
+        if not (name and n > 0 and d > 0):
+            raise InputError(f"--predict {value!r}: expected a name and positive N and D")
+        planned.append((name, n, d))
+    return planned
+
+
+def run(
+    results: pd.DataFrame,
+    targets: list[str],
+    settings: Settings,
+    tasks: list[str] | None = None,
+    prompt_method: str | None = None,
+    planned: Sequence[tuple[str, float, float]] = (),
+) -> pd.DataFrame:
+    """The `forecasts` table (io.SCHEMAS["forecasts"]) of every curve with a target, sorted."""
+    if not targets and not planned:
+        raise InputError("forecast: no --targets (model names of the results) nor --predict NAME:N:D given")
+    if prompt_method is not None:
+        results = results[results["method"] == prompt_method]
+    ladders = build_ladders(results, targets, settings, tasks, planned)
+    if not ladders:
+        raise InputError(f"forecast: no curve has the targets {', '.join(targets)} and a metric to forecast")
+    table = pd.concat([forecast_ladder(ladder) for ladder in ladders], ignore_index=True)
+    chosen = table[table["chosen"] & (table["holdout"] == 0)]
+    for row in chosen.itertuples():
+        log.info(
+            f"forecast {row.family} {row.task} {row.target}: {row.method} {row.predicted:.3f}"
+            f" [{row.lower:.3f}, {row.upper:.3f}] ({row.verdict})"
+        )
+    return table.sort_values(ORDER, kind="stable").reset_index(drop=True)
