@@ -279,6 +279,15 @@ def test_a_misspelled_setting_names_the_closest_key(tmp_path, capsys, root_loggi
     assert err[0].endswith("; did you mean 'bootstrap'?")
 
 
+def test_settings_that_are_not_a_json_object_are_one_line(tmp_path, capsys, root_logging):
+    path = write(tmp_path, PUBLISHED)
+    for text, message in [("{bootstrap: 10}", "error: --settings is not JSON"), ("[1]", "must be a JSON object")]:
+        with pytest.raises(SystemExit):
+            cli.main(["fit-csv", "--csv", str(path), "--settings", text])
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and message in err[0]
+
+
 def test_fit_csv_help_documents_every_option_and_every_setting(capsys):
     with pytest.raises(SystemExit):
         cli.main(["fit-csv", "--help"])

@@ -19,7 +19,7 @@ from pathlib import Path
 import pandas as pd
 
 from emergence import io
-from emergence.errors import EmergenceError
+from emergence.errors import EmergenceError, InputError
 
 log = logging.getLogger("emergence")
 
@@ -127,7 +127,7 @@ def report_not_fittable(fits: pd.DataFrame) -> None:
 
 
 def cmd_fit_csv(args) -> None:
-    """`import-results --format table` and the fits, in one command (see FIT_CSV_HELP)."""
+    """`import-results --format table` and the fits over sizes, in one command (options: OPTION_HELP)."""
     from emergence.analysis import Settings, analyse_imported
     from emergence.importers.metadata import REGISTRY
     from emergence.importers.table import read_tables
@@ -149,9 +149,9 @@ def settings_json(text: str | None) -> dict:
     try:
         settings = json.loads(text) if text else {}
     except json.JSONDecodeError as err:
-        raise EmergenceError(f"--settings is not JSON ({err.msg} at column {err.colno}): {text}") from None
+        raise InputError(f"--settings is not JSON ({err.msg} at column {err.colno}): {text}") from None
     if not isinstance(settings, dict):
-        raise EmergenceError(f"--settings must be a JSON object of fitting keys, not {text}")
+        raise InputError(f"--settings must be a JSON object of fitting keys, not {text}")
     return settings
 
 
