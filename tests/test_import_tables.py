@@ -126,13 +126,15 @@ def test_the_typed_table_agrees_with_the_harness_files(tmp_path, size, task, key
 
 def test_a_table_of_metric_columns_with_aliases_and_an_unknown_column(tmp_path, logged):
     text = (
-        "name,task,accuracy,accuracy_stderr,EM,F1,bleu,n_items\n"
-        "pythia-70m,wsc,0.3654,0.0474,0.10,0.20,4.1,104\n"
-        "pythia-160m,wsc,0.3654,0.0474,0.11,0.25,4.9,104\n"
-        "pythia-410m,wsc,0.5673,0.0488,0.30,0.41,7.0,104\n"
+        "name,task,accuracy,accuracy_stderr,EM,F1,Char Edit Distance,bleu,n_items\n"
+        "pythia-70m,wsc,0.3654,0.0474,0.10,0.20,3.5,4.1,104\n"
+        "pythia-160m,wsc,0.3654,0.0474,0.11,0.25,3.1,4.9,104\n"
+        "pythia-410m,wsc,0.5673,0.0488,0.30,0.41,2.2,7.0,104\n"
     )
     table = read(write(tmp_path, text))
-    assert sorted(table["metric"].unique()) == ["exact_match", "multiple_choice_grade", "token_f1"]
+    metrics = ["char_edit_distance", "exact_match", "multiple_choice_grade", "token_f1"]
+    assert sorted(table["metric"].unique()) == metrics  # a project metric's own name reads as itself
+    assert cell(table, "pythia-70m", "wsc", "char_edit_distance")["value"] == 3.5  # not a fraction: kept
     row = cell(table, "pythia-410m", "wsc", "acc")
     assert (row["value"], row["stderr"], row["n_items"]) == (0.5673, 0.0488, 104)
     assert any("column 'bleu' skipped: no project metric of that name" in m for m in logged)

@@ -47,7 +47,6 @@ METRIC_ALIASES = {
     "token_f1": ("f1", "token_f1"),
     "ppl": ("ppl", "perplexity"),
     "target_nll": ("loss", "nll", "target_nll", "cross_entropy"),
-    **{name: (name,) for name in METRICS if name not in ("exact_match", "multiple_choice_grade", "token_f1")},
 }
 SUMMARIES = ("average", "avg", "mean", "rank")  # derived from other columns: skipped, said so
 SIZE_COLUMNS = ("n_params", "n_params_non_embedding", "training_tokens", "training_flops")
@@ -55,7 +54,10 @@ SUFFIXES = {"": 1, "k": 10**3, "m": 10**6, "b": 10**9, "t": 10**12}
 MISSING = ("", "na", "n/a", "nan", "null", "none", "-", "—")
 PERCENT = ("auto", "yes", "no")
 LOOKUP = {alias: name for name, aliases in ALIASES.items() for alias in aliases}
-METRIC_LOOKUP = {alias: name for name, aliases in METRIC_ALIASES.items() for alias in aliases}
+# ... and every other project metric (`scoring.metrics.METRICS`) under its own name
+METRIC_LOOKUP = {name: name for name in METRICS} | {
+    alias: name for name, aliases in METRIC_ALIASES.items() for alias in aliases
+}
 
 
 def normalise(header: object) -> str:
@@ -225,10 +227,8 @@ def alias_table() -> str:
     """The README's alias table (Markdown), from ALIASES and METRIC_ALIASES: one source of truth."""
     lines = ["| column header (any case; spaces and punctuation as `_`) | read as |", "|---|---|"]
     lines += [f"| {', '.join(f'`{a}`' for a in aliases)} | `{name}` |" for name, aliases in ALIASES.items()]
-    same = [key for key, aliases in METRIC_ALIASES.items() if aliases == (key,)]
     for key, aliases in METRIC_ALIASES.items():
-        if key not in same:
-            target = NOTES.get(key, f"`{metric_of('', key)}`")
-            lines.append(f"| {', '.join(f'`{a}`' for a in aliases)} | metric {target} |")
-    lines.append(f"| {', '.join(f'`{a}`' for a in same)} | that project metric |")
+        target = NOTES.get(key, f"`{metric_of('', key)}`")
+        lines.append(f"| {', '.join(f'`{a}`' for a in aliases)} | metric {target} |")
+    lines.append("| any other project metric's name (`token_edit_distance`, `per_token_prob`, ...) | that metric |")
     return "\n".join(lines) + "\n"
