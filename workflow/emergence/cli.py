@@ -19,7 +19,7 @@ from pathlib import Path
 import pandas as pd
 
 from emergence import io
-from emergence.errors import EmergenceError
+from emergence.errors import EmergenceError, InputError
 
 log = logging.getLogger("emergence")
 
@@ -127,12 +127,46 @@ def report_not_fittable(fits: pd.DataFrame) -> None:
 
 
 def cmd_fit_csv(args) -> None:
-    from emergence.analysis import Settings, analyse_csv, read_results_csv
+    """`import-results --format table` and the fits over sizes, in one command (options: OPTION_HELP)."""
+    from emergence.analysis import Settings, analyse_imported
+    from emergence.importers.metadata import REGISTRY
+    from emergence.importers.table import read_tables
 
-    settings = Settings.from_config(json.loads(args.settings) if args.settings else {}, args.seed or 0)
-    fits = analyse_csv(read_results_csv(args.csv), settings)
-    fits.to_csv(args.out or sys.stdout, index=False, float_format="%.6g")
+    settings = Settings.from_config(settings_json(args.settings), args.seed or 0)
+    table = read_tables(args.csv, args.models or REGISTRY, args.percent or "auto")
+    if args.table:
+        io.write_atomically(args.table, lambda tmp: table.to_csv(tmp, index=False))
+    fits = analyse_imported(table, settings)
+    if args.out:
+        io.write_atomically(args.out, lambda tmp: fits.to_csv(tmp, index=False, float_format="%.6g"))
+    else:
+        fits.to_csv(sys.stdout, index=False, float_format="%.6g")
     report_not_fittable(fits)
+
+
+def settings_json(text: str | None) -> dict:
+    """`--settings` as a dict: a JSON object of `fitting` keys (none: the defaults)."""
+    try:
+        settings = json.loads(text) if text else {}
+    except json.JSONDecodeError as err:
+        raise InputError(f"--settings is not JSON ({err.msg} at column {err.colno}): {text}") from None
+    if not isinstance(settings, dict):
+        raise InputError(f"--settings must be a JSON object of fitting keys, not {text}")
+    return settings
+
+
+def settings_help() -> str:
+    """Every `fitting` key with its default and meaning, from config/schema.yaml (whose defaults a test
+    checks against `analysis.Settings`), for `fit-csv --help`."""
+    import yaml
+
+    schema = yaml.safe_load((Path(__file__).resolve().parents[2] / "config" / "schema.yaml").read_text())
+    keys = schema["properties"]["fitting"]["properties"]
+    lines = [
+        f"  {name} (default {json.dumps(key.get('default'))}): {key.get('description', '')}"
+        for name, key in keys.items()
+    ]
+    return "settings keys (--settings, a JSON object; a misspelled key is an error):\n" + "\n".join(lines) + "\n"
 
 
 def cmd_import_results(args) -> None:
@@ -238,8 +272,8 @@ COMMANDS = {
     ),
     "fit-csv": (
         cmd_fit_csv,
-        "fits and emergence measures for any CSV of (model, scale, metric values)",
-        "--csv --settings? --seed?:int --out?",
+        "fits and emergence measures for a table of results (CSV or Parquet, long or wide)",
+        "--csv --settings? --seed?:int --out? --table? --models? --percent?",
     ),
     "import-results": (
         cmd_import_results,
@@ -261,11 +295,39 @@ COMMANDS = {
 }
 
 
-def parser() -> argparse.ArgumentParser:
+# What `--help` says of a subcommand's options (a subcommand listed here documents every option).
+OPTION_HELP = {
+    "fit-csv": {
+        "--csv": "a table file (.csv or .parquet), or a folder: every table under it. Long (metric and value"
+        " columns), one column per metric (acc, acc_norm, em, ...) or one column per benchmark (PIQA, or"
+        " arc_easy/acc_norm); headers as in the README's alias table (Model, Params, accuracy, ...)",
+        "--settings": "fitting settings as a JSON object, e.g. '{\"bootstrap\": 500}' (keys below; default: none)",
+        "--seed": "seed of the bootstrap resampling (default 0); the same table and seed give the same fits",
+        "--out": "the fits table (CSV) to write (default: standard output)",
+        "--table": "also write the imported long table (CSV): what was read, with N, D and C (default: not written)",
+        "--models": "the model registry giving N, D and C of models without a size column"
+        " (default: config/model_families.yaml)",
+        "--percent": "accuracies written as percentages: auto (default: a file whose accuracy columns all exceed 1"
+        " is divided by 100, a file mixing both is refused), yes or no",
+    }
+}
+EPILOGS = {"fit-csv": settings_help}
+
+
+def parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
+    """The command line; the epilog of the subcommand `argv` names is built (only that one: it reads files)."""
+    wanted = (sys.argv[1:] if argv is None else argv)[:1]
     top = argparse.ArgumentParser(prog="emergence", description=__doc__)
     sub = top.add_subparsers(dest="command", required=True)
     for name, (handler, help_text, options) in COMMANDS.items():
-        command = sub.add_parser(name, help=help_text)
+        epilog = EPILOGS[name]() if name in EPILOGS and name in wanted else None
+        command = sub.add_parser(
+            name,
+            help=help_text,
+            description=help_text,
+            epilog=epilog,
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
         for option in options.split():
             flag, _, kind = option.partition(":")
             command.add_argument(
@@ -273,6 +335,7 @@ def parser() -> argparse.ArgumentParser:
                 required="?" not in flag,
                 nargs="+" if "+" in flag else None,
                 type=int if kind == "int" else str,
+                help=OPTION_HELP.get(name, {}).get(flag.rstrip("?+")),
             )
         command.set_defaults(func=handler)
     return top
@@ -281,7 +344,7 @@ def parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> None:
     """Run one subcommand. Bad input (`EmergenceError`, or an archive that cannot be read) ends with one
     line `error: ...` on stderr and exit status 1; anything else is a bug and keeps its traceback."""
-    args = parser().parse_args(argv)
+    args = parser(argv).parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr, force=True)
     try:
         args.func(args)

@@ -8,6 +8,7 @@ selects by column and never parses a string.
 
 from __future__ import annotations
 
+import difflib
 import warnings
 from dataclasses import dataclass
 from typing import Any
@@ -83,9 +84,11 @@ class Settings:
         """Settings from a `fitting` block; a key this class does not know is an error, never ignored."""
         unknown = sorted(set(fitting) - set(cls.__dataclass_fields__) | ({"seed"} & set(fitting)))
         if unknown:
+            known = [f for f in cls.__dataclass_fields__ if f != "seed"]
+            close = difflib.get_close_matches(unknown[0], known, n=1)
             raise InputError(
-                f"fitting: unknown setting {', '.join(map(repr, unknown))}"
-                f" (known: {', '.join(f for f in cls.__dataclass_fields__ if f != 'seed')})"
+                f"fitting: unknown setting {', '.join(map(repr, unknown))} (known: {', '.join(known)})"
+                + (f"; did you mean {close[0]!r}?" if close else "")
             )
         values: dict[str, Any] = {k: tuple(v) if isinstance(v, list) else v for k, v in fitting.items()}
         return cls(**values, seed=seed)

@@ -23,7 +23,8 @@ def analyse_csv(table: pd.DataFrame, settings: Settings) -> pd.DataFrame:
     (item ids: with them, intervals come from resampling items) or `n_items` (how many items each
     mean is over, for the resolution flag); every other column is a metric, named as in the
     config's metrics list, or `target_nll` for a per-token loss. With `training_tokens` (D) and
-    `target_nll`, the Chinchilla form is fitted too, over all rows (point estimate only).
+    `target_nll`, the Chinchilla form is fitted too, over all rows (point estimate only). `n_items`
+    counts per (family, task): each curve's resolution flag uses its own task's smallest count.
     """
     if "model" not in table:
         raise InputError("CSV lacks a 'model' column")
@@ -58,17 +59,31 @@ def analyse_csv(table: pd.DataFrame, settings: Settings) -> pd.DataFrame:
         var_name="metric",
     )
     settings = replace(settings, x_axes=axes, bootstrap=settings.bootstrap if "item" in table else 0)
-    items_per_model = int(table["n_items"].min()) if "n_items" in table else None
-    if "item" not in table and items_per_model is None:
-        settings = replace(settings, resolution_items=np.nan)  # a mean over an unknown number of items
     rows = []
     for (family, task), curve in scores.groupby(["family", "task"], sort=True, dropna=False):
         rows += analysis.analyse_curve(
-            curve, {"family": family, "task": task, "method": "", "digits": "all"}, settings, items_per_model
+            curve,
+            {"family": family, "task": task, "method": "", "digits": "all"},
+            *resolution(table, wide, family, task, settings),
         )[0]
     if {"n_params", "training_tokens", TARGET_NLL} <= set(table.columns):
         rows += chinchilla_rows(table, settings)
     return pd.DataFrame(rows, columns=COLUMNS)
+
+
+def resolution(
+    table: pd.DataFrame, wide: pd.DataFrame, family: str, task: str, settings: Settings
+) -> tuple[Settings, int | None]:
+    """A curve's settings and how many items each of its means is over: the smallest `n_items` of its
+    own rows (one task's), not of the whole file; a mean over an unknown number of items gets no
+    resolution flag (resolution_items NaN)."""
+    if "item" in table:
+        return settings, None
+    if "n_items" in table:
+        items = table.loc[(wide["family"] == family) & (wide["task"] == task), "n_items"].min()
+        if np.isfinite(items):
+            return settings, int(items)
+    return replace(settings, resolution_items=np.nan), None
 
 
 SIZE_CURVE = ["family", "task", "method", "model", "n_params", "training_flops", "training_tokens"]
@@ -85,13 +100,14 @@ def analyse_imported(long: pd.DataFrame, settings: Settings) -> pd.DataFrame:
     for metric in sorted(set(metrics) - set(known)):
         log.warning(f"{metric}: kept in the table, not fitted (no project metric of that name)")
     final = final[final["metric"].isin(known)]
-    wide = final.set_index([*SIZE_CURVE, "metric"])["value"].unstack("metric").reset_index()
-    items = final.groupby(["family", "task", "method"])["n_items"].min()
+    item = ["item"] if "item" in final else []
     out = []
-    for (family, task, method), curve in wide.groupby(["family", "task", "method"], sort=True):
-        table = curve.drop(columns="method").dropna(axis=1, how="all")
-        if np.isfinite(items[family, task, method]):
-            table = table.assign(n_items=items[family, task, method])
+    for (_, _, method), part in final.groupby(["family", "task", "method"], sort=True):
+        part = part.drop(columns=[c for c in SIZE_CURVE[4:] if part[c].isna().all()])  # a scale no model has
+        index = [c for c in [*SIZE_CURVE, *item] if c in part and c != "method"]
+        table = part.set_index([*index, "metric"])["value"].unstack("metric").reset_index()
+        if np.isfinite(part["n_items"].min()):
+            table = table.assign(n_items=part["n_items"].min())
         out.append(analyse_csv(table, settings).assign(method=method))
     return pd.concat(out, ignore_index=True) if out else pd.DataFrame(columns=COLUMNS)
 
