@@ -28,6 +28,7 @@ rule report:
     input:
         scores=[path for model in MODELS for path in per_pair("results/scores/{model}/{task}/{method}.parquet", model=model)],
         fits=per_pair("results/fits/{task}/{method}.parquet"),
+        verdicts=per_pair("results/verdicts/{task}/{method}.parquet"),
         figures=figures(),
         manifests=expand("results/models/{model}/manifest.json", model=MODELS),
     output:
@@ -40,5 +41,5 @@ rule report:
     conda:
         "../envs/analysis.yaml"
     shell:
-        "emergence report --scores {input.scores:q} --fits {input.fits:q} --figures {input.figures:q}"
+        "emergence report --scores {input.scores:q} --fits {input.fits:q} --verdicts {input.verdicts:q} --figures {input.figures:q}"
         " --manifests {input.manifests:q} --config {params.config:q} --notes {params.notes:q} --out {output:q} 2> {log}"

@@ -7,6 +7,7 @@ rule fit:
     output:
         fits="results/fits/{task}/{method}.parquet",
         calibration="results/calibration/{task}/{method}.parquet",
+        verdicts="results/verdicts/{task}/{method}.parquet",
     log:
         "logs/fits/{task}/{method}.log",
     params:
@@ -16,4 +17,4 @@ rule fit:
         "../envs/analysis.yaml"
     shell:
         "emergence fit --scores {input.scores:q} --settings {params.settings:q} --seed {params.seed}"
-        " --out {output.fits:q} --calibration {output.calibration:q} 2> {log}"
+        " --out {output.fits:q} --calibration {output.calibration:q} --verdicts {output.verdicts:q} 2> {log}"

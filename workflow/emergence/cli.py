@@ -108,13 +108,16 @@ def cmd_score(args) -> None:
 
 
 def cmd_fit(args) -> None:
-    from emergence.analysis import Settings, analyse_task_method
+    from emergence.analysis import Settings, analyse_stage
 
     scores = pd.concat([io.read_table(p, "scores") for p in args.scores], ignore_index=True)
-    fits, calibration = analyse_task_method(scores, Settings.from_config(json.loads(args.settings), args.seed))
-    io.write_table(fits, args.out, "fits")
-    io.write_table(calibration, args.calibration, "calibration")
-    report_not_fittable(fits)
+    analysed = analyse_stage(scores, Settings.from_config(json.loads(args.settings), args.seed))
+    io.write_table(analysed.fits, args.out, "fits")
+    io.write_table(analysed.calibration, args.calibration, "calibration")
+    io.write_table(analysed.verdicts, args.verdicts, "verdicts")
+    report_not_fittable(analysed.fits)
+    counts = analysed.verdicts["verdict"].value_counts().sort_index()
+    log.info(f"verdicts: {', '.join(f'{n} {v}' for v, n in counts.items()) or 'none'}")
 
 
 def report_not_fittable(fits: pd.DataFrame) -> None:
@@ -226,6 +229,7 @@ def cmd_report(args) -> None:
 
     scores = pd.concat([io.read_table(p, "scores") for p in args.scores], ignore_index=True)
     fits = pd.concat([io.read_table(p, "fits") for p in args.fits], ignore_index=True)
+    verdicts = pd.concat([io.read_table(p, "verdicts") for p in args.verdicts], ignore_index=True)
     manifests = [json.loads(Path(p).read_text()) for p in args.manifests]
     config = json.loads(args.config)
     write_report(
@@ -236,6 +240,7 @@ def cmd_report(args) -> None:
         config,
         summarise_scores(scores),
         json.loads(args.notes),
+        verdicts,
     )
     log.info(f"report: {args.out}")
 
@@ -268,7 +273,7 @@ COMMANDS = {
     "fit": (
         cmd_fit,
         "fits and emergence measures for one task x method across models",
-        "--scores+ --settings --seed:int --out --calibration",
+        "--scores+ --settings --seed:int --out --calibration --verdicts",
     ),
     "fit-csv": (
         cmd_fit_csv,
@@ -291,7 +296,11 @@ COMMANDS = {
         "one figure of the set, as PNG and PDF",
         "--kind --fits+ --manifests+ --options --title --style --out+",
     ),
-    "report": (cmd_report, "the HTML report", "--scores+ --fits+ --figures+ --manifests+ --config --notes --out"),
+    "report": (
+        cmd_report,
+        "the HTML report",
+        "--scores+ --fits+ --verdicts+ --figures+ --manifests+ --config --notes --out",
+    ),
 }
 
 

@@ -26,6 +26,8 @@ th { background: #f2f2f2; }
 figure { display: inline-block; width: 48%; margin: 0 1% 1rem 0; vertical-align: top; }
 img { max-width: 100%; }
 pre { background: #f7f7f7; padding: 1rem; overflow-x: auto; }
+.wide { overflow-x: auto; max-width: 100%; }
+td.sentence { text-align: left; }
 """
 MODEL_COLUMNS = [
     "model",
@@ -76,8 +78,54 @@ def heldout_loss_section(manifests: list[dict]) -> list[str]:
     return [*parts, table_html(pd.DataFrame(rows))]
 
 
-def table_html(df: pd.DataFrame) -> str:
-    return df.to_html(index=False, na_rep="", float_format=lambda v: f"{v:.4g}", border=0)
+def table_html(df: pd.DataFrame, escape: bool = True) -> str:
+    """A table that scrolls inside the page when it is wider than the window."""
+    table = df.to_html(index=False, na_rep="", float_format=lambda v: f"{v:.4g}", border=0, escape=escape)
+    return f'<div class="wide">{table}</div>'
+
+
+VERDICT_ORDER = ["emergent", "mirage", "smooth", "flat", "saturated", "non_monotone", "insufficient"]
+
+
+def verdicts_section(verdicts: pd.DataFrame, figures: list[Path]) -> list[str]:
+    """The answer first: counts per verdict, one line per reason a curve could not be judged, then every
+    judged curve with its verdict, confidence and sentence, the verdict linked to the curve's figure."""
+    if verdicts is None or verdicts.empty:
+        return []
+    judged = verdicts[verdicts["verdict"] != "insufficient"]
+    counts = verdicts["verdict"].value_counts().reindex(VERDICT_ORDER, fill_value=0)
+    parts = [
+        "<h2>Verdicts</h2>",
+        "<p>One verdict per curve (family × task × method × digit count) and all-or-nothing metric, judged with"
+        " its continuous twin by statistics that do not grow with the number of models (README, Verdicts).</p>",
+        table_html(counts[counts > 0].rename_axis("verdict").reset_index(name="curves")),
+    ]
+    reasons = verdicts.loc[verdicts["verdict"] == "insufficient", "sentence"].value_counts().sort_index()
+    if len(reasons):
+        parts += ["<ul>", *[f"<li>{n} curves: {html.escape(r)}</li>" for r, n in reasons.items()], "</ul>"]
+    if judged.empty:
+        return parts
+    stems = {figure_id(p) for p in figures}
+    rows = judged.sort_values([*CURVE, "metric"], kind="stable")
+    cells = rows[[*CURVE, "metric", "twin"]].map(html.escape)
+    cells["verdict"] = [
+        verdict_link(v, f"metrics/{t}/{m}", stems) for v, t, m in zip(rows["verdict"], rows["task"], rows["method"])
+    ]
+    cells["confidence"] = rows["confidence"].map(html.escape)
+    cells["sentence"] = rows["sentence"].map(html.escape)
+    return [*parts, table_html(cells, escape=False)]
+
+
+def verdict_link(verdict: str, stem: str, stems: set[str]) -> str:
+    """The verdict, linked to the figure of its curve's outputs under three metrics where it was drawn."""
+    anchor = f"figure-{stem}"
+    return f'<a href="#{html.escape(anchor)}">{verdict}</a>' if anchor in stems else verdict
+
+
+def figure_id(path: Path) -> str:
+    """A figure's anchor: `figure-` and its stem under results/figures/ (`figure-metrics/addition/few_shot`)."""
+    parts = Path(path).with_suffix("").parts
+    return "figure-" + "/".join(parts[parts.index("figures") + 1 :] if "figures" in parts else parts[-3:])
 
 
 def with_interval(rows: pd.DataFrame) -> pd.Series:
@@ -175,8 +223,10 @@ def figure_html(path: Path) -> str:
     data = base64.b64encode(path.read_bytes()).decode("ascii")
     parts = path.with_suffix("").parts
     caption = html.escape(" / ".join(parts[parts.index("figures") + 1 :] if "figures" in parts else parts[-3:]))
+    anchor = html.escape(figure_id(path))
     return (
-        f'<figure><img src="data:image/png;base64,{data}" alt="{caption}"><figcaption>{caption}</figcaption></figure>'
+        f'<figure id="{anchor}"><img src="data:image/png;base64,{data}" alt="{caption}">'
+        f"<figcaption>{caption}</figcaption></figure>"
     )
 
 
@@ -207,8 +257,9 @@ def write_report(
     config: dict,
     summary: pd.DataFrame,
     notes: Sequence[str] = (),
+    verdicts: pd.DataFrame | None = None,
 ) -> None:
-    """Write the report page to `out`, atomically."""
+    """Write the report page to `out`, atomically: the verdicts first, then the measures they rest on."""
     models = pd.DataFrame([{column: manifest.get(column) for column in MODEL_COLUMNS} for manifest in manifests])
     if len(models):
         models = models.assign(sha=models["sha"].astype(str).str[:12]).sort_values(["n_params", "model"])
@@ -217,6 +268,7 @@ def write_report(
         '<html lang="en"><head><meta charset="utf-8"><title>Emergence Lab report</title>',
         f"<style>{CSS}</style></head><body>",
         "<h1>Emergence Lab report</h1>",
+        *verdicts_section(verdicts, figures),
         *measures_section(fits, config.get("fitting", {})),
         *heldout_loss_section(manifests),
         *figures_section(figures, list(notes)),
