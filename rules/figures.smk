@@ -27,9 +27,11 @@ rule figure:
 rule report:
     input:
         scores=[path for model in MODELS for path in per_pair("results/scores/{model}/{task}/{method}.parquet", model=model)],
-        fits=per_pair("results/fits/{task}/{method}.parquet"),
-        figures=figures(),
-        manifests=expand("results/models/{model}/manifest.json", model=MODELS),
+        fits=per_pair("results/fits/{task}/{method}.parquet") + imported("results/imported/{source}/fits/sizes.parquet"),
+        training=imported("results/imported/{source}/fits/training.parquet"),
+        imported=imported("results/imported/{source}/results.parquet"),
+        figures=figures() + imported("results/figures/imported/{source}/{curves}"),
+        manifests=expand("results/models/{model}/manifest.json", model=MODELS) + imported("results/imported/{source}/models.json"),
     output:
         "results/report.html",
     log:
@@ -41,4 +43,5 @@ rule report:
         "../envs/analysis.yaml"
     shell:
         "emergence report --scores {input.scores:q} --fits {input.fits:q} --figures {input.figures:q}"
-        " --manifests {input.manifests:q} --config {params.config:q} --notes {params.notes:q} --out {output:q} 2> {log}"
+        " --manifests {input.manifests:q} --imported {input.imported:q} --training-fits {input.training:q}"
+        " --config {params.config:q} --notes {params.notes:q} --out {output:q} 2> {log}"

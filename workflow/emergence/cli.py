@@ -153,11 +153,63 @@ def cmd_import_results(args) -> None:
         report_not_fittable(fits)
 
 
+def cmd_import_source(args) -> None:
+    from emergence.analysis.checkpoints import checkpoint_manifests, select
+    from emergence.importers import import_results
+
+    entry = json.loads(args.entry)
+    table = select(import_results(entry["format"], entry["path"]), entry)
+    io.write_table(table, args.out, "imported", {"source": entry["name"], "format": entry["format"]})
+    io.write_json(checkpoint_manifests(table, entry["name"]), args.models)
+    log.info(
+        f"{entry['name']}: {table['file'].nunique()} files, {len(table)} rows, {table['model'].nunique()} models,"
+        f" {table[['model', 'step']].drop_duplicates().shape[0]} checkpoints, {table['task'].nunique()} tasks"
+    )
+
+
+def cmd_fit_imported(args) -> None:
+    from emergence.analysis import Settings, analyse_imported
+    from emergence.analysis.checkpoints import analyse_training
+
+    table = io.read_table(args.table, "imported")
+    metrics = set(json.loads(args.metrics))
+    for metric in sorted(set(table["metric"]) - metrics):
+        log.info(f"{metric}: imported, not fitted (not among the config's metrics)")
+    table = table[table["metric"].isin(metrics)]
+    settings = Settings.from_config(json.loads(args.settings), args.seed)
+    if args.curves == "sizes":
+        fits = analyse_imported(table, settings)
+    else:
+        fits = analyse_training(table, settings, args.threads or 1)
+    io.write_table(fits.astype({"n_models": "int32", "n_items": "int32"}), args.out, "fits")
+    report_not_fittable(fits)
+
+
+def cmd_figures_imported(args) -> None:
+    from emergence.plots_imported import draw_imported
+
+    fits = io.read_table(args.fits, "fits")
+    drawn = draw_imported(
+        args.curves, fits, read_manifests(args.manifests), json.loads(args.metrics), args.source,
+        json.loads(args.style), Path(args.out), args.threads or 1,
+    )  # fmt: skip
+    log.info(f"figures {args.out}: {len(drawn)} drawn")
+
+
+def read_manifests(paths: list[str]) -> list[dict]:
+    """Model manifests: one per file, or a list per file (an imported source's checkpoints)."""
+    manifests = []
+    for path in paths:
+        data = json.loads(Path(path).read_text())
+        manifests += data if isinstance(data, list) else [data]
+    return manifests
+
+
 def cmd_figure(args) -> None:
     from emergence.plots import render
 
     fits = pd.concat([io.read_table(p, "fits") for p in args.fits], ignore_index=True)
-    manifests = [json.loads(Path(p).read_text()) for p in args.manifests]
+    manifests = read_manifests(args.manifests)
     missing = render(
         args.kind,
         fits,
@@ -171,26 +223,31 @@ def cmd_figure(args) -> None:
 
 
 def cmd_report(args) -> None:
+    from emergence.analysis.checkpoints import summary_of
     from emergence.report import summarise_scores, write_report
 
-    scores = pd.concat([io.read_table(p, "scores") for p in args.scores], ignore_index=True)
+    scores = [io.read_table(p, "scores") for p in args.scores or []]
+    summaries = [summarise_scores(pd.concat(scores, ignore_index=True))] if scores else []
+    summaries += [summary_of(io.read_table(p, "imported")) for p in args.imported or []]
     fits = pd.concat([io.read_table(p, "fits") for p in args.fits], ignore_index=True)
-    manifests = [json.loads(Path(p).read_text()) for p in args.manifests]
-    config = json.loads(args.config)
+    training = [io.read_table(p, "fits") for p in args.training_fits or []]
+    manifests = [m for m in read_manifests(args.manifests) if m.get("final_checkpoint", True)]
+    figures = [f for p in map(Path, args.figures) for f in (sorted(p.rglob("*.png")) if p.is_dir() else [p])]
     write_report(
         Path(args.out),
-        [Path(p) for p in args.figures],
+        figures,
         fits,
         manifests,
-        config,
-        summarise_scores(scores),
+        json.loads(args.config),
+        pd.concat(summaries, ignore_index=True),
         json.loads(args.notes),
+        pd.concat(training, ignore_index=True) if training else None,
     )
     log.info(f"report: {args.out}")
 
 
 # subcommand: (handler, help, options); an option ending in "?" is optional, in "+" takes several
-# values, in ":int" is an integer. JSON options carry config entries.
+# values, in "*" takes any number (none too), in ":int" is an integer. JSON options carry config entries.
 COMMANDS = {
     "model": (
         cmd_model,
@@ -229,12 +286,31 @@ COMMANDS = {
         "results made elsewhere (--format lm_eval_0.3) as one long table; --fits: fits over sizes too",
         "--format --path --out --fits? --settings? --seed?:int --models?",
     ),
+    "import-source": (
+        cmd_import_source,
+        "one `results:` entry of a sweep imported, filtered and scaled: its table and checkpoint manifests",
+        "--entry --out --models",
+    ),
+    "fit-imported": (
+        cmd_fit_imported,
+        "fits and emergence measures of an imported table: curves over sizes or over training",
+        "--table --curves --metrics --settings --seed:int --out --threads?:int",
+    ),
+    "figures-imported": (
+        cmd_figures_imported,
+        "an imported source's figures (every task against N, or over training tokens) into a folder",
+        "--fits --manifests+ --curves --metrics --source --style --out --threads?:int",
+    ),
     "figure": (
         cmd_figure,
         "one figure of the set, as PNG and PDF",
         "--kind --fits+ --manifests+ --options --title --style --out+",
     ),
-    "report": (cmd_report, "the HTML report", "--scores+ --fits+ --figures+ --manifests+ --config --notes --out"),
+    "report": (
+        cmd_report,
+        "the HTML report",
+        "--scores* --fits+ --figures* --manifests* --imported* --training-fits* --config --notes --out",
+    ),
 }
 
 
@@ -246,9 +322,9 @@ def parser() -> argparse.ArgumentParser:
         for option in options.split():
             flag, _, kind = option.partition(":")
             command.add_argument(
-                flag.rstrip("?+"),
-                required=not flag.endswith("?"),
-                nargs="+" if flag.endswith("+") else None,
+                flag.rstrip("?+*"),
+                required=not flag.endswith(("?", "*")),
+                nargs="+" if flag.endswith("+") else "*" if flag.endswith("*") else None,
                 type=int if kind == "int" else str,
             )
         command.set_defaults(func=handler)
