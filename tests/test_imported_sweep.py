@@ -69,6 +69,7 @@ def test_results_only_sweep_runs_the_whole_dag_and_a_rerun_does_nothing(tmp_path
     report = (results / "report.html").read_text()
     for task in TASKS:
         assert task in report
+    assert "Emergence measures over training" in report and "Results made elsewhere: every task over training" in report
     figures = results / "figures" / "imported" / "small"
     for stem in ("sizes/sizes", "training/pythia-deduped_zero_shot"):
         for suffix in (".png", ".pdf"):

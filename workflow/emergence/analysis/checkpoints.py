@@ -101,6 +101,8 @@ def analyse_training(long: pd.DataFrame, settings: Settings, workers: int = 1) -
         if np.isfinite(items[model, task, method]):
             points = points.assign(n_items=items[model, task, method])
         curves.append((points, along, method))
+    if not curves:
+        log.info("no model has two checkpoints with D > 0: no curves over training")
     out = in_processes(analyse_points, curves, workers)
     return pd.concat(out, ignore_index=True)[COLUMNS] if out else pd.DataFrame(columns=COLUMNS)
 
