@@ -21,10 +21,12 @@ from emergence.analysis.checkpoints import in_processes
 from emergence.io import write_atomically
 from emergence.plan import label
 from emergence.plots import (
+    COLOURS,
+    DASHES,
     DEFAULT_STYLE,
+    MARKERS,
     SAVE_METADATA,
     draw_band,
-    draw_series,
     fitted_curve,
     legend,
     log_axis,
@@ -40,7 +42,16 @@ def means_of(fits: pd.DataFrame, manifests: list[dict]) -> pd.DataFrame:
     scales = pd.DataFrame(manifests)[["model", "family", "n_params", "training_tokens"]]
     rows = fits[(fits["fit"] == "mean") & (fits["status"] == "ok") & (fits["digits"] == "all")]
     means = rows.rename(columns={"family": "curve"})[["curve", "task", "method", "metric", "model", "value"]]
-    return means.assign(ci_low=means["value"], ci_high=means["value"]).merge(scales, on="model", validate="many_to_one")
+    return means.merge(scales, on="model", validate="many_to_one")
+
+
+def draw_line(ax, points: pd.DataFrame, x: str, index: int, name: str) -> None:
+    """Means joined along `x`, in the marker, dash and colour of series `index` (as `plots.draw_series`,
+    without error bars: the imported files give means, and bars of zero height cost a third of the drawing)."""
+    points = points.dropna(subset=[x]).sort_values(x, kind="stable")
+    if not points.empty:
+        style = {"marker": MARKERS[index % len(MARKERS)], "linestyle": DASHES[index % len(DASHES)]}
+        ax.plot(points[x], points["value"], color=COLOURS[index % len(COLOURS)], label=name, **style)
 
 
 def panel_metrics(means: pd.DataFrame, metrics: list[str]) -> dict[str, str]:
@@ -83,7 +94,7 @@ def sizes_figure(fits: pd.DataFrame, means: pd.DataFrame, chosen: dict[str, str]
         metric = chosen[task]
         panel = means[(means["task"] == task) & (means["metric"] == metric)]
         for index, ((family, method), points) in enumerate(panel.groupby(["curve", "method"], sort=True)):
-            draw_series(ax, points, "n_params", index, f"{family}, {method}")
+            draw_line(ax, points, "n_params", index, f"{family}, {method}")
             on_curve = fits[(fits["family"] == family) & (fits["task"] == task) & (fits["method"] == method)]
             draw_band(ax, fitted_curve(on_curve, metric, "n_params", "sigmoid_floor"), index, f"{family}: sigmoid")
         ax.set_title(f"{task}\n{label(metric)}", fontsize="small")
@@ -100,7 +111,7 @@ def training_figure(means: pd.DataFrame, chosen: dict[str, str], title: str, out
         panel = means[(means["task"] == task) & (means["metric"] == chosen[task])]
         order = panel.groupby("curve")["n_params"].first().sort_values(kind="stable").index
         for index, model in enumerate(order):
-            draw_series(ax, panel[panel["curve"] == model], "training_tokens", index, model)
+            draw_line(ax, panel[panel["curve"] == model], "training_tokens", index, model)
         ax.set_title(f"{task}\n{label(chosen[task])}", fontsize="small")
     legend(axes[0])
     fig.suptitle(title)
