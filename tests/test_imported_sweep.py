@@ -7,6 +7,7 @@ that read ../shared/data/pythia_evals are skipped when `shared/` is not beside t
 from __future__ import annotations
 
 import json
+import logging
 import math
 import shutil
 from pathlib import Path
@@ -17,7 +18,7 @@ import pytest
 import yaml
 
 from conftest import REPO, snakemake
-from emergence import io
+from emergence import cli, io
 from emergence.analysis import Settings
 from emergence.analysis.checkpoints import analyse_training, checkpoint_manifests, in_processes, select
 from emergence.config import ConfigError, check_config, schema_problem
@@ -59,7 +60,7 @@ def acc(size: str, step: int, task: str) -> float:
 
 
 @needs_data
-def test_results_only_sweep_runs_the_whole_dag_and_a_rerun_does_nothing(tmp_path):
+def test_results_only_sweep_runs_the_whole_dag_and_a_rerun_does_nothing(tmp_path, root_logging):
     data = copy_subset(tmp_path / "evals")
     config = results_config(data)
     run = snakemake(tmp_path / "run", config)
@@ -91,6 +92,14 @@ def test_results_only_sweep_runs_the_whole_dag_and_a_rerun_does_nothing(tmp_path
     measured = curve[(curve["fit"] == "breakthroughness") & (curve["metric"] == "exact_match")]["value"]
     assert measured.tolist() == pytest.approx([breakthroughness(values)], rel=1e-12)
 
+    redrawn = tmp_path / "redrawn"  # the same inputs give the same bytes
+    imported = results / "imported" / "small"
+    cli.main(["figures-imported", "--fits", str(imported / "fits" / "sizes.parquet"), "--manifests",
+              str(imported / "models.json"), "--curves", "sizes", "--metrics", json.dumps(config["metrics"]),
+              "--source", "small", "--style", json.dumps({"dpi": 50}), "--out", str(redrawn)])  # fmt: skip
+    for name in ("sizes.png", "sizes.pdf"):
+        assert (redrawn / name).read_bytes() == (figures / "sizes" / name).read_bytes()
+
     again = snakemake(tmp_path / "run", config)
     assert again.returncode == 0 and "Nothing to be done" in again.stdout + again.stderr
     changed = data / "pythia-70m-deduped" / "70m-deduped_step13000.json"
@@ -98,6 +107,14 @@ def test_results_only_sweep_runs_the_whole_dag_and_a_rerun_does_nothing(tmp_path
     changed.write_text(json.dumps(json.loads(changed.read_text()), indent=1))  # the same results, rewritten
     dry = snakemake(tmp_path / "run", config, "--dry-run")
     assert "import_results" in dry.stdout and "fit_imported" in dry.stdout, dry.stdout[-2000:]
+
+
+@pytest.fixture
+def root_logging():
+    """`cli.main` points the root logger at the captured stderr; put the handlers back afterwards."""
+    handlers = logging.root.handlers[:]
+    yield
+    logging.root.handlers[:] = handlers
 
 
 def breakthroughness(values: np.ndarray) -> float:

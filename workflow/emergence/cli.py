@@ -171,6 +171,7 @@ def cmd_fit_imported(args) -> None:
     from emergence.analysis import Settings, analyse_imported
     from emergence.analysis.checkpoints import analyse_training
 
+    check_curves(args.curves)
     table = io.read_table(args.table, "imported")
     metrics = set(json.loads(args.metrics))
     for metric in sorted(set(table["metric"]) - metrics):
@@ -185,9 +186,17 @@ def cmd_fit_imported(args) -> None:
     report_not_fittable(fits)
 
 
+def check_curves(name: str) -> None:
+    from emergence.analysis.checkpoints import CURVES
+
+    if name not in CURVES:
+        raise EmergenceError(f"--curves: {name!r} is not a kind of curve ({', '.join(CURVES)})")
+
+
 def cmd_figures_imported(args) -> None:
     from emergence.plots_imported import draw_imported
 
+    check_curves(args.curves)
     fits = io.read_table(args.fits, "fits")
     drawn = draw_imported(
         args.curves, fits, read_manifests(args.manifests), json.loads(args.metrics), args.source,
