@@ -3,9 +3,9 @@
 An imported source has too many tasks for a figure each (the Pythia evaluations: 65 tasks, 2 methods,
 15 models, 27 checkpoints), so each figure is a grid with one small panel per task: against N, one
 line per family for each method (Wei et al. 2022, Fig. 2); over training, one figure per family and
-method with a line per size against training tokens D (Biderman et al. 2023, Fig. 5 has this form).
+method with a line per size against training tokens D (log scale; step 0, D = 0, is left out).
 A panel shows the task's first metric in the config's `metrics` order that it has means for. Drawn
-with `plots` (its series, bands, axes and byte-stable saving).
+with `plots`' colours, markers, bands and axes, saved without date or version (byte-stable).
 """
 
 from __future__ import annotations

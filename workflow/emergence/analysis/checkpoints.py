@@ -3,9 +3,9 @@
 An imported long table (`emergence.importers.COLUMNS`) holds every checkpoint a suite published. Two
 kinds of curve come out of it: over sizes (each family's final checkpoints, `analyse_imported`) and
 over training (one model's checkpoints in order of training tokens D, `analyse_training`). A curve
-over training is fitted along C = 6ND, which for one model is D times a constant: breakthroughness is
-a difference of log-x spacings and a sigmoid's slope is per log-x unit, so both are the same along C
-and along D; only a midpoint is in C units (its D is midpoint / 6N).
+over training is fitted along C = 6ND, which for one model is D times a constant: breakthroughness
+depends only on the order of the points and a sigmoid's slope is per decade of x, so both are the same
+along C and along D; a midpoint is log10 C, so its D is 10^midpoint / 6N (N non-embedding).
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ import pandas as pd
 
 from emergence.analysis.curve import COLUMNS, Settings
 from emergence.analysis.imported import analyse_csv, is_project_metric
+from emergence.errors import InputError
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -34,8 +35,6 @@ def select(long: pd.DataFrame, filters: dict) -> pd.DataFrame:
     """The rows a `results:` entry keeps: `families`, `tasks`, `num_fewshot` (lists) and `checkpoints`
     (`all`, or `final`: each model's final checkpoint only). An empty selection is an error naming the
     filter, not an empty sweep."""
-    from emergence.errors import InputError
-
     kept = long
     for key, column in (("families", "family"), ("tasks", "task"), ("num_fewshot", "num_fewshot")):
         if filters.get(key) is not None:
