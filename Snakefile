@@ -33,6 +33,7 @@ localrules:
     prompts,
     figure,
     report,
+    import_results,
 
 
 
@@ -43,6 +44,7 @@ include: "rules/inference.smk"
 include: "rules/scoring.smk"
 include: "rules/fitting.smk"
 include: "rules/figures.smk"
+include: "rules/imported.smk"
 
 
 rule all:

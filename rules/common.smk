@@ -8,7 +8,7 @@ from snakemake.utils import validate
 
 from emergence.config import ConfigError, check_config, schema_problem
 from emergence.io import unreadable_parquet
-from emergence.plan import engine_settings, model_resources, plan
+from emergence.plan import engine_settings, model_resources, plan, source_files
 from emergence.plan import model_inputs as model_inputs_of
 from emergence.plan import task_inputs as task_inputs_of
 
@@ -45,6 +45,8 @@ METHOD_SPECS = SWEEP.methods  # a list of k: one method per k
 METHODS = sorted(METHOD_SPECS)
 PAIRS = list(SWEEP.pairs)  # (task, method): every method, or those a task lists
 FIGURES, FIGURE_NOTES = SWEEP.figures, list(SWEEP.figure_notes)
+SOURCES = SWEEP.sources  # results made elsewhere, by name (rules/imported.smk)
+CURVES = ["sizes", "training"]  # an imported source's two kinds of curve (emergence/analysis/checkpoints.py)
 
 
 def per_pair(pattern, **wildcards):
@@ -87,6 +89,11 @@ def figure_inputs(wildcards):
         "fits": [f"results/fits/{task}/{method}.parquet" for task, method in tables],
         "manifests": expand("results/models/{model}/manifest.json", model=MODELS),
     }
+
+
+def imported(pattern, curves=CURVES):
+    """`pattern` filled in for every imported source (and kind of curve)."""
+    return expand(pattern, source=list(SOURCES), curves=curves)
 
 
 def get_final_output():

@@ -27,10 +27,12 @@ rule figure:
 rule report:
     input:
         scores=[path for model in MODELS for path in per_pair("results/scores/{model}/{task}/{method}.parquet", model=model)],
-        fits=per_pair("results/fits/{task}/{method}.parquet"),
-        verdicts=per_pair("results/verdicts/{task}/{method}.parquet"),
-        figures=figures(),
-        manifests=expand("results/models/{model}/manifest.json", model=MODELS),
+        fits=per_pair("results/fits/{task}/{method}.parquet") + imported("results/imported/{source}/fits/sizes.parquet"),
+        verdicts=per_pair("results/verdicts/{task}/{method}.parquet") + imported("results/imported/{source}/verdicts.parquet"),
+        training=imported("results/imported/{source}/fits/training.parquet"),
+        imported=imported("results/imported/{source}/results.parquet"),
+        figures=figures() + imported("results/figures/imported/{source}/{curves}"),
+        manifests=expand("results/models/{model}/manifest.json", model=MODELS) + imported("results/imported/{source}/models.json"),
     output:
         "results/report.html",
     log:
@@ -41,5 +43,6 @@ rule report:
     conda:
         "../envs/analysis.yaml"
     shell:
-        "emergence report --scores {input.scores:q} --fits {input.fits:q} --verdicts {input.verdicts:q} --figures {input.figures:q}"
-        " --manifests {input.manifests:q} --config {params.config:q} --notes {params.notes:q} --out {output:q} 2> {log}"
+        "emergence report --scores {input.scores:q} --fits {input.fits:q} --verdicts {input.verdicts:q}"
+        " --figures {input.figures:q} --manifests {input.manifests:q} --imported {input.imported:q}"
+        " --training-fits {input.training:q} --config {params.config:q} --notes {params.notes:q} --out {output:q} 2> {log}"

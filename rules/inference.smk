@@ -19,9 +19,9 @@ rule inference:
         runtime=lambda w, attempt: model_resources(config, w.model)["runtime"] * attempt,
         attempt=lambda w, attempt: attempt,
     params:
-        engine=config["engine"]["name"],
+        engine=lambda w: config["engine"]["name"],
         settings=lambda w: as_json(engine_settings(config, w.model)),
-        chunk_size=config["engine"]["chunk_size"],
+        chunk_size=lambda w: config["engine"]["chunk_size"],
         cache="results/cache/{model}",
         stats="logs/inference/{model}.stats.jsonl",
     conda:

@@ -10,7 +10,7 @@ rule prompts:
         "logs/prompts/{task}/{method}.log",
     params:
         spec=lambda w: as_json(METHOD_SPECS[w.method]),
-        sampling=as_json(config["sampling"]),
+        sampling=lambda w: as_json(config["sampling"]),
         seed=config["seed"],
     conda:
         "../envs/analysis.yaml"

@@ -116,7 +116,12 @@ def cmd_fit(args) -> None:
     io.write_table(analysed.calibration, args.calibration, "calibration")
     io.write_table(analysed.verdicts, args.verdicts, "verdicts")
     report_not_fittable(analysed.fits)
-    counts = analysed.verdicts["verdict"].value_counts().sort_index()
+    log_verdicts(analysed.verdicts)
+
+
+def log_verdicts(verdicts: pd.DataFrame) -> None:
+    """One line: how many curves got each verdict."""
+    counts = verdicts["verdict"].value_counts().sort_index()
     log.info(f"verdicts: {', '.join(f'{n} {v}' for v, n in counts.items()) or 'none'}")
 
 
@@ -207,11 +212,82 @@ def cmd_forecast(args) -> None:
     log.info(f"forecasts: {len(forecasts)} rows -> {args.out}")
 
 
+def cmd_import_source(args) -> None:
+    from emergence.analysis.checkpoints import checkpoint_manifests, select
+    from emergence.importers import import_results
+
+    entry = json.loads(args.entry)
+    table = select(import_results(entry["format"], entry["path"]), entry)
+    io.write_table(table, args.out, "imported", {"source": entry["name"], "format": entry["format"]})
+    io.write_json(checkpoint_manifests(table, entry["name"]), args.models)
+    log.info(
+        f"{entry['name']}: {table['file'].nunique()} files, {len(table)} rows, {table['model'].nunique()} models,"
+        f" {table[['model', 'step']].drop_duplicates().shape[0]} checkpoints, {table['task'].nunique()} tasks"
+    )
+
+
+def cmd_fit_imported(args) -> None:
+    from emergence.analysis import Settings, analyse_imported
+    from emergence.analysis.checkpoints import analyse_training
+
+    check_curves(args.curves)
+    table = io.read_table(args.table, "imported")
+    metrics = set(json.loads(args.metrics))
+    for metric in sorted(set(table["metric"]) - metrics):
+        log.info(f"{metric}: imported, not fitted (not among the config's metrics)")
+    table = table[table["metric"].isin(metrics)]
+    settings = Settings.from_config(json.loads(args.settings), args.seed)
+    if args.curves == "sizes":
+        fits = analyse_imported(table, settings)
+    else:
+        fits = analyse_training(table, settings, args.threads or 1)
+    io.write_table(fits.astype({"n_models": "int32", "n_items": "int32"}), args.out, "fits")
+    report_not_fittable(fits)
+
+
+def cmd_verdicts_imported(args) -> None:
+    from emergence.analysis import Settings, verdicts_imported
+
+    table = io.read_table(args.table, "imported")
+    table = table[table["metric"].isin(set(json.loads(args.metrics)))]
+    verdicts = verdicts_imported(table, Settings.from_config(json.loads(args.settings), args.seed))
+    io.write_table(verdicts, args.out, "verdicts")
+    log_verdicts(verdicts)
+
+
+def check_curves(name: str) -> None:
+    from emergence.analysis.checkpoints import CURVES
+
+    if name not in CURVES:
+        raise EmergenceError(f"--curves: {name!r} is not a kind of curve ({', '.join(CURVES)})")
+
+
+def cmd_figures_imported(args) -> None:
+    from emergence.plots_imported import draw_imported
+
+    check_curves(args.curves)
+    fits = io.read_table(args.fits, "fits")
+    drawn = draw_imported(
+        args.curves, fits, read_manifests(args.manifests), json.loads(args.metrics), args.source,
+        json.loads(args.style), Path(args.out), args.threads or 1,
+    )  # fmt: skip
+    log.info(f"figures {args.out}: {len(drawn)} drawn")
+
+
+def read_manifests(paths: list[str]) -> list[dict]:
+    """Model manifests: one per file, or a list per file (an imported source's checkpoints)."""
+    manifests = []
+    for path in paths:
+        data = json.loads(Path(path).read_text())
+        manifests += data if isinstance(data, list) else [data]
+    return manifests
+
+
 def cmd_figure(args) -> None:
     from emergence.plots import render
 
     fits = pd.concat([io.read_table(p, "fits") for p in args.fits], ignore_index=True)
-    manifests = [json.loads(Path(p).read_text()) for p in args.manifests]
+    manifests = read_manifests(args.manifests)
     missing = render(
         args.kind,
         fits,
@@ -225,28 +301,33 @@ def cmd_figure(args) -> None:
 
 
 def cmd_report(args) -> None:
+    from emergence.analysis.checkpoints import summary_of
     from emergence.report import summarise_scores, write_report
 
-    scores = pd.concat([io.read_table(p, "scores") for p in args.scores], ignore_index=True)
+    scores = [io.read_table(p, "scores") for p in args.scores or []]
+    summaries = [summarise_scores(pd.concat(scores, ignore_index=True))] if scores else []
+    summaries += [summary_of(io.read_table(p, "imported")) for p in args.imported or []]
     fits = pd.concat([io.read_table(p, "fits") for p in args.fits], ignore_index=True)
-    verdicts = pd.concat([io.read_table(p, "verdicts") for p in args.verdicts], ignore_index=True)
-    manifests = [json.loads(Path(p).read_text()) for p in args.manifests]
-    config = json.loads(args.config)
+    verdicts = [io.read_table(p, "verdicts") for p in args.verdicts or []]
+    training = [io.read_table(p, "fits") for p in args.training_fits or []]
+    manifests = [m for m in read_manifests(args.manifests) if m.get("final_checkpoint", True)]
+    figures = [f for p in map(Path, args.figures) for f in (sorted(p.rglob("*.png")) if p.is_dir() else [p])]
     write_report(
         Path(args.out),
-        [Path(p) for p in args.figures],
+        figures,
         fits,
         manifests,
-        config,
-        summarise_scores(scores),
+        json.loads(args.config),
+        pd.concat(summaries, ignore_index=True),
         json.loads(args.notes),
-        verdicts,
+        pd.concat(verdicts, ignore_index=True) if verdicts else None,
+        pd.concat(training, ignore_index=True) if training else None,
     )
     log.info(f"report: {args.out}")
 
 
-# subcommand: (handler, help, options); an option marked "?" is optional, "+" takes several values
-# (both may mark one option), ":int" is an integer. JSON options carry config entries.
+# subcommand: (handler, help, options); an option marked "?" is optional, "+" takes several values,
+# "*" any number (none too; both may mark one option), ":int" is an integer. JSON options carry config entries.
 COMMANDS = {
     "model": (
         cmd_model,
@@ -291,6 +372,26 @@ COMMANDS = {
         "predict larger models' scores with intervals from a ladder of smaller ones, backtested",
         "--format? --path? --table? --targets+? --predict+? --tasks+? --prompt-method? --settings? --seed?:int --out",
     ),
+    "import-source": (
+        cmd_import_source,
+        "one `results:` entry of a sweep imported, filtered and scaled: its table and checkpoint manifests",
+        "--entry --out --models",
+    ),
+    "fit-imported": (
+        cmd_fit_imported,
+        "fits and emergence measures of an imported table: curves over sizes or over training",
+        "--table --curves --metrics --settings --seed:int --out --threads?:int",
+    ),
+    "verdicts-imported": (
+        cmd_verdicts_imported,
+        "one verdict per curve over sizes (final checkpoints) of an imported table",
+        "--table --metrics --settings --seed:int --out",
+    ),
+    "figures-imported": (
+        cmd_figures_imported,
+        "an imported source's figures (every task against N, or over training tokens) into a folder",
+        "--fits --manifests+ --curves --metrics --source --style --out --threads?:int",
+    ),
     "figure": (
         cmd_figure,
         "one figure of the set, as PNG and PDF",
@@ -299,7 +400,7 @@ COMMANDS = {
     "report": (
         cmd_report,
         "the HTML report",
-        "--scores+ --fits+ --verdicts+ --figures+ --manifests+ --config --notes --out",
+        "--scores* --fits+ --verdicts* --figures* --manifests* --imported* --training-fits* --config --notes --out",
     ),
 }
 
@@ -339,12 +440,13 @@ def parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
         )
         for option in options.split():
             flag, _, kind = option.partition(":")
+            marks = flag[len(flag.rstrip("?+*")) :]
             command.add_argument(
-                flag.rstrip("?+"),
-                required="?" not in flag,
-                nargs="+" if "+" in flag else None,
+                flag.rstrip("?+*"),
+                required=not ({"?", "*"} & set(marks)),
+                nargs="+" if "+" in marks else "*" if "*" in marks else None,
                 type=int if kind == "int" else str,
-                help=OPTION_HELP.get(name, {}).get(flag.rstrip("?+")),
+                help=OPTION_HELP.get(name, {}).get(flag.rstrip("?+*")),
             )
         command.set_defaults(func=handler)
     return top

@@ -19,8 +19,9 @@ class ConfigError(EmergenceError, ValueError):
 def check_config(config: dict) -> None:
     from emergence.sources import source_of
 
-    for name, entry in config["models"].items():
+    for name, entry in config.get("models", {}).items():
         source_of(name, entry).check(name, entry, config)
+    check_results(config.get("results", []))
     training = config.get("training")
     if training:
         from emergence.training import longest_line
@@ -34,7 +35,7 @@ def check_config(config: dict) -> None:
     from emergence.tasks import kind_of
 
     pools = {}
-    for name, task in config["tasks"].items():
+    for name, task in config.get("tasks", {}).items():
         kind = kind_of(name, task)
         kind.check(name, task, config)
         pools[name] = kind.exemplar_pool(name, task, config)
@@ -50,10 +51,10 @@ def check_config(config: dict) -> None:
         raise ConfigError(f"figures.metric: {figures['metric']} is not among the scored metrics {config['metrics']}")
     from emergence.plan import expand_methods, sweep_pairs
 
-    methods = expand_methods(config["methods"])
+    methods = expand_methods(config.get("methods", {}))
     if figures.get("method") and figures["method"] not in methods:
         raise ConfigError(f"figures.method: {figures['method']} is not a configured method ({', '.join(methods)})")
-    for name, task in config["tasks"].items():
+    for name, task in config.get("tasks", {}).items():
         unknown = sorted(set(task.get("methods", [])) - set(config["methods"]))
         if unknown:
             raise ConfigError(
@@ -68,6 +69,26 @@ def check_config(config: dict) -> None:
 
     for name, method in methods.items():
         method_of(name, method).check(name, method)
+
+
+def check_results(sources: list[dict]) -> None:
+    """Each `results:` entry names a registered format and an existing path, under a name of its own."""
+    from emergence.importers import IMPORTERS
+
+    seen: set[str] = set()
+    for source in sources:
+        name = source["name"]
+        if name in seen:
+            raise ConfigError(f"results: the name {name} is given twice (each source needs its own)")
+        seen.add(name)
+        if source["format"] not in IMPORTERS:
+            known = ", ".join(sorted(IMPORTERS))
+            raise ConfigError(f"results.{name}.format: unknown results format {source['format']!r} (known: {known})")
+        if not Path(source["path"]).exists():
+            raise ConfigError(
+                f"results.{name}.path: {source['path']} does not exist (a relative path resolves against the"
+                f" working folder, {Path.cwd()})"
+            )
 
 
 def schema_problem(config: dict, schema_file: str | Path) -> str | None:

@@ -190,6 +190,30 @@ SCHEMAS: dict[str, pa.Schema] = {
             ("status", pa.string()),
         ]
     ),
+    "imported": pa.schema(  # results made elsewhere, one row per checkpoint x task x method x metric
+        [
+            ("family", pa.string()),
+            ("model", pa.string()),  # the model registry's name (config/model_families.yaml)
+            ("source_model", pa.string()),  # as the results file names it
+            ("revision", pa.string()),
+            ("step", pa.int64()),  # training step of the checkpoint; null for a final-only model
+            ("final_checkpoint", pa.bool_()),
+            ("task", pa.string()),
+            ("num_fewshot", pa.int32()),
+            ("method", pa.string()),  # zero_shot or few_shot_<k>
+            ("metric", pa.string()),  # the project's metric name
+            ("source_metric", pa.string()),  # the key the file used
+            ("value", pa.float64()),
+            ("stderr", pa.float64()),
+            ("source_value", pa.float64()),
+            ("n_items", pa.float64()),  # NaN where the file does not tell
+            ("n_params", pa.int64()),
+            ("n_params_non_embedding", pa.int64()),
+            ("training_tokens", pa.int64()),  # D of the checkpoint
+            ("training_flops", pa.float64()),  # C = 6ND, N non-embedding
+            ("file", pa.string()),
+        ]
+    ),
     "calibration": pa.schema(  # reliability table: one row per model and non-empty confidence bin
         [
             ("family", pa.string()),

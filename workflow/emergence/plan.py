@@ -25,19 +25,35 @@ class Sweep:
     pairs: tuple[tuple[str, str], ...]
     figures: dict[str, dict]
     figure_notes: tuple[str, ...]
+    sources: dict[str, dict]  # results made elsewhere (`results:`), by name
 
 
 def plan(config: dict) -> Sweep:
     """The sweep a validated config describes (see config/schema.yaml)."""
     figures, notes = figure_plan(config)
     return Sweep(
-        models=tuple(sorted(config["models"])),
-        tasks=tuple(sorted(config["tasks"])),
-        methods=expand_methods(config["methods"]),
+        models=tuple(sorted(config.get("models", {}))),
+        tasks=tuple(sorted(config.get("tasks", {}))),
+        methods=expand_methods(config.get("methods", {})),
         pairs=tuple(sweep_pairs(config)),
         figures=figures,
         figure_notes=tuple(notes),
+        sources={source["name"]: source for source in config.get("results", [])},
     )
+
+
+def source_files(source: dict) -> list[str]:
+    """The files a `results:` entry imports (the file, or every file its format reads under the folder):
+    the import job's inputs, so it runs again when one changes, appears or goes."""
+    from pathlib import Path
+
+    from emergence.importers import IMPORTERS
+
+    path = Path(source["path"])
+    if path.is_file():
+        return [str(path)]
+    pattern = IMPORTERS.find(source["format"], f"results.{source['name']}.format").pattern
+    return sorted(str(p) for p in path.rglob(pattern) if p.is_file())
 
 
 def task_inputs(config: dict, task: str) -> dict[str, str]:
@@ -99,10 +115,12 @@ def sweep_pairs(config: dict) -> list[tuple[str, str]]:
     A listed name covers every method it expands to (`few` covers `few_k0`, `few_k1`, ...); a shifted
     variant runs what its clean task runs unless it lists its own.
     """
-    expanded = expand_methods(config["methods"])
-    covers = {name: [m for m in expanded if m == name or m.startswith(f"{name}_k")] for name in config["methods"]}
+    expanded = expand_methods(config.get("methods", {}))
+    covers = {
+        name: [m for m in expanded if m == name or m.startswith(f"{name}_k")] for name in config.get("methods", {})
+    }
     pairs = []
-    for task, spec in sorted(config["tasks"].items()):
+    for task, spec in sorted(config.get("tasks", {}).items()):
         clean = kind_of(task, spec).shifted_from(spec)
         listed = spec.get("methods") or (clean and config["tasks"].get(clean, {}).get("methods"))
         methods = [m for m in expanded if not listed or any(m in covers[name] for name in listed)]  # config order
@@ -166,6 +184,8 @@ def figure_plan(config: dict) -> Planned:
     Summary figures use `figures.method`, or for a task that does not run it, the task's first method.
     """
     pairs = sweep_pairs(config)
+    if not pairs or not config.get("models"):
+        return {}, []  # results made elsewhere only: their figures are drawn per source (rules/imported.smk)
     runs: dict[str, list[str]] = {}
     for task, m in pairs:
         runs.setdefault(task, []).append(m)

@@ -141,7 +141,7 @@ def with_interval(rows: pd.DataFrame) -> pd.Series:
     return pd.Series([cell(row) for row in rows.itertuples()], index=rows.index, dtype=object)
 
 
-def measures_section(fits: pd.DataFrame, fitting: dict) -> list[str]:
+def measures_section(fits: pd.DataFrame, fitting: dict, heading: str = "Emergence measures") -> list[str]:
     """Does a metric jump where the continuous metrics move smoothly? Breakthroughness and flags per curve."""
     axis = fitting.get("x_axes", ["n_params"])[0]
     measured = fits[(fits["fit"] == "breakthroughness") & (fits["x"] == axis)]
@@ -166,7 +166,18 @@ def measures_section(fits: pd.DataFrame, fitting: dict) -> list[str]:
         "midpoint_outside_range (the sigmoid's midpoint lies outside the sizes observed); "
         "outside_prediction_interval (a held-out model outside the extrapolation's prediction interval).",
     ]
-    return ["<h2>Emergence measures</h2>", *[f"<p>{html.escape(n)}</p>" for n in notes], table_html(table)]
+    return [f"<h2>{html.escape(heading)}</h2>", *[f"<p>{html.escape(n)}</p>" for n in notes], table_html(table)]
+
+
+def training_section(fits: pd.DataFrame | None, fitting: dict) -> list[str]:
+    """Curves over training of imported checkpoints (one curve per model, `family` naming the model):
+    their measures along C = 6ND (for one model, D times a constant) and their fits."""
+    if fits is None or fits.empty:
+        return []
+    parts = measures_section(fits, {**fitting, "x_axes": ["training_flops"]}, "Emergence measures over training")
+    for caption, table in fit_tables(fits):
+        parts += [f"<h3>{html.escape(caption)} (over training)</h3>", table_html(table)]
+    return parts
 
 
 def fit_tables(fits: pd.DataFrame) -> list[tuple[str, pd.DataFrame]]:
@@ -211,6 +222,14 @@ FIGURE_SECTIONS = {  # figure kind (its folder under results/figures/): heading 
     "extrapolation": (
         "Extrapolation to the largest model",
         "Fitted on the smaller models; the band is the bootstrap interval of the prediction.",
+    ),
+    "sizes": (
+        "Results made elsewhere: every task against size",
+        "Final checkpoints, one line per family and method; a fitted sigmoid dotted where one was fitted.",
+    ),
+    "training": (
+        "Results made elsewhere: every task over training",
+        "Each model's checkpoints against training tokens D (log scale; step 0 left out), one line per size.",
     ),
 }
 
@@ -258,8 +277,10 @@ def write_report(
     summary: pd.DataFrame,
     notes: Sequence[str] = (),
     verdicts: pd.DataFrame | None = None,
+    training: pd.DataFrame | None = None,
 ) -> None:
-    """Write the report page to `out`, atomically: the verdicts first, then the measures they rest on."""
+    """Write the report page to `out`, atomically: the verdicts first, then the measures they rest on.
+    `training`: fits of imported curves over training."""
     models = pd.DataFrame([{column: manifest.get(column) for column in MODEL_COLUMNS} for manifest in manifests])
     if len(models):
         models = models.assign(sha=models["sha"].astype(str).str[:12]).sort_values(["n_params", "model"])
@@ -276,6 +297,7 @@ def write_report(
     ]
     for caption, table in fit_tables(fits):
         parts += [f"<h3>{html.escape(caption)}</h3>", table_html(table)]
+    parts += training_section(training, config.get("fitting", {}))
     parts += [
         "<h2>Per-model means</h2>",
         table_html(

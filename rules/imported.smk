@@ -1,0 +1,93 @@
+# Results made elsewhere (`results:` in the config): each source is imported into one typed table, its
+# curves over sizes (final checkpoints) and over training (each model's checkpoints) are fitted, and
+# each kind of curve is drawn; the report (figures.smk) reads all three. No model is run.
+
+
+rule import_results:
+    input:
+        lambda w: source_files(SOURCES[w.source]),
+    output:
+        table="results/imported/{source}/results.parquet",
+        models="results/imported/{source}/models.json",
+    log:
+        "logs/imported/{source}/import.log",
+    benchmark:
+        "logs/imported/{source}/import.benchmark.tsv"
+    wildcard_constraints:
+        source="|".join(SOURCES) or "no-source",
+    params:
+        entry=lambda w: as_json(SOURCES[w.source]),
+    conda:
+        "../envs/analysis.yaml"
+    shell:
+        "emergence import-source --entry {params.entry:q} --out {output.table:q} --models {output.models:q} 2> {log}"
+
+
+rule fit_imported:
+    input:
+        "results/imported/{source}/results.parquet",
+    output:
+        "results/imported/{source}/fits/{curves}.parquet",
+    log:
+        "logs/imported/{source}/fits_{curves}.log",
+    benchmark:
+        "logs/imported/{source}/fits_{curves}.benchmark.tsv"
+    wildcard_constraints:
+        source="|".join(SOURCES) or "no-source",
+        curves="|".join(CURVES),
+    threads: lambda w: 2 if w.curves == "training" else 1  # the costly kind: every model's curves
+    params:
+        metrics=as_json(config["metrics"]),
+        settings=as_json(config["fitting"]),
+        seed=config["seed"],
+    conda:
+        "../envs/analysis.yaml"
+    shell:
+        "emergence fit-imported --table {input:q} --curves {wildcards.curves} --metrics {params.metrics:q}"
+        " --settings {params.settings:q} --seed {params.seed} --threads {threads} --out {output:q} 2> {log}"
+
+
+rule verdicts_imported:
+    input:
+        "results/imported/{source}/results.parquet",
+    output:
+        "results/imported/{source}/verdicts.parquet",
+    log:
+        "logs/imported/{source}/verdicts.log",
+    wildcard_constraints:
+        source="|".join(SOURCES) or "no-source",
+    params:
+        metrics=as_json(config["metrics"]),
+        settings=as_json(config["fitting"]),
+        seed=config["seed"],
+    conda:
+        "../envs/analysis.yaml"
+    shell:
+        "emergence verdicts-imported --table {input:q} --metrics {params.metrics:q} --settings {params.settings:q}"
+        " --seed {params.seed} --out {output:q} 2> {log}"
+
+
+rule figures_imported:
+    input:
+        fits="results/imported/{source}/fits/{curves}.parquet",
+        models="results/imported/{source}/models.json",
+    output:
+        directory("results/figures/imported/{source}/{curves}"),
+    log:
+        "logs/imported/{source}/figures_{curves}.log",
+    benchmark:
+        "logs/imported/{source}/figures_{curves}.benchmark.tsv"
+    wildcard_constraints:
+        source="|".join(SOURCES) or "no-source",
+        curves="|".join(CURVES),
+    threads: lambda w: 2 if w.curves == "training" else 1  # a figure per family and method
+    params:
+        metrics=as_json(config["metrics"]),
+        style=as_json(config["figures"]["style"]),
+        name="{source}",
+    conda:
+        "../envs/analysis.yaml"
+    shell:
+        "emergence figures-imported --fits {input.fits:q} --manifests {input.models:q} --curves {wildcards.curves}"
+        " --metrics {params.metrics:q} --source {params.name:q} --style {params.style:q} --threads {threads}"
+        " --out {output:q} 2> {log}"

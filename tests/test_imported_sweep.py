@@ -1,0 +1,184 @@
+"""A sweep over results made elsewhere (`results:`): the real Snakemake DAG on a copy of a few Pythia files.
+
+Expected values are read from the JSON files with `json` here, not through the importer. The tests
+that read ../shared/data/pythia_evals are skipped when `shared/` is not beside the repository.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+from conftest import REPO, snakemake
+from emergence import cli, io
+from emergence.analysis import Settings
+from emergence.analysis.checkpoints import analyse_training, checkpoint_manifests, in_processes, select
+from emergence.config import ConfigError, check_config, schema_problem
+from emergence.errors import InputError
+from emergence.importers import import_results
+from emergence.plan import plan
+
+PYTHIA = REPO.parent / "shared" / "data" / "pythia_evals" / "pythia-v1"
+needs_data = pytest.mark.skipif(not PYTHIA.is_dir(), reason=f"the Pythia evaluations are not at {PYTHIA}")
+SIZES = ("70m", "160m", "410m")
+STEPS = (0, 13000, 33000, 143000)  # step 0 (D = 0) is left out of curves over training
+TASKS = ["arc_easy", "lambada_openai", "piqa"]
+
+
+def copy_subset(folder: Path) -> Path:
+    """Three deduplicated Pythia sizes at four checkpoints, zero-shot, copied unchanged."""
+    for size in SIZES:
+        for step in STEPS:
+            source = PYTHIA / f"pythia-{size}-deduped" / "zero-shot" / f"{size}-deduped_step{step}.json"
+            (folder / source.parent.parent.name).mkdir(parents=True, exist_ok=True)
+            shutil.copy(source, folder / source.parent.parent.name / source.name)
+    return folder
+
+
+def results_config(path: Path, **entry) -> dict:
+    """A results-only sweep: no models, tasks, methods, sampling or engine."""
+    return {
+        "seed": 0,
+        "results": [{"name": "small", "format": "lm_eval_0.3", "path": str(path), "tasks": TASKS, **entry}],
+        "metrics": ["multiple_choice_grade", "exact_match", "target_logprob"],
+        "fitting": {"min_models": 3, "bootstrap": 0},
+        "figures": {"x": "n_params", "metric": "multiple_choice_grade", "style": {"dpi": 50}},
+    }
+
+
+def acc(size: str, step: int, task: str) -> float:
+    data = json.loads((PYTHIA / f"pythia-{size}-deduped" / "zero-shot" / f"{size}-deduped_step{step}.json").read_text())
+    return data["results"][task]["acc"]
+
+
+@needs_data
+def test_results_only_sweep_runs_the_whole_dag_and_a_rerun_does_nothing(tmp_path, root_logging):
+    data = copy_subset(tmp_path / "evals")
+    config = results_config(data)
+    run = snakemake(tmp_path / "run", config)
+    assert run.returncode == 0, run.stderr[-3000:]
+    results = tmp_path / "run" / "results"
+    assert not (results / "models").exists() and not (results / "generations").exists()  # nothing run
+    report = (results / "report.html").read_text()
+    for task in TASKS:
+        assert task in report
+    assert "Emergence measures over training" in report and "Results made elsewhere: every task over training" in report
+    figures = results / "figures" / "imported" / "small"
+    for stem in ("sizes/sizes", "training/pythia-deduped_zero_shot"):
+        for suffix in (".png", ".pdf"):
+            assert (figures / f"{stem}{suffix}").stat().st_size > 1000
+    sizes = io.read_table(results / "imported" / "small" / "fits" / "sizes.parquet", "fits")
+    means = sizes[(sizes["fit"] == "mean") & (sizes["task"] == "piqa") & (sizes["metric"] == "multiple_choice_grade")]
+    assert dict(zip(means["model"], means["value"])) == {
+        f"pythia-{size}-deduped": acc(size, 143000, "piqa") for size in SIZES
+    }  # the final checkpoints, exactly
+    training = io.read_table(results / "imported" / "small" / "fits" / "training.parquet", "fits")
+    curve = training[(training["family"] == "pythia-160m-deduped") & (training["task"] == "lambada_openai")]
+    means = curve[(curve["fit"] == "mean") & (curve["metric"] == "exact_match")]
+    expected = {"pythia-160m-deduped@step13000": acc("160m", 13000, "lambada_openai")}
+    expected |= {"pythia-160m-deduped@step33000": acc("160m", 33000, "lambada_openai")}
+    expected |= {"pythia-160m-deduped": acc("160m", 143000, "lambada_openai")}
+    assert dict(zip(means["model"], means["value"])) == expected  # step 0 left out
+    # breakthroughness along the 3 checkpoints, computed here from the JSON values (Srivastava et al. 2022)
+    values = np.array(list(expected.values()))
+    measured = curve[(curve["fit"] == "breakthroughness") & (curve["metric"] == "exact_match")]["value"]
+    assert measured.tolist() == pytest.approx([breakthroughness(values)], rel=1e-12)
+
+    redrawn = tmp_path / "redrawn"  # the same inputs give the same bytes
+    imported = results / "imported" / "small"
+    cli.main(["figures-imported", "--fits", str(imported / "fits" / "sizes.parquet"), "--manifests",
+              str(imported / "models.json"), "--curves", "sizes", "--metrics", json.dumps(config["metrics"]),
+              "--source", "small", "--style", json.dumps({"dpi": 50}), "--out", str(redrawn)])  # fmt: skip
+    for name in ("sizes.png", "sizes.pdf"):
+        assert (redrawn / name).read_bytes() == (figures / "sizes" / name).read_bytes()
+
+    again = snakemake(tmp_path / "run", config)
+    assert again.returncode == 0 and "Nothing to be done" in again.stdout + again.stderr
+    changed = data / "pythia-70m-deduped" / "70m-deduped_step13000.json"
+    changed.chmod(0o644)
+    changed.write_text(json.dumps(json.loads(changed.read_text()), indent=1))  # the same results, rewritten
+    dry = snakemake(tmp_path / "run", config, "--dry-run")
+    assert "import_results" in dry.stdout and "fit_imported" in dry.stdout, dry.stdout[-2000:]
+
+
+@pytest.fixture
+def root_logging():
+    """`cli.main` points the root logger at the captured stderr; put the handlers back afterwards."""
+    handlers = logging.root.handlers[:]
+    yield
+    logging.root.handlers[:] = handlers
+
+
+def breakthroughness(values: np.ndarray) -> float:
+    """BIG-bench's breakthroughness of values in order of scale (Srivastava et al. 2022, Appendix B):
+    I = sign(argmax - argmin) (max - min), over RootMedianSquare of the steps."""
+    change = np.sign(np.argmax(values) - np.argmin(values)) * (values.max() - values.min())
+    return float(change / math.sqrt(np.median(np.diff(values) ** 2)))
+
+
+@needs_data
+def test_selection_keeps_what_the_entry_names_and_refuses_an_empty_one(tmp_path):
+    long = import_results("lm_eval_0.3", copy_subset(tmp_path))
+    kept = select(long, {"tasks": ["piqa"], "checkpoints": "final"})
+    assert set(kept["task"]) == {"piqa"} and kept["final_checkpoint"].all()
+    assert sorted(kept["model"].unique()) == sorted(f"pythia-{size}-deduped" for size in SIZES)
+    with pytest.raises(InputError, match=r"^families: \['pythia'\] keeps no imported result"):
+        select(long, {"families": ["pythia"]})
+    manifests = checkpoint_manifests(kept, "small")
+    assert [m["training_tokens"] for m in manifests] == [143000 * 2097152] * 3
+
+
+@needs_data
+def test_curves_over_training_do_not_depend_on_the_workers(tmp_path):
+    long = import_results("lm_eval_0.3", copy_subset(tmp_path))
+    long = long[
+        long["metric"].isin(["multiple_choice_grade", "exact_match", "target_logprob"]) & long["task"].isin(TASKS)
+    ]
+    one, two = analyse_training(long, Settings(bootstrap=0)), analyse_training(long, Settings(bootstrap=0), 2)
+    pd.testing.assert_frame_equal(one, two)
+    assert set(one["x"]) <= {"training_flops", ""} and set(one["family"]) == {f"pythia-{s}-deduped" for s in SIZES}
+
+
+def test_in_processes_keeps_the_order_of_the_calls():
+    calls = [(n, 3) for n in range(9)]
+    assert in_processes(pow, calls, 2) == in_processes(pow, calls, 1) == [n**3 for n in range(9)]
+
+
+def test_results_entries_are_checked_with_one_line_naming_the_key(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "evals").mkdir()
+    schema = REPO / "config" / "schema.yaml"
+    config = results_config(Path("evals"))
+    assert schema_problem(config, schema) is None
+    check_config(config)  # a relative path resolves against the working folder
+    plan(config)
+    wrong = {**config, "results": [{**config["results"][0], "format": "lm_eval_0.5"}]}
+    with pytest.raises(ConfigError, match=r"^results\.small\.format: unknown results format 'lm_eval_0\.5' \(known: "):
+        check_config(wrong)
+    missing = {**config, "results": [{**config["results"][0], "path": "nowhere"}]}
+    with pytest.raises(ConfigError, match=r"^results\.small\.path: nowhere does not exist \(a relative path"):
+        check_config(missing)
+    twice = {**config, "results": config["results"] * 2}
+    with pytest.raises(ConfigError, match="the name small is given twice"):
+        check_config(twice)
+    typo = {**config, "results": [{**config["results"][0], "task": ["piqa"]}]}
+    assert schema_problem(typo, schema) == "results.0: Additional properties are not allowed ('task' was unexpected)"
+    bad_filter = {**config, "results": [{**config["results"][0], "checkpoints": "last"}]}
+    assert schema_problem(bad_filter, schema) == "results.0.checkpoints: 'last' is not one of ['all', 'final']"
+    neither = {key: value for key, value in config.items() if key != "results"}
+    assert "'results' is a required property" in schema_problem(neither, schema)
+
+
+def test_the_pythia_sweep_config_is_valid_and_names_the_shared_folder():
+    config = yaml.safe_load((REPO / "config" / "sweeps" / "pythia_evals.yaml").read_text())
+    assert schema_problem(config, REPO / "config" / "schema.yaml") is None
+    assert config["results"][0]["path"] == "../shared/data/pythia_evals"
+    assert "models" not in config
