@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import subprocess
 import sys
@@ -143,3 +144,35 @@ def infer_command(tmp_path: Path, manifest: dict, prompt_file: Path, out: Path) 
         "--prompts", str(prompt_file), "--out", str(out), "--engine", "vllm", "--cache-dir", str(tmp_path / "cache"),
         "--chunk-size", "8", "--stats", str(tmp_path / "stats.jsonl"), "--settings",
     ]  # fmt: skip
+
+
+class Collect(logging.Handler):
+    """Keeps the messages logged to the logger it is added to."""
+
+    def __init__(self):
+        super().__init__()
+        self.messages: list[str] = []
+
+    def emit(self, record):
+        self.messages.append(record.getMessage())
+
+
+@pytest.fixture
+def logged():
+    """The messages the package logs (logger "emergence" and its children, INFO and above) during a test."""
+    handler = Collect()
+    logger = logging.getLogger("emergence")
+    level = logger.level
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    yield handler.messages
+    logger.removeHandler(handler)
+    logger.setLevel(level)
+
+
+@pytest.fixture
+def root_logging():
+    """`cli.main` points the root logger at the captured stderr; put the handlers back afterwards."""
+    handlers = logging.root.handlers[:]
+    yield
+    logging.root.handlers[:] = handlers

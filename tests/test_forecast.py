@@ -11,7 +11,6 @@ import os
 
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # L-BFGS-B on 16 points: threads only contend
 
-import logging
 from pathlib import Path
 
 import numpy as np
@@ -45,13 +44,6 @@ OLMO_TASKS = {  # ours: the repository's name
 }
 PYTHIA_TASKS = ["arc_challenge", "arc_easy", "lambada_openai", "logiqa", "piqa", "sciq", "winogrande", "wsc"]
 PYTHIA_TARGETS = ["pythia-6.9b", "pythia-12b", "pythia-6.9b-deduped", "pythia-12b-deduped"]
-
-
-@pytest.fixture
-def root_logging():
-    handlers = logging.root.handlers[:]
-    yield
-    logging.root.handlers[:] = handlers
 
 
 # ---- simulation: a ladder whose truth is known --------------------------------------------------

@@ -8,7 +8,6 @@ those files are skipped when `shared/` is not beside the repository.
 from __future__ import annotations
 
 import json
-import logging
 import math
 import shutil
 from pathlib import Path
@@ -29,14 +28,6 @@ needs_data = pytest.mark.skipif(
     not PYTHIA.is_dir(), reason=f"the Pythia evaluations are not at {PYTHIA} (shared/ beside the repository)"
 )
 FINAL_12B = "pythia-v1/pythia-12b/zero-shot/12b_step143000.json"
-
-
-@pytest.fixture
-def root_logging():
-    """`cli.main` points the root logger at the captured stderr; put the handlers back afterwards."""
-    handlers = logging.root.handlers[:]
-    yield
-    logging.root.handlers[:] = handlers
 
 
 @pytest.fixture(scope="module")
@@ -228,29 +219,14 @@ def test_the_same_result_twice_is_refused(tmp_path):
         import_results("lm_eval_0.3", tmp_path)
 
 
-class Collect(logging.Handler):
-    def __init__(self):
-        super().__init__()
-        self.messages: list[str] = []
-
-    def emit(self, record):
-        self.messages.append(record.getMessage())
-
-
-def test_unknown_metric_keys_are_reported_once_and_skipped(tmp_path):
+def test_unknown_metric_keys_are_reported_once_and_skipped(tmp_path, logged):
     metrics = {"acc": 0.6, "acc_stderr": 0.01, "bleu": 12.5, "bleu_stderr": 0.3}
     results_file(tmp_path, "a.json", piqa=metrics)
     results_file(tmp_path, "b.json", model="EleutherAI/pythia-160m", piqa=metrics)
-    handler = Collect()
-    logger = logging.getLogger("emergence.importers")
-    logger.addHandler(handler)
-    try:
-        table = import_results("lm_eval_0.3", tmp_path)
-    finally:
-        logger.removeHandler(handler)
+    table = import_results("lm_eval_0.3", tmp_path)
     assert table["source_metric"].tolist() == ["acc", "acc"]
     assert table["training_tokens"].tolist() == [1000 * 2_097_152] * 2
-    skipped = [m for m in handler.messages if "bleu" in m]
+    skipped = [m for m in logged if "bleu" in m]
     assert skipped == ["lm_eval_0.3: metric 'bleu' has no project name; skipped in 2 files"]
 
 

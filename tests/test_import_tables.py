@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import logging
 import re
 from pathlib import Path
 
@@ -47,35 +46,6 @@ FROM_JSON = [
     ("12b", "arc_easy", "acc_norm", 0.6359427609427609, "ARC-Easy"),
     ("12b", "lambada_openai", "acc", 0.7046380749078207, "LAMBADA (OpenAI)"),
 ]
-
-
-class Collect(logging.Handler):
-    def __init__(self):
-        super().__init__()
-        self.messages: list[str] = []
-
-    def emit(self, record):
-        self.messages.append(record.getMessage())
-
-
-@pytest.fixture
-def logged():
-    handler = Collect()
-    logger = logging.getLogger("emergence")
-    logger.addHandler(handler)
-    level = logger.level
-    logger.setLevel(logging.INFO)
-    yield handler.messages
-    logger.removeHandler(handler)
-    logger.setLevel(level)
-
-
-@pytest.fixture
-def root_logging():
-    """`cli.main` points the root logger at the captured stderr; put the handlers back afterwards."""
-    handlers = logging.root.handlers[:]
-    yield
-    logging.root.handlers[:] = handlers
 
 
 def write(folder: Path, text: str, name: str = "table.csv") -> Path:

@@ -10,7 +10,6 @@ where pip cannot fetch lm-eval (no network), saying why. The bad-input tests wri
 from __future__ import annotations
 
 import json
-import logging
 import math
 import os
 import subprocess
@@ -278,22 +277,6 @@ def sample(doc: int, response: str, target: str, value: float) -> str:
     return json.dumps({**line, "exact_match": value})
 
 
-class Collect(logging.Handler):
-    def __init__(self):
-        super().__init__()
-        self.messages: list[str] = []
-
-    def emit(self, record):
-        self.messages.append(record.getMessage())
-
-
-@pytest.fixture
-def root_logging():
-    handlers = logging.root.handlers[:]
-    yield
-    logging.root.handlers[:] = handlers
-
-
 def test_a_results_file_without_results_is_one_line_naming_it(tmp_path):
     path = fake_run(tmp_path)
     data = json.loads(path.read_text())
@@ -303,23 +286,16 @@ def test_a_results_file_without_results_is_one_line_naming_it(tmp_path):
         import_results("lm_eval_0.4", tmp_path, registry(tmp_path, "tiny-lm"))
 
 
-def test_unknown_metric_keys_and_groups_are_reported_and_skipped(tmp_path):
+def test_unknown_metric_keys_and_groups_are_reported_and_skipped(tmp_path, logged):
     path = fake_run(tmp_path, {"bleu,none": 12.5, "bleu_stderr,none": "N/A"})
     data = json.loads(path.read_text())
     data["results"]["arithmetic"] = {"alias": "arithmetic", "exact_match,none": 0.5}  # a group's aggregate
     data["group_subtasks"]["arithmetic"] = ["arith"]
     path.write_text(json.dumps(data))
-    handler, logger = Collect(), logging.getLogger("emergence.importers")
-    logger.addHandler(handler)
-    logger.setLevel(logging.INFO)
-    try:
-        table = import_results("lm_eval_0.4", tmp_path, registry(tmp_path, "tiny-lm"))
-    finally:
-        logger.removeHandler(handler)
-        logger.setLevel(logging.NOTSET)
+    table = import_results("lm_eval_0.4", tmp_path, registry(tmp_path, "tiny-lm"))
     assert table[["source_metric", "metric", "value"]].values.tolist() == [["exact_match,none", "exact_match", 0.5]]
-    assert "lm_eval_0.4: metric 'bleu,none' has no project name; skipped in 1 files" in handler.messages
-    assert f"{path}: group arithmetic (1 tasks): its aggregate skipped, its tasks imported" in handler.messages
+    assert "lm_eval_0.4: metric 'bleu,none' has no project name; skipped in 1 files" in logged
+    assert f"{path}: group arithmetic (1 tasks): its aggregate skipped, its tasks imported" in logged
 
 
 def test_samples_that_do_not_match_the_results_are_refused(tmp_path):
