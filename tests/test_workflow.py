@@ -89,8 +89,8 @@ def test_same_config_and_seed_give_byte_identical_files(finished_sweep, tiny_che
         if p.suffix in {".parquet", ".png", ".pdf", ".html"} and "cache" not in p.parts
     )
     assert (
-        len(produced) == 1 + 1 + 3 + 3 + 2 + 2 * len(FIGURES) + 1
-    )  # tasks, prompts, generations, scores, fits + calibration, figures, report
+        len(produced) == 1 + 1 + 3 + 3 + 3 + 2 * len(FIGURES) + 1
+    )  # tasks, prompts, generations, scores, fits + calibration + verdicts, figures, report
     for relative in produced:
         assert (tmp_path / relative).read_bytes() == (workdir / relative).read_bytes(), relative
 
