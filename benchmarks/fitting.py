@@ -2,16 +2,18 @@
 
     .venv/bin/python benchmarks/fitting.py                          # 120 task x method fits
     .venv/bin/python benchmarks/fitting.py --tasks 2 --methods 2    # a quick look
+    .venv/bin/python benchmarks/fitting.py --tasks 2 --methods 2 --against ../main/workflow --repeats 2
 
 Writes synthetic scores files, every model's for each task x method as the score stage leaves them
 (two families of five sizes; items at four digit counts; exact match that jumps with scale, later
 for more digits, and smooth continuous metrics under a power-law loss; four samples for the
 sampling methods), then runs the fits one after another in a fresh process, each through `emergence
-fit`'s code (reading the scores files, writing the fits and calibration files) with
+fit`'s code (reading the scores files, writing the fits, calibration and verdicts files) with
 config/config.yaml's `fitting` settings and seed, and the thread settings Snakemake gives the fit
 rule. A fit reads only scores files: manifests are not among the rule's inputs. Prints the wall
 and CPU seconds of all fits together and per fit, score rows read and fit rows written per second,
-and the fitting process's peak resident memory.
+and the fitting process's peak resident memory. With `--against`, another checkout's code fits the
+same scores files too, each run in its own fresh process, the order alternated over `--repeats`.
 """
 
 from __future__ import annotations
@@ -151,9 +153,11 @@ jobs, settings, seed, out = json.loads(open(sys.argv[1]).read()), sys.argv[2], s
 seconds, cpu, score_rows, fit_rows = [], [], 0, 0
 for task, method, paths in jobs:
     fits, calibration = f"{out}/fits/{task}/{method}.parquet", f"{out}/calibration/{task}/{method}.parquet"
+    verdicts = f"{out}/verdicts/{task}/{method}.parquet"
     started, started_cpu = time.perf_counter(), time.process_time()
     with contextlib.redirect_stdout(text.StringIO()):
-        main(["fit", "--scores", *paths, "--settings", settings, "--seed", seed, "--out", fits, "--calibration", calibration])
+        main(["fit", "--scores", *paths, "--settings", settings, "--seed", seed, "--out", fits, "--calibration", calibration,
+              "--verdicts", verdicts])
     seconds.append(time.perf_counter() - started)
     cpu.append(time.process_time() - started_cpu)
     score_rows += sum(pq.ParquetFile(p).metadata.num_rows for p in paths)
@@ -162,6 +166,32 @@ for task, method, paths in jobs:
 print(json.dumps({"seconds": seconds, "cpu": cpu, "score_rows": score_rows, "fit_rows": fit_rows,
                   "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
 """
+
+
+def run_fits(folder: Path, workflow: Path, out: Path, fitting: dict, seed: int) -> dict:
+    """Every job's fits in one fresh process on the code under `workflow`, written under `out`."""
+    env = {"PYTHONPATH": str(workflow), "PATH": "", **{name: "1" for name in SNAKEMAKE_THREAD_VARIABLES}}
+    command = [sys.executable, "-c", FITTER, str(folder / "jobs.json"), json.dumps(fitting), str(seed), str(out)]
+    result = subprocess.run(command, stdout=subprocess.PIPE, text=True, env=env, check=False)
+    if result.returncode:
+        sys.exit(f"fitting with {workflow} failed (exit status {result.returncode})")
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def summary(name: str, runs: list[dict], items: int) -> None:
+    """Each run's totals, then per fit: wall and CPU medians over the jobs of each run."""
+    for figures in runs:
+        seconds, cpu = np.array(figures["seconds"]), np.array(figures["cpu"])
+        print(
+            f"{name}: {len(seconds)} task x method fits ({len(FAMILIES)} families x "
+            f"{len(next(iter(FAMILIES.values())))} models, {items} items each) in {seconds.sum():.1f} s "
+            f"({cpu.sum():.1f} s CPU): {figures['score_rows'] / seconds.sum():,.0f} score rows/s read, "
+            f"{figures['fit_rows'] / seconds.sum():,.0f} fit rows/s written ({figures['fit_rows']:,} rows)"
+        )
+        print(
+            f"  per fit: median {np.median(seconds):.2f} s, min {seconds.min():.2f} s, max {seconds.max():.2f} s; "
+            f"CPU median {np.median(cpu):.2f} s; peak memory {figures['peak_rss_mb']:,.0f} MB"
+        )
 
 
 def main() -> None:
@@ -174,8 +204,14 @@ def main() -> None:
         "--items-per-digit", type=int, default=100, help=f"test items per digit count ({len(DIGITS)} counts)"
     )
     parser.add_argument("--keep", help="write the scores and fits here and keep them (default: a temporary folder)")
+    parser.add_argument(
+        "--against", help="another checkout's workflow/ folder: its fits too, on the same scores, A/B alternated"
+    )
+    parser.add_argument("--repeats", type=int, default=1, help="runs of each code tree")
     args = parser.parse_args()
     config = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())
+    trees = {"this": ROOT / "workflow", **({"against": Path(args.against).resolve()} if args.against else {})}
+    runs: dict[str, list[dict]] = {name: [] for name in trees}
     with tempfile.TemporaryDirectory(prefix="emergence-fitting-") as tmp:
         folder = Path(args.keep or tmp)
         started = time.perf_counter()
@@ -184,36 +220,14 @@ def main() -> None:
             f"wrote {sum(len(p) for *_, p in jobs):,} scores files in {time.perf_counter() - started:.0f} s", flush=True
         )
         (folder / "jobs.json").write_text(json.dumps(jobs))
-        env = {"PYTHONPATH": str(ROOT / "workflow"), "PATH": "", **{name: "1" for name in SNAKEMAKE_THREAD_VARIABLES}}
-        result = subprocess.run(
-            [
-                sys.executable,
-                "-c",
-                FITTER,
-                str(folder / "jobs.json"),
-                json.dumps(config["fitting"]),
-                str(config["seed"]),
-                str(folder),
-            ],
-            stdout=subprocess.PIPE,
-            text=True,
-            env=env,
-            check=False,
-        )
-        if result.returncode:
-            sys.exit(f"fitting failed (exit status {result.returncode})")
-        figures = json.loads(result.stdout.strip().splitlines()[-1])
-    seconds, cpu = np.array(figures["seconds"]), np.array(figures["cpu"])
+        for repeat in range(args.repeats):
+            order = list(trees) if repeat % 2 == 0 else list(trees)[::-1]
+            for name in order:
+                figures = run_fits(folder, trees[name], folder / name, config["fitting"], config["seed"])
+                runs[name].append(figures)
     print(f"settings: {json.dumps(config['fitting'])}, seed {config['seed']}")
-    print(
-        f"{len(seconds)} task x method fits ({len(FAMILIES)} families x {len(next(iter(FAMILIES.values())))} models, "
-        f"{len(DIGITS) * args.items_per_digit} items each) in {seconds.sum():.1f} s ({cpu.sum():.1f} s CPU): "
-        f"{figures['score_rows'] / seconds.sum():,.0f} score rows/s read, {figures['fit_rows'] / seconds.sum():,.0f} fit rows/s written"
-    )
-    print(
-        f"per fit: median {np.median(seconds):.2f} s, min {seconds.min():.2f} s, max {seconds.max():.2f} s; CPU median {np.median(cpu):.2f} s"
-    )
-    print(f"peak memory of the fitting process: {figures['peak_rss_mb']:,.0f} MB")
+    for name, path in trees.items():
+        summary(f"{name} ({path})", runs[name], len(DIGITS) * args.items_per_digit)
 
 
 if __name__ == "__main__":

@@ -129,9 +129,12 @@ def report_not_fittable(fits: pd.DataFrame) -> None:
     """One line per distinct reason a fit or measure was not made, then a count of what was."""
     for status, count in fits.loc[fits["status"] != "ok", "status"].value_counts().sort_index().items():
         log.info(f"{count} rows {status}")
-    ok = fits["status"] == "ok"
+    ok, held = fits["status"] == "ok", fits["status"].str.startswith("not preferred")  # values kept, not preferred
     with_interval = ok & fits["ci_low"].notna() & fits["ci_high"].notna()
-    log.info(f"fits: {ok.sum()} numbers, {with_interval.sum()} of them with intervals, {(~ok).sum()} rows not fittable")
+    log.info(
+        f"fits: {ok.sum()} numbers, {with_interval.sum()} of them with intervals, {(~ok & ~held).sum()} rows not "
+        f"fittable, {held.sum()} rows of sigmoids not preferred"
+    )
 
 
 def cmd_fit_csv(args) -> None:

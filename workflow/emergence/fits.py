@@ -1,7 +1,7 @@
 """Scaling curves: does an ability jump with scale, or does loss fall smoothly?
 
-- a sigmoid with a floor on a bounded metric against log scale, the shape an "emergent" ability
-  takes (Wei et al. 2022); its slope measures how sudden the jump looks;
+- a sigmoid with a floor and a free ceiling (both in [0, 1]) on a bounded metric against log scale,
+  the shape an "emergent" ability takes (Wei et al. 2022); its slope measures how sudden the jump looks;
 - the Kaplan power law L(N) = (N_c / N)^alpha (Kaplan et al. 2020, eq. 1.1) on a per-token loss, the
   smooth trend that Schaeffer et al. (2023) argue lies under a discontinuous metric;
 - the Chinchilla form L(N, D) = E + A/N^alpha + B/D^beta (Hoffmann et al. 2022, approach 3).
@@ -15,7 +15,6 @@ from __future__ import annotations
 import itertools
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 from scipy.optimize import least_squares
@@ -25,54 +24,110 @@ from emergence.registry import Registry
 
 SIGMOID_SLOPE_STARTS = (1.0, 3.0, 10.0)
 SIGMOID_MIDPOINT_QUANTILES = (0.25, 0.5, 0.75)
+# scipy's defaults (1e-8) stopped point fits with a parameter on its bound (a ceiling at 1) at an rmse of 1e-5
+POINT_TOLERANCES = {"ftol": 1e-12, "xtol": 1e-12, "gtol": 1e-12}
 
 
-def sigmoid_floor(log_n: np.ndarray, floor: float, midpoint: float, slope: float) -> np.ndarray:
-    """Accuracy that rises from `floor` (chance or lucky guesses) to 1 around `midpoint` = log10 N."""
-    return floor + (1.0 - floor) * expit(slope * (log_n - midpoint))
+def sigmoid_floor(log_n: np.ndarray, floor: float, midpoint: float, slope: float, ceiling: float = 1.0) -> np.ndarray:
+    """Accuracy that rises from `floor` (chance or lucky guesses) to `ceiling` around `midpoint` = log10 N.
+
+    y = floor + (ceiling - floor) expit(slope (log10 N - midpoint)): Wei et al. (2022)'s sigmoid in log
+    scale with a free ceiling, since a task may level off below 1 (label noise, an ability that
+    saturates); with the ceiling at 1 it is the sigmoid this project fitted before.
+    """
+    return floor + (ceiling - floor) * expit(slope * (log_n - midpoint))
 
 
 def sigmoid_bounds(log_n: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(floor, midpoint, slope) bounds: floor in [0, 1], midpoint within one data span, slope at least 1e-6."""
+    """Bounds of the fitted vector (floor, midpoint, slope, share): floor in [0, 1], midpoint within one
+    data span, slope at least 1e-6, share in [0, 1]. The share is how much of the room above the floor
+    the curve rises, ceiling = floor + share (1 - floor): a box that keeps floor <= ceiling <= 1."""
     span = max(np.ptp(log_n), 1.0)
-    return np.array([0.0, log_n.min() - span, 1e-6]), np.array([1.0, log_n.max() + span, np.inf])
+    return np.array([0.0, log_n.min() - span, 1e-6, 0.0]), np.array([1.0, log_n.max() + span, np.inf, 1.0])
+
+
+def share_of(floor: float, ceiling: float) -> float:
+    """The share (see `sigmoid_bounds`) of a ceiling above a floor; 1 when the floor is at 1."""
+    return float(np.clip((ceiling - floor) / (1.0 - floor), 0.0, 1.0)) if floor < 1.0 else 1.0
 
 
 def sigmoid_start(fit: dict, lower: np.ndarray, upper: np.ndarray) -> np.ndarray:
-    """A previous fit as a start, inside the bounds (a finite slope)."""
-    return np.clip([fit["floor"], fit["midpoint"], fit["slope"]], lower, np.minimum(upper, 1e6))
+    """A previous fit as a start, inside the bounds (a finite slope); a fit without a ceiling had it at 1."""
+    share = share_of(fit["floor"], fit.get("ceiling", 1.0))
+    return np.clip([fit["floor"], fit["midpoint"], fit["slope"], share], lower, np.minimum(upper, 1e6))
 
 
 def fit_sigmoid_floor(log_n: np.ndarray, y: np.ndarray, start: dict | None = None) -> dict:
-    """Least-squares fit of `sigmoid_floor`, floor in [0, 1] and slope > 0, best of a grid of starts.
+    """Least-squares fit of `sigmoid_floor` with floor <= ceiling in [0, 1] and slope > 0, best of a grid of starts.
 
     `log_n` is log10 of parameters or of training FLOPs. The midpoint is kept within one data span
-    of the sizes seen, so a flat curve cannot send it off to infinity. `start` (a previous fit, as
-    bootstrap replicates pass) replaces the grid. Raises ValueError when no start ends finite.
+    of the sizes seen, so a flat curve cannot send it off to infinity. The grid (floor at the lowest
+    value, ceiling at the highest, 3 midpoints x 3 slopes) is solved at once by `minimise_batch`; the
+    best end is then polished by scipy's dogleg solver for bounds (`dogbox`: it steps along an active
+    bound, where the reflective one crept towards it) with the analytic Jacobian. `start` (a previous
+    fit, as bootstrap replicates pass) replaces the grid. Returns floor, ceiling, midpoint, slope and
+    rmse. Raises ValueError when no start ends finite.
     """
     log_n, y = np.asarray(log_n, float), np.asarray(y, float)
     lower, upper = sigmoid_bounds(log_n)
-    floor_start = float(np.clip(y.min(), 0.0, 0.99))
-    midpoint_starts = np.quantile(log_n, SIGMOID_MIDPOINT_QUANTILES)
-    starts: list[Any] = [[floor_start, m, s] for m, s in itertools.product(midpoint_starts, SIGMOID_SLOPE_STARTS)]
     if start:
-        starts = [sigmoid_start(start, lower, upper)]
-    results = [least_squares(lambda p: sigmoid_floor(log_n, *p) - y, p0, bounds=(lower, upper)) for p0 in starts]
-    finite = [
-        r for r in results if np.isfinite(r.cost)
-    ]  # a start that ran out of evaluations still ends at a usable point
-    if not finite:
-        raise ValueError("no start reached a finite fit")
-    best = min(finite, key=lambda r: r.cost)
-    return sigmoid_result(best.x[None, :], best.fun[None, :])[0]
+        best = sigmoid_start(start, lower, upper)
+    else:
+        floor = float(np.clip(y.min(), 0.0, 0.99))
+        share = max(share_of(floor, float(np.clip(y.max(), 0.0, 1.0))), 1e-3)
+        midpoints = np.quantile(log_n, SIGMOID_MIDPOINT_QUANTILES)
+        grid = np.array([[floor, m, s, share] for m, s in itertools.product(midpoints, SIGMOID_SLOPE_STARTS)])
+        ends, finite = minimise_batch(sigmoid_terms(log_n), grid, np.tile(y, (len(grid), 1)), lower, upper)
+        cost = np.where(finite, np.sum((sigmoid_values(log_n, ends) - y) ** 2, axis=1), np.inf)
+        if not np.isfinite(cost).any():
+            raise ValueError("no start reached a finite fit")
+        best = ends[int(np.argmin(cost))]
+    try:
+        found = least_squares(
+            lambda p: sigmoid_values(log_n, p[None])[0] - y,
+            best,
+            jac=lambda p: sigmoid_jacobian(log_n, p[None])[0],
+            bounds=(lower, upper),
+            method="dogbox",
+            **POINT_TOLERANCES,
+        )
+    except ValueError as err:  # residuals not finite at the start
+        raise ValueError("no start reached a finite fit") from err
+    return sigmoid_result(found.x[None, :], found.fun[None, :])[0]
+
+
+def sigmoid_values(log_n: np.ndarray, params: np.ndarray) -> np.ndarray:
+    """`sigmoid_floor` at `log_n` (n) for each row of `params` (b x 4: floor, midpoint, slope, share): b x n."""
+    floor, midpoint, slope, share = params.T[:, :, None]
+    return floor + (1.0 - floor) * share * expit(slope * (log_n - midpoint))
+
+
+def sigmoid_jacobian(log_n: np.ndarray, params: np.ndarray) -> np.ndarray:
+    """d `sigmoid_values` / d (floor, midpoint, slope, share): b x n x 4, for `params` b x 4.
+
+    With rise r = expit(slope (x - midpoint)) and height h = (1 - floor) share: 1 - share r,
+    -slope h r (1 - r), (x - midpoint) h r (1 - r) and (1 - floor) r.
+    """
+    floor, midpoint, slope, share = params.T[:, :, None]
+    rise = expit(slope * (log_n - midpoint))
+    steepness = (1.0 - floor) * share * rise * (1.0 - rise)
+    return np.stack(
+        [1.0 - share * rise, -slope * steepness, (log_n - midpoint) * steepness, (1.0 - floor) * rise], axis=2
+    )
 
 
 def sigmoid_result(params: np.ndarray, residuals: np.ndarray) -> list[dict]:
-    """Fits as dicts from `params` (B x 3: floor, midpoint, slope) and their `residuals` (B x n)."""
+    """Fits as dicts from `params` (B x 4: floor, midpoint, slope, share) and their `residuals` (B x n)."""
     rmse = np.sqrt(np.mean(residuals**2, axis=1))
     return [
-        {"floor": float(f), "midpoint": float(m), "slope": float(s), "rmse": float(r)}
-        for (f, m, s), r in zip(params, rmse)
+        {
+            "floor": float(f),
+            "ceiling": float(f + (1.0 - f) * q),
+            "midpoint": float(m),
+            "slope": float(s),
+            "rmse": float(r),
+        }
+        for (f, m, s, q), r in zip(params, rmse)
     ]
 
 
@@ -215,7 +270,7 @@ def sigmoid_replicates(log_n: np.ndarray, means: np.ndarray) -> list[dict | None
     lower, upper = sigmoid_bounds(log_n)
     start = np.tile(sigmoid_start(point, lower, upper), (len(means) - 1, 1))
     params, ok = minimise_batch(sigmoid_terms(log_n), start, means[1:], lower, upper)
-    found = sigmoid_result(params, sigmoid_floor(log_n, *params.T[:, :, None]) - means[1:])
+    found = sigmoid_result(params, sigmoid_values(log_n, params) - means[1:])
     return [point, *(f if good else None for f, good in zip(found, ok))]
 
 
@@ -241,15 +296,13 @@ Terms = Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray, np.ndar
 def sigmoid_terms(log_n: np.ndarray) -> Terms:
     """Half the summed squared residuals of `sigmoid_floor`, its gradient and Gauss-Newton Hessian J'J.
 
-    The returned function takes parameters (b x 3: floor, midpoint, slope) and data (b x n).
+    The returned function takes parameters (b x 4: floor, midpoint, slope, share; see `sigmoid_bounds`)
+    and data (b x n); the Jacobian (b x n x 4) is `sigmoid_jacobian`'s.
     """
 
     def terms(params: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        floor, midpoint, slope = params.T[:, :, None]
-        residual = sigmoid_floor(log_n, floor, midpoint, slope) - y
-        rise = expit(slope * (log_n - midpoint))
-        steepness = (1.0 - floor) * rise * (1.0 - rise)
-        jacobian = np.stack([1.0 - rise, -slope * steepness, (log_n - midpoint) * steepness], axis=2)  # b x n x 3
+        residual = sigmoid_values(log_n, params) - y
+        jacobian = sigmoid_jacobian(log_n, params)
         gradient = np.einsum("bn,bnk->bk", residual, jacobian)
         return 0.5 * np.sum(residual**2, axis=1), gradient, jacobian.transpose(0, 2, 1) @ jacobian
 
@@ -330,7 +383,7 @@ FITS.add(
     "sigmoid_floor",
     ScalingFit(
         lambda x, means, delta: sigmoid_replicates(np.log10(x), means),
-        lambda p, x: sigmoid_floor(np.log10(x), p["floor"], p["midpoint"], p["slope"]),
+        lambda p, x: sigmoid_floor(np.log10(x), p["floor"], p["midpoint"], p["slope"], p.get("ceiling", 1.0)),
     ),
 )
 FITS.add("power_law", ScalingFit(power_law_replicates, lambda p, x: (p["N_c"] / x) ** p["alpha"]))

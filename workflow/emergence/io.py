@@ -134,8 +134,8 @@ SCHEMAS: dict[str, pa.Schema] = {
             # mean, sigmoid_floor, power_law, <fit>_curve, extrapolation, extrapolation_curve, breakthroughness,
             # flag, mirage, calibration, chinchilla
             ("fit", pa.string()),
-            # a fit's parameter (floor, midpoint, slope, rmse, N_c, alpha, ...), or what a row holds: mean,
-            # fitted (a curve point), predicted / observed / error, breakthroughness, ECE, a flag's name
+            # a fit's parameter (floor, ceiling, midpoint, slope, rmse, sharpness, N_c, alpha, ...), or what a row
+            # holds: mean, fitted (a curve point), predicted / observed / error, breakthroughness, ECE, a flag's name
             ("parameter", pa.string()),
             ("model", pa.string()),  # the model a row is about (means, extrapolation, Mirage, ECE); "" otherwise
             ("scale", pa.float64()),  # the x value of a fitted-curve point; NaN otherwise

@@ -163,6 +163,8 @@ def measures_section(fits: pd.DataFrame, fitting: dict, heading: str = "Emergenc
         f"Flags: resolution_limited (every smaller model below {fitting.get('resolution_items', 3)} correct items); "
         f"metric_disagreement: X (breakthroughness at least {fitting.get('emergent_breakthroughness')} under the "
         f"discontinuous metric, at most {fitting.get('smooth_breakthroughness')} in size under continuous metric X); "
+        "sigmoid_preferred (the sigmoid beats a line and a monotone curve in log scale by the verdicts' "
+        "sharpness; where it does not, its parameters read 'not preferred'); "
         "midpoint_outside_range (the sigmoid's midpoint lies outside the sizes observed); "
         "outside_prediction_interval (a held-out model outside the extrapolation's prediction interval).",
     ]

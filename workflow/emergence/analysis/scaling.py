@@ -9,6 +9,10 @@ from emergence import fits, measures
 from emergence.analysis.curve import CURVE_POINTS, TARGET_NLL, Rows, intervals
 from emergence.io import stable_hash
 from emergence.scoring.metrics import spec
+from emergence.verdicts import VerdictSettings, sigmoid_comparison
+
+SHARP_CHI2 = VerdictSettings().sharp_chi2  # the verdicts' threshold for a jump (README "Verdicts")
+NOT_PREFERRED = "not preferred: a line or monotone curve in log scale fits as well"
 
 
 def predict(fit: str, params: dict, x: np.ndarray) -> np.ndarray:
@@ -30,8 +34,14 @@ def add_fit(rows: Rows, metric: str, axis: str, fit: str) -> None:
     if problem:
         rows.not_fittable(metric, axis, fit, problem)
         return
+    sharpness = sigmoid_sharpness(rows, metric, axis, order) if fit == "sigmoid_floor" else np.inf
+    preferred = sharpness > SHARP_CHI2
     for name in replicates[0] or {}:  # the point fit: never None (a failed one raised above)
-        rows.add(metric, axis, fit, name, [r[name] if r else np.nan for r in replicates])
+        samples = [r[name] if r else np.nan for r in replicates]
+        rows.add(metric, axis, fit, name, samples, "ok" if preferred else NOT_PREFERRED)
+    if fit == "sigmoid_floor":
+        rows.add(metric, axis, fit, "sharpness", [sharpness])
+        rows.add(metric, axis, "flag", "sigmoid_preferred", [float(preferred)])
     point = replicates[0] or {}
     if "midpoint" in point:  # a midpoint outside the sizes seen: the rise is extrapolated, not observed
         outside = not np.log10(x.min()) <= point["midpoint"] <= np.log10(x.max())
@@ -71,7 +81,25 @@ def add_extrapolation(
         rows.add(metric, axis, "flag", "outside_prediction_interval", [float(outside)], model=model)
 
 
-PARAMETERS = {"sigmoid_floor": 3, "power_law": 2}  # what each fit estimates: the residuals' lost degrees
+def sigmoid_sharpness(rows: Rows, metric: str, axis: str, order: np.ndarray) -> float:
+    """How much better the sigmoid fits than the smooth classes (a line, and a curve of monotone
+    curvature, in log scale): the verdicts' own sharpness (`emergence.verdicts`, check 5), from the
+    models' means and their standard errors over items (binomial where a mean is all there is). The
+    sigmoid is preferred, and its parameter rows `ok`, when it exceeds `SHARP_CHI2`."""
+    curve = rows.curve
+    values = curve.values[metric][:, order]
+    stderr = values.std(axis=0, ddof=1) / np.sqrt(len(values)) if len(values) >= 2 else None
+    stat = sigmoid_comparison(
+        curve.x[axis][order],
+        values.mean(axis=0),
+        curve.items_per_model,
+        stderr=stderr,
+        higher_is_better=not spec(metric).lower_is_better,
+    )
+    return stat["sharpness"]
+
+
+PARAMETERS = {"sigmoid_floor": 4, "power_law": 2}  # what each fit estimates: the residuals' lost degrees
 
 
 def model_scatter(rows: Rows, fit: str, point: dict | None, x: np.ndarray, y: np.ndarray, *key: str) -> np.ndarray:

@@ -37,7 +37,7 @@ from emergence.io import VERDICT_STATISTICS as STATISTICS
 from emergence.verdicts import fits
 from emergence.verdicts.text import confidence_of, sentence_for
 
-__all__ = ["STATISTICS", "VERDICTS", "Twin", "Verdict", "VerdictSettings", "judge"]
+__all__ = ["STATISTICS", "VERDICTS", "Twin", "Verdict", "VerdictSettings", "judge", "sigmoid_comparison"]
 VERDICTS = ("emergent", "mirage", "smooth", "flat", "saturated", "non_monotone", "insufficient")
 
 
@@ -218,9 +218,32 @@ def _overdispersion(chi2: float, m: int, k: int) -> float:
     return max(1.0, chi2 / (m - k)) if m - k >= 2 else 1.0
 
 
-def _not_sharp(x, y, w, chance: float, stat: dict, settings: VerdictSettings) -> str:
-    """Why the curve does not jump, or "" when it does: a jump needs the sigmoid to beat every smooth
-    class by the threshold, its midpoint inside the sizes observed, and the smallest model near chance."""
+def sigmoid_comparison(
+    scale: np.ndarray,
+    y: np.ndarray,
+    n_items: np.ndarray | float,
+    *,
+    stderr: np.ndarray | None = None,
+    chance: float = 0.0,
+    higher_is_better: bool = True,
+    settings: VerdictSettings | None = None,
+) -> dict[str, float]:
+    """Check 5's model comparison alone, for a curve that `judge` may stop before reaching it: chi2 of
+    the line, the monotone-curvature class and the sigmoid, the overdispersion and the sharpness
+    (see `judge` for the arguments and errors). The sigmoid beats the smooth classes when sharpness >
+    `settings.sharp_chi2`; the scaling fits' `sigmoid_preferred` flag is that test."""
+    settings = settings or VerdictSettings()
+    x, y, _, var, _ = _inputs(scale, y, n_items, stderr, settings)
+    if not higher_is_better:
+        y, chance = 1.0 - y, 1.0 - chance
+    stat: dict[str, float] = {}
+    _compare(x, y, 1.0 / var, chance, stat)
+    return stat
+
+
+def _compare(x, y, w, chance: float, stat: dict) -> fits.Sigmoid:
+    """The sigmoid (floor >= chance, ceiling <= 1) against the line and monotone-curvature classes:
+    fills chi2_line, chi2_power, chi2_sigmoid, overdispersion, sharpness, midpoint and width_decades."""
     stat["chi2_line"] = fits.line(x, y, w)[0]
     stat["chi2_power"] = fits.power(x, y, w)
     fit = fits.sigmoid(x, y, w, lo=min(chance, float(y.min())), hi=1.0)
@@ -228,6 +251,13 @@ def _not_sharp(x, y, w, chance: float, stat: dict, settings: VerdictSettings) ->
     stat["overdispersion"] = _overdispersion(fit.chi2, len(y), 4)
     stat["sharpness"] = (min(stat["chi2_line"], stat["chi2_power"]) - fit.chi2) / stat["overdispersion"]
     stat["midpoint"], stat["width_decades"] = fit.midpoint, fit.width
+    return fit
+
+
+def _not_sharp(x, y, w, chance: float, stat: dict, settings: VerdictSettings) -> str:
+    """Why the curve does not jump, or "" when it does: a jump needs the sigmoid to beat every smooth
+    class by the threshold, its midpoint inside the sizes observed, and the smallest model near chance."""
+    fit = _compare(x, y, w, chance, stat)
     rise = fit.fitted[-1] - chance
     stat["floor_fraction"] = float((fit.fitted[0] - chance) / rise) if rise > 0 else np.inf
     if stat["sharpness"] <= settings.sharp_chi2:
