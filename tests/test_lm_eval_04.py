@@ -294,16 +294,15 @@ def test_a_results_sweep_fits_sizes_from_the_rescored_items(run, tmp_path):
     for metric in ("token_edit_distance", "char_edit_distance", "lm_eval:exact_match"):
         assert metric in report, metric
 
-
-def test_a_results_sweep_without_its_tokenizer_stops_with_one_line(run, tmp_path):
-    config = sweep_config(run, tokenizer=str(tmp_path / "nowhere"))
-    done = snakemake(tmp_path, config, "results/imported/tiny/items.parquet")
-    assert done.returncode != 0
+    # the same sweep with a tokenizer that cannot be loaded: only the per-item import runs again, and fails
+    broken = snakemake(
+        tmp_path, sweep_config(run, tokenizer=str(tmp_path / "nowhere")), "results/imported/tiny/items.parquet"
+    )
+    assert broken.returncode != 0 and "import_results" not in broken.stdout + broken.stderr
     line = (tmp_path / "logs" / "imported" / "tiny" / "items.log").read_text().strip().splitlines()[-1]
     assert line.startswith("error: ") and f"{tmp_path / 'nowhere'!s}' cannot be loaded" in line
     assert line.endswith("or tokenizer: in the sweep's results entry")
-    source = tmp_path / "results" / "imported" / "tiny"
-    assert sorted(p.name for p in source.iterdir()) == ["models.json", "results.parquet"]  # nothing partial
+    assert sorted(p.name for p in source.iterdir()) == ["fits", "models.json", "results.parquet", "verdicts.parquet"]
 
 
 # --- bad input, in files shaped as lm-eval 0.4.13 writes them ------------------------------------
@@ -468,3 +467,16 @@ def test_a_curve_without_samples_keeps_the_means_route(tmp_path, logged):
         ("arith", "lm_eval:exact_match"),
         ("arith2", "exact_match"),
     ]
+
+
+def test_the_per_item_job_reads_the_samples_and_the_entry_is_checked(tmp_path):
+    from emergence.config import ConfigError, check_results
+    from emergence.plan import item_files, keeps_items
+
+    results = fake_run(tmp_path)
+    models = registry(tmp_path, "tiny-lm")
+    entry = {"name": "tiny", "format": "lm_eval_0.4", "path": str(tmp_path), "models": str(models)}
+    assert keeps_items(entry) and not keeps_items({**entry, "format": "lm_eval_0.3"})
+    assert item_files(entry) == [str(results), str(models), f"{tmp_path}/samples_arith_{DATE}.jsonl"]
+    with pytest.raises(ConfigError, match=r"^results\.tiny\.models: .*/nowhere\.yaml is not a file \(a model registry"):
+        check_results([{**entry, "models": str(tmp_path / "nowhere.yaml")}])

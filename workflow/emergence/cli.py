@@ -235,7 +235,10 @@ def cmd_import_items(args) -> None:
     entry = json.loads(args.entry)
     items = import_items(entry["format"], entry["path"], entry.get("models") or REGISTRY, entry.get("tokenizer"))
     kept = io.read_table(args.table, "imported")[CHECKPOINT].drop_duplicates()  # the entry's selection
-    items = items.merge(kept, on=CHECKPOINT, how="inner")[items.columns].reset_index(drop=True)
+    selected = items.merge(kept, on=CHECKPOINT, how="inner")[items.columns].reset_index(drop=True)
+    if len(selected) < len(items):
+        log.info(f"{entry['name']}: {len(items) - len(selected)} per-item rows of unselected checkpoints left out")
+    items = selected
     io.write_table(items, args.out, "imported_scores", {"source": entry["name"], "format": entry["format"]})
     counts = items.groupby("source")["metric"].agg(lambda m: ", ".join(sorted(set(m))))
     metrics = "; ".join(f"{source}: {names}" for source, names in counts.items())
