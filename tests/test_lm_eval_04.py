@@ -305,6 +305,17 @@ def test_a_results_sweep_fits_sizes_from_the_rescored_items(run, tmp_path):
     assert sorted(p.name for p in source.iterdir()) == ["fits", "models.json", "results.parquet", "verdicts.parquet"]
 
 
+def test_the_per_item_import_keeps_what_the_entry_selects(run, tmp_path, logged, root_logging):
+    entry = sweep_config(run, tasks=["emergence_arith"])["results"][0]
+    table, items = tmp_path / "results.parquet", tmp_path / "items.parquet"
+    models = ["--models", str(tmp_path / "models.json")]
+    cli.main(["import-source", "--entry", json.dumps(entry), "--out", str(table), *models])
+    cli.main(["import-items", "--entry", json.dumps(entry), "--table", str(table), "--out", str(items)])
+    kept = io.read_table(items, "imported_scores")
+    assert set(kept["task"]) == {"emergence_arith"} and len(kept) == 6 * 2 * (1 + 6)  # both filters, both sources
+    assert "tiny: 25 per-item rows outside the entry's selection left out" in logged  # the choice task's 5 x (2 + 3)
+
+
 # --- bad input, in files shaped as lm-eval 0.4.13 writes them ------------------------------------
 
 DATE = "2026-12-01T02-46-44.799927"

@@ -237,7 +237,7 @@ def cmd_import_items(args) -> None:
     kept = io.read_table(args.table, "imported")[CHECKPOINT].drop_duplicates()  # the entry's selection
     selected = items.merge(kept, on=CHECKPOINT, how="inner")[items.columns].reset_index(drop=True)
     if len(selected) < len(items):
-        log.info(f"{entry['name']}: {len(items) - len(selected)} per-item rows of unselected checkpoints left out")
+        log.info(f"{entry['name']}: {len(items) - len(selected)} per-item rows outside the entry's selection left out")
     items = selected
     io.write_table(items, args.out, "imported_scores", {"source": entry["name"], "format": entry["format"]})
     counts = items.groupby("source")["metric"].agg(lambda m: ", ".join(sorted(set(m))))
