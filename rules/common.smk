@@ -1,6 +1,7 @@
 # Config validation and the input functions every stage shares.
 import json
 import os
+import shlex
 import sys
 from pathlib import Path
 
@@ -8,7 +9,7 @@ from snakemake.utils import validate
 
 from emergence.config import ConfigError, check_config, schema_problem
 from emergence.io import unreadable_parquet
-from emergence.plan import engine_settings, model_resources, plan, source_files
+from emergence.plan import engine_settings, item_files, keeps_items, model_resources, plan, source_files
 from emergence.plan import model_inputs as model_inputs_of
 from emergence.plan import task_inputs as task_inputs_of
 
@@ -46,6 +47,7 @@ METHODS = sorted(METHOD_SPECS)
 PAIRS = list(SWEEP.pairs)  # (task, method): every method, or those a task lists
 FIGURES, FIGURE_NOTES = SWEEP.figures, list(SWEEP.figure_notes)
 SOURCES = SWEEP.sources  # results made elsewhere, by name (rules/imported.smk)
+ITEM_SOURCES = [name for name, source in SOURCES.items() if keeps_items(source)]  # their format keeps items
 CURVES = ["sizes", "training"]  # an imported source's two kinds of curve (emergence/analysis/checkpoints.py)
 
 
@@ -89,6 +91,19 @@ def figure_inputs(wildcards):
         "fits": [f"results/fits/{task}/{method}.parquet" for task, method in tables],
         "manifests": expand("results/models/{model}/manifest.json", model=MODELS),
     }
+
+
+def imported_inputs(wildcards):
+    """What an imported source's curves are fitted and judged from: its table, and its per-item scores
+    where its format keeps items (curves over sizes only)."""
+    items = wildcards.source in ITEM_SOURCES and wildcards.get("curves", "sizes") == "sizes"
+    table = f"results/imported/{wildcards.source}/results.parquet"
+    return {"table": table, **({"per_item": f"results/imported/{wildcards.source}/items.parquet"} if items else {})}
+
+
+def items_option(wildcards, input):
+    """`--items PATH` where the job reads per-item scores."""
+    return f"--items {shlex.quote(input.per_item)}" if "per_item" in input.keys() else ""
 
 
 def imported(pattern, curves=CURVES):

@@ -1,6 +1,7 @@
 # Results made elsewhere (`results:` in the config): each source is imported into one typed table, its
 # curves over sizes (final checkpoints) and over training (each model's checkpoints) are fitted, and
-# each kind of curve is drawn; the report (figures.smk) reads all three. No model is run.
+# each kind of curve is drawn; the report (figures.smk) reads all three. No model is run. A format that
+# keeps items also gets items.parquet, from which its curves over sizes are fitted and judged.
 
 
 rule import_results:
@@ -15,17 +16,40 @@ rule import_results:
         "logs/imported/{source}/import.benchmark.tsv"
     wildcard_constraints:
         source="|".join(SOURCES) or "no-source",
-    params:
-        entry=lambda w: as_json(SOURCES[w.source]),
+    params:  # all but the tokenizer: a new one re-runs the per-item import only
+        entry=lambda w: as_json({key: value for key, value in SOURCES[w.source].items() if key != "tokenizer"}),
     conda:
         "../envs/analysis.yaml"
     shell:
         "emergence import-source --entry {params.entry:q} --out {output.table:q} --models {output.models:q} 2> {log}"
 
 
+# A source whose format keeps items (lm_eval_0.4's samples): each item's lm-eval value and its response
+# rescored under the project's metrics, in the tokenizer the entry names; the sizes fits and verdicts
+# read it. A separate job, so a missing tokenizer stops only what needs it, with one line in its log.
+rule import_items:
+    input:
+        files=lambda w: item_files(SOURCES[w.source]),
+        table="results/imported/{source}/results.parquet",
+    output:
+        "results/imported/{source}/items.parquet",
+    log:
+        "logs/imported/{source}/items.log",
+    benchmark:
+        "logs/imported/{source}/items.benchmark.tsv"
+    wildcard_constraints:
+        source="|".join(ITEM_SOURCES) or "no-source",
+    params:
+        entry=lambda w: as_json(SOURCES[w.source]),
+    conda:
+        "../envs/analysis.yaml"
+    shell:
+        "emergence import-items --entry {params.entry:q} --table {input.table:q} --out {output:q} 2> {log}"
+
+
 rule fit_imported:
     input:
-        "results/imported/{source}/results.parquet",
+        unpack(imported_inputs),
     output:
         "results/imported/{source}/fits/{curves}.parquet",
     log:
@@ -40,16 +64,18 @@ rule fit_imported:
         metrics=as_json(config["metrics"]),
         settings=as_json(config["fitting"]),
         seed=config["seed"],
+        per_item=items_option,
     conda:
         "../envs/analysis.yaml"
     shell:
-        "emergence fit-imported --table {input:q} --curves {wildcards.curves} --metrics {params.metrics:q}"
-        " --settings {params.settings:q} --seed {params.seed} --threads {threads} --out {output:q} 2> {log}"
+        "emergence fit-imported --table {input.table:q} --curves {wildcards.curves} --metrics {params.metrics:q}"
+        " --settings {params.settings:q} --seed {params.seed} --threads {threads} {params.per_item} --out {output:q}"
+        " 2> {log}"
 
 
 rule verdicts_imported:
     input:
-        "results/imported/{source}/results.parquet",
+        unpack(imported_inputs),
     output:
         "results/imported/{source}/verdicts.parquet",
     log:
@@ -60,11 +86,12 @@ rule verdicts_imported:
         metrics=as_json(config["metrics"]),
         settings=as_json(config["fitting"]),
         seed=config["seed"],
+        per_item=items_option,
     conda:
         "../envs/analysis.yaml"
     shell:
-        "emergence verdicts-imported --table {input:q} --metrics {params.metrics:q} --settings {params.settings:q}"
-        " --seed {params.seed} --out {output:q} 2> {log}"
+        "emergence verdicts-imported --table {input.table:q} --metrics {params.metrics:q} --settings {params.settings:q}"
+        " --seed {params.seed} {params.per_item} --out {output:q} 2> {log}"
 
 
 rule figures_imported:

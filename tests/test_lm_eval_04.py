@@ -23,6 +23,7 @@ import pytest
 import yaml
 from rapidfuzz.distance import Levenshtein
 
+from conftest import snakemake
 from emergence import cli, io
 from emergence.errors import InputError
 from emergence.importers import import_items, import_results
@@ -242,6 +243,79 @@ def test_cli_writes_the_table_and_the_per_item_scores(run, tmp_path, root_loggin
     assert first.read_bytes() == per_item.read_bytes()
 
 
+# --- the real run's folder as a `results:` source of a sweep, through real Snakemake ---------------
+
+
+def sweep_config(run: dict, **entry) -> dict:
+    """A results-only sweep over the real run's folder, naming its model registry and tokenizer."""
+    source = {"name": "tiny", "format": "lm_eval_0.4", "path": str(run["out"]), "models": str(run["models"])}
+    return {
+        "seed": 0,
+        "results": [{**source, "tokenizer": str(run["checkpoint"]), **entry}],
+        "metrics": ["exact_match", "token_edit_distance", "char_edit_distance", "multiple_choice_grade"],
+        "fitting": {"min_models": 3, "bootstrap": 200},
+        "figures": {"x": "n_params", "metric": "exact_match", "style": {"dpi": 50}},
+    }
+
+
+def test_a_results_sweep_fits_sizes_from_the_rescored_items(run, tmp_path):
+    done = snakemake(tmp_path, sweep_config(run))
+    assert done.returncode == 0, done.stderr[-3000:]
+    source = tmp_path / "results" / "imported" / "tiny"
+    items = io.read_table(source / "items.parquet", "imported_scores")
+    direct = import_items("lm_eval_0.4", run["out"], run["models"], str(run["checkpoint"]))
+    keys = ["source", "task", "filter", "metric", "item_id"]
+    for table in (items, direct):
+        assert not table.duplicated(keys).any()
+    for metric in ("token_edit_distance", "char_edit_distance", "exact_match"):
+        ours = items[(items["source"] == "rescored") & (items["metric"] == metric)].set_index(keys)["value"]
+        theirs = direct[(direct["source"] == "rescored") & (direct["metric"] == metric)].set_index(keys)["value"]
+        assert len(ours) == 12 and ours.sort_index().to_dict() == theirs.sort_index().to_dict()  # 6 items, 2 filters
+
+    fits = io.read_table(source / "fits" / "sizes.parquet", "fits")
+    means = fits[(fits["fit"] == "mean") & (fits["task"] == "emergence_arith") & (fits["status"] == "ok")]
+    strict = items[(items["source"] == "rescored") & (items["filter"] == "strict-match")]
+    for metric in ("token_edit_distance", "char_edit_distance", "exact_match"):
+        row = means[means["metric"] == metric]
+        values = strict.loc[strict["metric"] == metric, "value"]
+        assert row["model"].tolist() == ["tiny-lm"] and row["n_items"].tolist() == [6]
+        assert row["value"].tolist() == [pytest.approx(values.mean(), rel=1e-12)], metric
+        assert (row["ci_low"] < row["value"]).all() and (row["value"] < row["ci_high"]).all(), metric  # items differ
+    results = json.loads(run["results"].read_text())["results"]
+    theirs = means[means["metric"] == "lm_eval:exact_match"]  # lm-eval's own values, resampled over items too
+    assert theirs["value"].tolist() == [pytest.approx(results["emergence_arith"]["exact_match,strict-match"])]
+    assert theirs["ci_low"].iloc[0] < theirs["ci_high"].iloc[0]
+    choice = fits[(fits["fit"] == "mean") & (fits["task"] == "emergence_choice")]
+    assert set(choice["metric"]) == {"multiple_choice_grade", "lm_eval:multiple_choice_grade"}
+
+    verdicts = io.read_table(source / "verdicts.parquet", "verdicts")
+    assert set(verdicts["verdict"]) == {"insufficient"} and "lm_eval:exact_match" in set(verdicts["metric"])
+    report = (tmp_path / "results" / "report.html").read_text()
+    for metric in ("token_edit_distance", "char_edit_distance", "lm_eval:exact_match"):
+        assert metric in report, metric
+
+    # the same sweep with a tokenizer that cannot be loaded: only the per-item import runs again, and fails
+    broken = snakemake(
+        tmp_path, sweep_config(run, tokenizer=str(tmp_path / "nowhere")), "results/imported/tiny/items.parquet"
+    )
+    assert broken.returncode != 0 and "import_results" not in broken.stdout + broken.stderr
+    line = (tmp_path / "logs" / "imported" / "tiny" / "items.log").read_text().strip().splitlines()[-1]
+    assert line.startswith("error: ") and f"{tmp_path / 'nowhere'!s}' cannot be loaded" in line
+    assert line.endswith("or tokenizer: in the sweep's results entry")
+    assert sorted(p.name for p in source.iterdir()) == ["fits", "models.json", "results.parquet", "verdicts.parquet"]
+
+
+def test_the_per_item_import_keeps_what_the_entry_selects(run, tmp_path, logged, root_logging):
+    entry = sweep_config(run, tasks=["emergence_arith"])["results"][0]
+    table, items = tmp_path / "results.parquet", tmp_path / "items.parquet"
+    models = ["--models", str(tmp_path / "models.json")]
+    cli.main(["import-source", "--entry", json.dumps(entry), "--out", str(table), *models])
+    cli.main(["import-items", "--entry", json.dumps(entry), "--table", str(table), "--out", str(items)])
+    kept = io.read_table(items, "imported_scores")
+    assert set(kept["task"]) == {"emergence_arith"} and len(kept) == 6 * 2 * (1 + 6)  # both filters, both sources
+    assert "tiny: 25 per-item rows outside the entry's selection left out" in logged  # the choice task's 5 x (2 + 3)
+
+
 # --- bad input, in files shaped as lm-eval 0.4.13 writes them ------------------------------------
 
 DATE = "2026-12-01T02-46-44.799927"
@@ -342,7 +416,7 @@ def test_no_tokenizer_ends_the_cli_with_one_line(tmp_path, capsys, root_logging)
     assert (
         line.startswith("error: ")
         and "no tokenizer for" in line
-        and line.endswith("give one with --tokenizer PATH_OR_NAME")
+        and line.endswith("give one with --tokenizer PATH_OR_NAME, or tokenizer: in the sweep's results entry")
     )
     assert not out.exists() and not (tmp_path / "i.parquet").exists()
 
@@ -371,3 +445,49 @@ def test_perplexity_is_mean_target_logprob_per_item_and_overall(tmp_path):
     items = import_items("lm_eval_0.4", tmp_path, models)
     logprobs = items[items["metric"] == "target_logprob"]
     assert logprobs["value"].tolist() == lls and set(logprobs["target_tokens"]) == {5}  # " word": five bytes
+
+
+def test_a_curve_without_samples_keeps_the_means_route(tmp_path, logged):
+    from emergence.analysis import Settings
+    from emergence.analysis.items import item_fits, item_verdicts
+
+    path = fake_run(tmp_path, lines=[sample(0, "3", "3", 1.0), sample(1, "7", "18", 0.0)])
+    data = json.loads(path.read_text())  # a second task, scored by the same run, whose samples were not kept
+    data["results"]["arith2"] = {"alias": "arith2", "exact_match,none": 0.25, "exact_match_stderr,none": 0.25}
+    data["configs"]["arith2"] = data["configs"]["arith"] | {"task": "arith2"}
+    data["n-shot"]["arith2"], data["n-samples"]["arith2"] = 0, {"original": 4, "effective": 4}
+    path.write_text(json.dumps(data))
+    models = registry(tmp_path, "tiny-lm")
+    long, items = import_results("lm_eval_0.4", tmp_path, models), import_items("lm_eval_0.4", tmp_path, models)
+    metrics = ["exact_match", "token_edit_distance"]
+    fits = item_fits(items, long, metrics, Settings(bootstrap=100))
+    means = fits[fits["fit"] == "mean"].set_index(["task", "metric"])["value"]
+    assert means.to_dict() == {
+        ("arith", "exact_match"): 0.5,  # the project's normalisation of the responses
+        ("arith", "lm_eval:exact_match"): 0.5,  # lm-eval's own per-item values
+        ("arith", "token_edit_distance"): 1.0,  # "7" against "18": two byte tokens apart, "3" equal
+        ("arith2", "exact_match"): 0.25,  # the results file's mean
+    }
+    assert (
+        "tiny arith2 zero_shot: per-item scores for 0 of 1 models;"
+        " its curve over sizes is fitted from the means (intervals from their stderr)"
+    ) in logged
+    verdicts = item_verdicts(items, long, metrics, Settings(bootstrap=100))
+    assert sorted(zip(verdicts["task"], verdicts["metric"])) == [
+        ("arith", "exact_match"),
+        ("arith", "lm_eval:exact_match"),
+        ("arith2", "exact_match"),
+    ]
+
+
+def test_the_per_item_job_reads_the_samples_and_the_entry_is_checked(tmp_path):
+    from emergence.config import ConfigError, check_results
+    from emergence.plan import item_files, keeps_items
+
+    results = fake_run(tmp_path)
+    models = registry(tmp_path, "tiny-lm")
+    entry = {"name": "tiny", "format": "lm_eval_0.4", "path": str(tmp_path), "models": str(models)}
+    assert keeps_items(entry) and not keeps_items({**entry, "format": "lm_eval_0.3"})
+    assert item_files(entry) == [str(results), str(models), f"{tmp_path}/samples_arith_{DATE}.jsonl"]
+    with pytest.raises(ConfigError, match=r"^results\.tiny\.models: .*/nowhere\.yaml is not a file \(a model registry"):
+        check_results([{**entry, "models": str(tmp_path / "nowhere.yaml")}])

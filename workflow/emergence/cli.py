@@ -218,9 +218,10 @@ def cmd_forecast(args) -> None:
 def cmd_import_source(args) -> None:
     from emergence.analysis.checkpoints import checkpoint_manifests, select
     from emergence.importers import import_results
+    from emergence.importers.metadata import REGISTRY
 
     entry = json.loads(args.entry)
-    table = select(import_results(entry["format"], entry["path"]), entry)
+    table = select(import_results(entry["format"], entry["path"], entry.get("models") or REGISTRY), entry)
     io.write_table(table, args.out, "imported", {"source": entry["name"], "format": entry["format"]})
     io.write_json(checkpoint_manifests(table, entry["name"]), args.models)
     log.info(
@@ -229,9 +230,28 @@ def cmd_import_source(args) -> None:
     )
 
 
+def cmd_import_items(args) -> None:
+    from emergence.analysis.items import CHECKPOINT
+    from emergence.importers import import_items
+    from emergence.importers.metadata import REGISTRY
+
+    entry = json.loads(args.entry)
+    items = import_items(entry["format"], entry["path"], entry.get("models") or REGISTRY, entry.get("tokenizer"))
+    kept = io.read_table(args.table, "imported")[CHECKPOINT].drop_duplicates()  # the entry's selection
+    selected = items.merge(kept, on=CHECKPOINT, how="inner")[items.columns].reset_index(drop=True)
+    if len(selected) < len(items):
+        log.info(f"{entry['name']}: {len(items) - len(selected)} per-item rows outside the entry's selection left out")
+    items = selected
+    io.write_table(items, args.out, "imported_scores", {"source": entry["name"], "format": entry["format"]})
+    counts = items.groupby("source")["metric"].agg(lambda m: ", ".join(sorted(set(m))))
+    metrics = "; ".join(f"{source}: {names}" for source, names in counts.items())
+    log.info(f"{entry['name']}: {len(items)} per-item rows -> {args.out}; {metrics}")
+
+
 def cmd_fit_imported(args) -> None:
     from emergence.analysis import Settings, analyse_imported
     from emergence.analysis.checkpoints import analyse_training
+    from emergence.analysis.items import item_fits
 
     check_curves(args.curves)
     table = io.read_table(args.table, "imported")
@@ -240,7 +260,9 @@ def cmd_fit_imported(args) -> None:
         log.info(f"{metric}: imported, not fitted (not among the config's metrics)")
     table = table[table["metric"].isin(metrics)]
     settings = Settings.from_config(json.loads(args.settings), args.seed)
-    if args.curves == "sizes":
+    if args.curves == "sizes" and args.items:
+        fits = item_fits(io.read_table(args.items, "imported_scores"), table, sorted(metrics), settings)
+    elif args.curves == "sizes":
         fits = analyse_imported(table, settings)
     else:
         fits = analyse_training(table, settings, args.threads or 1)
@@ -250,10 +272,16 @@ def cmd_fit_imported(args) -> None:
 
 def cmd_verdicts_imported(args) -> None:
     from emergence.analysis import Settings, verdicts_imported
+    from emergence.analysis.items import item_verdicts
 
     table = io.read_table(args.table, "imported")
-    table = table[table["metric"].isin(set(json.loads(args.metrics)))]
-    verdicts = verdicts_imported(table, Settings.from_config(json.loads(args.settings), args.seed))
+    metrics = json.loads(args.metrics)
+    table = table[table["metric"].isin(set(metrics))]
+    settings = Settings.from_config(json.loads(args.settings), args.seed)
+    if args.items:
+        verdicts = item_verdicts(io.read_table(args.items, "imported_scores"), table, metrics, settings)
+    else:
+        verdicts = verdicts_imported(table, settings)
     io.write_table(verdicts, args.out, "verdicts")
     log_verdicts(verdicts)
 
@@ -380,15 +408,22 @@ COMMANDS = {
         "one `results:` entry of a sweep imported, filtered and scaled: its table and checkpoint manifests",
         "--entry --out --models",
     ),
+    "import-items": (
+        cmd_import_items,
+        "the per-item scores of one `results:` entry (lm-eval 0.4 samples: its values and the rescored ones),"
+        " kept to the checkpoints of its imported --table",
+        "--entry --table --out",
+    ),
     "fit-imported": (
         cmd_fit_imported,
-        "fits and emergence measures of an imported table: curves over sizes or over training",
-        "--table --curves --metrics --settings --seed:int --out --threads?:int",
+        "fits and emergence measures of an imported table: curves over sizes or over training;"
+        " --items: curves over sizes from per-item scores (intervals over items)",
+        "--table --curves --metrics --settings --seed:int --out --threads?:int --items?",
     ),
     "verdicts-imported": (
         cmd_verdicts_imported,
-        "one verdict per curve over sizes (final checkpoints) of an imported table",
-        "--table --metrics --settings --seed:int --out",
+        "one verdict per curve over sizes (final checkpoints) of an imported table; --items: from per-item scores",
+        "--table --metrics --settings --seed:int --out --items?",
     ),
     "figures-imported": (
         cmd_figures_imported,

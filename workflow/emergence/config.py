@@ -72,7 +72,9 @@ def check_config(config: dict) -> None:
 
 
 def check_results(sources: list[dict]) -> None:
-    """Each `results:` entry names a registered format and an existing path, under a name of its own."""
+    """Each `results:` entry names a registered format and an existing path (and model registry), under a
+    name of its own. A `tokenizer` is not checked here: a hub name may need the network, and the import
+    job says in one line when it cannot be loaded."""
     from emergence.importers import IMPORTERS
 
     seen: set[str] = set()
@@ -88,6 +90,11 @@ def check_results(sources: list[dict]) -> None:
             raise ConfigError(
                 f"results.{name}.path: {source['path']} does not exist (a relative path resolves against the"
                 f" working folder, {Path.cwd()})"
+            )
+        if source.get("models") and not Path(source["models"]).is_file():
+            raise ConfigError(
+                f"results.{name}.models: {source['models']} is not a file"
+                " (a model registry, shaped as config/model_families.yaml)"
             )
 
 

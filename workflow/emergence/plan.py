@@ -50,10 +50,31 @@ def source_files(source: dict) -> list[str]:
     from emergence.importers import IMPORTERS
 
     path = Path(source["path"])
-    if path.is_file():
-        return [str(path)]
     pattern = IMPORTERS.find(source["format"], f"results.{source['name']}.format").pattern
-    return sorted(str(p) for p in path.rglob(pattern) if p.is_file())
+    files = [str(path)] if path.is_file() else sorted(str(p) for p in path.rglob(pattern) if p.is_file())
+    return files + ([source["models"]] if source.get("models") else [])  # the model registry it names
+
+
+def keeps_items(source: dict) -> bool:
+    """Whether a `results:` entry's format keeps per-item results (lm_eval_0.4's samples files): its
+    sweep then writes results/imported/<name>/items.parquet and fits its curves over sizes from items.
+    Known from the format alone, so the DAG is fixed when the workflow is parsed."""
+    from emergence.importers import IMPORTERS
+
+    return IMPORTERS.find(source["format"], f"results.{source['name']}.format").item_pattern is not None
+
+
+def item_files(source: dict) -> list[str]:
+    """The files a per-item import reads: the results files (and registry), and the per-item files
+    (samples) in the folders of the results files."""
+    from pathlib import Path
+
+    from emergence.importers import IMPORTERS
+
+    pattern = IMPORTERS.find(source["format"], f"results.{source['name']}.format").item_pattern
+    results = source_files(source)
+    folders = sorted({Path(f).parent for f in results if f != source.get("models")})
+    return results + sorted(str(p) for folder in folders for p in folder.glob(pattern or "") if p.is_file())
 
 
 def task_inputs(config: dict, task: str) -> dict[str, str]:

@@ -5,7 +5,8 @@ measure is recomputed on each bootstrap replicate of the items; intervals are pe
 replicates. Everything ends up in the "fits" table (io.SCHEMAS["fits"]), one row per (metric, x axis,
 fit, parameter, model, scale), with a status that says why a row holds no number. Modules: `curve`
 (data and rows), `scaling` (fits and extrapolation), `flags` (flags, Mirage, calibration), `verdicts`
-(one verdict per curve and discontinuous metric: the "verdicts" table), `imported` (results made elsewhere).
+(one verdict per curve and discontinuous metric: the "verdicts" table), `imported` (results made elsewhere),
+`items` (their curves over sizes from per-item scores).
 """
 
 from __future__ import annotations

@@ -61,6 +61,9 @@ class ResultsImporter:
 
     name: ClassVar[str]
     pattern: ClassVar[str]
+    # the per-item files beside the results (lm-eval's samples), for a format whose `items` works; known
+    # from the format alone, so a sweep's DAG can name the per-item table at parse time
+    item_pattern: ClassVar[str | None] = None
 
     def rows(self, path: Path) -> tuple[list[dict], set[str]]:
         raise NotImplementedError

@@ -194,6 +194,7 @@ def result_rows(run: Run) -> tuple[list[dict], set[str]]:
 class LmEval04(ResultsImporter):
     name = "lm_eval_0.4"
     pattern = "results_*.json"
+    item_pattern = "samples_*.jsonl"
 
     def rows(self, path: Path) -> tuple[list[dict], set[str]]:
         return result_rows(read_run(path))

@@ -190,7 +190,8 @@ def load_tokenizer(name: str, run: Run):
         reason = (str(err).strip().splitlines() or [type(err).__name__])[0][:200]
         raise InputError(
             f"{run.path}: no tokenizer for {run.model} (token edit distances and target lengths need one):"
-            f" {name!r} cannot be loaded ({reason}); give one with --tokenizer PATH_OR_NAME"
+            f" {name!r} cannot be loaded ({reason}); give one with --tokenizer PATH_OR_NAME,"
+            " or tokenizer: in the sweep's results entry"
         ) from None
     return remembering(batch_tokenizer(tokenizer))
 
