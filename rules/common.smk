@@ -1,6 +1,7 @@
 # Config validation and the input functions every stage shares.
 import json
 import os
+import shlex
 import sys
 from pathlib import Path
 
@@ -8,7 +9,7 @@ from snakemake.utils import validate
 
 from emergence.config import ConfigError, check_config, schema_problem
 from emergence.io import unreadable_parquet
-from emergence.plan import engine_settings, model_resources, plan, source_files
+from emergence.plan import engine_settings, forecast_arguments, forecast_sources, imported_entry, model_resources, plan, source_files
 from emergence.plan import model_inputs as model_inputs_of
 from emergence.plan import task_inputs as task_inputs_of
 
@@ -47,6 +48,7 @@ PAIRS = list(SWEEP.pairs)  # (task, method): every method, or those a task lists
 FIGURES, FIGURE_NOTES = SWEEP.figures, list(SWEEP.figure_notes)
 SOURCES = SWEEP.sources  # results made elsewhere, by name (rules/imported.smk)
 CURVES = ["sizes", "training"]  # an imported source's two kinds of curve (emergence/analysis/checkpoints.py)
+FORECAST_SOURCES = forecast_sources(config)  # sources with a `forecast:` section (rule forecast_imported)
 
 
 def per_pair(pattern, **wildcards):
@@ -94,6 +96,16 @@ def figure_inputs(wildcards):
 def imported(pattern, curves=CURVES):
     """`pattern` filled in for every imported source (and kind of curve)."""
     return expand(pattern, source=list(SOURCES), curves=curves)
+
+
+def forecasted(pattern):
+    """`pattern` filled in for every imported source with a `forecast:` section."""
+    return expand(pattern, source=FORECAST_SOURCES)
+
+
+def forecast_options(wildcards):
+    """The `emergence forecast` options of a source's `forecast:` entry, quoted for the shell."""
+    return shlex.join(forecast_arguments(SOURCES[wildcards.source]["forecast"], config["seed"]))
 
 
 def get_final_output():

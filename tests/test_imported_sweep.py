@@ -6,6 +6,10 @@ that read ../shared/data/pythia_evals are skipped when `shared/` is not beside t
 
 from __future__ import annotations
 
+import os
+
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # as the forecast rule runs: the same sums in the same order
+
 import json
 import logging
 import math
@@ -23,6 +27,8 @@ from emergence.analysis import Settings
 from emergence.analysis.checkpoints import analyse_training, checkpoint_manifests, in_processes, select
 from emergence.config import ConfigError, check_config, schema_problem
 from emergence.errors import InputError
+from emergence.forecast.ladder import Settings as ForecastSettings
+from emergence.forecast.stage import run as forecast_run
 from emergence.importers import import_results
 from emergence.plan import plan
 
@@ -33,13 +39,19 @@ STEPS = (0, 13000, 33000, 143000)  # step 0 (D = 0) is left out of curves over t
 TASKS = ["arc_easy", "lambada_openai", "piqa"]
 
 
-def copy_subset(folder: Path) -> Path:
-    """Three deduplicated Pythia sizes at four checkpoints, zero-shot, copied unchanged."""
-    for size in SIZES:
-        for step in STEPS:
-            source = PYTHIA / f"pythia-{size}-deduped" / "zero-shot" / f"{size}-deduped_step{step}.json"
-            (folder / source.parent.parent.name).mkdir(parents=True, exist_ok=True)
-            shutil.copy(source, folder / source.parent.parent.name / source.name)
+LARGER = ("1b", "1.4b", "2.8b")  # final checkpoints only: 5 rungs and a target for the forecast
+FORECAST = {"targets": ["pythia-2.8b-deduped"], "prompt_method": "zero_shot", "rule": "verdicts", "window": 1}
+FORECAST |= {"replicates": 50}
+
+
+def copy_subset(folder: Path, larger: tuple[str, ...] = ()) -> Path:
+    """Three deduplicated Pythia sizes at four checkpoints (and the `larger` sizes' final checkpoints),
+    zero-shot, copied unchanged."""
+    files = [(size, step) for size in SIZES for step in STEPS] + [(size, 143000) for size in larger]
+    for size, step in files:
+        source = PYTHIA / f"pythia-{size}-deduped" / "zero-shot" / f"{size}-deduped_step{step}.json"
+        (folder / source.parent.parent.name).mkdir(parents=True, exist_ok=True)
+        shutil.copy(source, folder / source.parent.parent.name / source.name)
     return folder
 
 
@@ -61,8 +73,8 @@ def acc(size: str, step: int, task: str) -> float:
 
 @needs_data
 def test_results_only_sweep_runs_the_whole_dag_and_a_rerun_does_nothing(tmp_path, root_logging):
-    data = copy_subset(tmp_path / "evals")
-    config = results_config(data)
+    data = copy_subset(tmp_path / "evals", LARGER)
+    config = results_config(data, forecast=FORECAST)
     run = snakemake(tmp_path / "run", config)
     assert run.returncode == 0, run.stderr[-3000:]
     results = tmp_path / "run" / "results"
@@ -78,7 +90,7 @@ def test_results_only_sweep_runs_the_whole_dag_and_a_rerun_does_nothing(tmp_path
     sizes = io.read_table(results / "imported" / "small" / "fits" / "sizes.parquet", "fits")
     means = sizes[(sizes["fit"] == "mean") & (sizes["task"] == "piqa") & (sizes["metric"] == "multiple_choice_grade")]
     assert dict(zip(means["model"], means["value"])) == {
-        f"pythia-{size}-deduped": acc(size, 143000, "piqa") for size in SIZES
+        f"pythia-{size}-deduped": acc(size, 143000, "piqa") for size in SIZES + LARGER
     }  # the final checkpoints, exactly
     training = io.read_table(results / "imported" / "small" / "fits" / "training.parquet", "fits")
     curve = training[(training["family"] == "pythia-160m-deduped") & (training["task"] == "lambada_openai")]
@@ -91,6 +103,8 @@ def test_results_only_sweep_runs_the_whole_dag_and_a_rerun_does_nothing(tmp_path
     values = np.array(list(expected.values()))
     measured = curve[(curve["fit"] == "breakthroughness") & (curve["metric"] == "exact_match")]["value"]
     assert measured.tolist() == pytest.approx([breakthroughness(values)], rel=1e-12)
+
+    check_forecasts(results, config, report)
 
     redrawn = tmp_path / "redrawn"  # the same inputs give the same bytes
     imported = results / "imported" / "small"
@@ -107,6 +121,34 @@ def test_results_only_sweep_runs_the_whole_dag_and_a_rerun_does_nothing(tmp_path
     changed.write_text(json.dumps(json.loads(changed.read_text()), indent=1))  # the same results, rewritten
     dry = snakemake(tmp_path / "run", config, "--dry-run")
     assert "import_results" in dry.stdout and "fit_imported" in dry.stdout, dry.stdout[-2000:]
+
+
+def check_forecasts(results: Path, config: dict, report: str) -> None:
+    """The forecast rule's table is what the forecast module makes of the imported table; its naive
+    forecast and actual value are the JSON files' scores; the report shows it after the verdicts."""
+    forecasts = io.read_table(results / "imported" / "small" / "forecasts.parquet", "forecasts")
+    imported = io.read_table(results / "imported" / "small" / "results.parquet", "imported")
+    settings = {key: value for key, value in FORECAST.items() if key not in ("targets", "prompt_method")}
+    direct = forecast_run(imported, FORECAST["targets"], ForecastSettings.from_config(settings, 0), None, "zero_shot")
+    assert set(forecasts["task"]) == set(TASKS)
+    pd.testing.assert_frame_equal(
+        forecasts.astype({"covered": "boolean"}),
+        direct.astype({"covered": "boolean"}),
+        check_dtype=False,
+        check_exact=True,
+    )
+    targets = forecasts[(forecasts["holdout"] == 0) & (forecasts["target"] == "pythia-2.8b-deduped")]
+    for task in ("arc_easy", "piqa"):  # multiple-choice grade: lm-eval 0.3's acc
+        rows = targets[targets["task"] == task].set_index("method")
+        assert rows.loc["naive", "predicted"] == acc("1.4b", 143000, task)  # the largest rung's score
+        assert rows.loc["naive", "actual"] == acc("2.8b", 143000, task)
+        assert set(rows.index) == {"direct", "naive"}  # no task loss in lm-eval 0.3: the chain does not apply
+    assert (forecasts["holdout"] == 1).any()  # a rollout with 4 rungs left
+    figures = results / "figures" / "imported" / "small" / "forecasts"
+    assert sorted(p.name for p in figures.glob("*.png")) == [f"pythia-deduped_{t}_zero_shot.png" for t in sorted(TASKS)]
+    assert report.index("<h2>Verdicts</h2>") < report.index("<h2>Forecasts</h2>") < report.index("<h2>Figures</h2>")
+    section = report[report.index("<h2>Forecasts</h2>") : report.index("<h2>Figures</h2>")]
+    assert section.count("<figure") == 3 and "pythia-2.8b-deduped" in section
 
 
 @pytest.fixture
