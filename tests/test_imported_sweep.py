@@ -30,7 +30,7 @@ from emergence.errors import InputError
 from emergence.forecast.ladder import Settings as ForecastSettings
 from emergence.forecast.stage import run as forecast_run
 from emergence.importers import import_results
-from emergence.plan import plan
+from emergence.plan import forecast_arguments, forecast_sources, imported_entry, plan
 
 PYTHIA = REPO.parent / "shared" / "data" / "pythia_evals" / "pythia-v1"
 needs_data = pytest.mark.skipif(not PYTHIA.is_dir(), reason=f"the Pythia evaluations are not at {PYTHIA}")
@@ -215,6 +215,30 @@ def test_results_entries_are_checked_with_one_line_naming_the_key(tmp_path, monk
     assert schema_problem(typo, schema) == "results.0: Additional properties are not allowed ('task' was unexpected)"
     bad_filter = {**config, "results": [{**config["results"][0], "checkpoints": "last"}]}
     assert schema_problem(bad_filter, schema) == "results.0.checkpoints: 'last' is not one of ['all', 'final']"
+    forecast = {
+        "targets": ["pythia-410m-deduped"],
+        "predict": [{"name": "1b", "n_params": 8e8, "training_tokens": 3e11}],
+    }
+    forecast |= {"tasks": ["piqa"], "prompt_method": "zero_shot", "rule": "verdicts", "window": 1}
+    with_forecast = {**config, "results": [{**config["results"][0], "forecast": forecast}]}
+    assert schema_problem(with_forecast, schema) is None
+    check_config(with_forecast)
+    assert forecast_sources(with_forecast) == ["small"] and forecast_sources(config) == []
+    assert forecast_arguments(forecast, 7) == [
+        "--seed", "7", "--targets", "pythia-410m-deduped", "--predict", "1b:800000000.0:300000000000.0",
+        "--tasks", "piqa", "--prompt-method", "zero_shot", "--settings", '{"rule": "verdicts", "window": 1}',
+    ]  # fmt: skip
+    assert imported_entry(with_forecast["results"][0]) == config["results"][0]  # the import job never sees it
+    for key, value, message in (
+        ("methods", ["direct", "chain"], r"^results\.small\.forecast\.methods: unknown method chain \(known: "),
+        ("rule", "monotone", r"^results\.small\.forecast\.rule: unknown rule 'monotone' \(known: "),
+        ("targets", [], r"^results\.small\.forecast: give targets \(models held out\) or predict"),
+    ):
+        wrong = {**config, "results": [{**config["results"][0], "forecast": {"targets": ["m"], key: value}}]}
+        with pytest.raises(ConfigError, match=message):
+            check_config(wrong)
+    typo = {**config, "results": [{**config["results"][0], "forecast": {"targets": ["m"], "level": 90}}]}
+    assert schema_problem(typo, schema) == "results.0.forecast.level: 90 is greater than or equal to the maximum of 1"
     neither = {key: value for key, value in config.items() if key != "results"}
     assert "'results' is a required property" in schema_problem(neither, schema)
 
@@ -224,3 +248,6 @@ def test_the_pythia_sweep_config_is_valid_and_names_the_shared_folder():
     assert schema_problem(config, REPO / "config" / "schema.yaml") is None
     assert config["results"][0]["path"] == "../shared/data/pythia_evals"
     assert "models" not in config
+    forecast = config["results"][0]["forecast"]  # declared before the run: 6.9B and 12B of both suites
+    assert sorted(forecast["targets"]) == sorted(f"pythia-{s}{d}" for s in ("6.9b", "12b") for d in ("", "-deduped"))
+    assert len(forecast["tasks"]) == 8 and not any(t.startswith("hendrycksTest") for t in forecast["tasks"])

@@ -89,7 +89,7 @@ def check_results(sources: list[dict]) -> None:
                 f"results.{name}.path: {source['path']} does not exist (a relative path resolves against the"
                 f" working folder, {Path.cwd()})"
             )
-        if source.get("forecast"):
+        if "forecast" in source:
             check_forecast(name, source["forecast"])
 
 

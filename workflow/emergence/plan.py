@@ -61,7 +61,7 @@ FORECAST_OPTIONS = ("targets", "predict", "tasks", "prompt_method")  # the rest 
 
 def forecast_sources(config: dict) -> list[str]:
     """The `results:` entries with a `forecast:` section, by name (rule forecast_imported)."""
-    return [source["name"] for source in config.get("results", []) if source.get("forecast")]
+    return [source["name"] for source in config.get("results", []) if "forecast" in source]
 
 
 def forecast_arguments(forecast: dict, seed: int) -> list[str]:
@@ -75,7 +75,9 @@ def forecast_arguments(forecast: dict, seed: int) -> list[str]:
         arguments += ["--targets", *forecast["targets"]]
     if forecast.get("predict"):
         arguments += ["--predict"]
-        arguments += [f"{p['name']}:{p['n_params']:g}:{p['training_tokens']:g}" for p in forecast["predict"]]
+        arguments += [
+            f"{p['name']}:{float(p['n_params'])!r}:{float(p['training_tokens'])!r}" for p in forecast["predict"]
+        ]
     if forecast.get("tasks"):
         arguments += ["--tasks", *forecast["tasks"]]
     if forecast.get("prompt_method"):
