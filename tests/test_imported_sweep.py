@@ -31,6 +31,7 @@ from emergence.forecast.ladder import Settings as ForecastSettings
 from emergence.forecast.stage import run as forecast_run
 from emergence.importers import import_results
 from emergence.plan import forecast_arguments, forecast_sources, imported_entry, plan
+from emergence.report_forecasts import chosen_rows, errors_table, forecast_table, forecasts_section
 
 PYTHIA = REPO.parent / "shared" / "data" / "pythia_evals" / "pythia-v1"
 needs_data = pytest.mark.skipif(not PYTHIA.is_dir(), reason=f"the Pythia evaluations are not at {PYTHIA}")
@@ -149,6 +150,36 @@ def check_forecasts(results: Path, config: dict, report: str) -> None:
     assert report.index("<h2>Verdicts</h2>") < report.index("<h2>Forecasts</h2>") < report.index("<h2>Figures</h2>")
     section = report[report.index("<h2>Forecasts</h2>") : report.index("<h2>Figures</h2>")]
     assert section.count("<figure") == 3 and "pythia-2.8b-deduped" in section
+
+
+def test_forecasts_section_sets_each_forecast_beside_the_naive_one(tmp_path):
+    """Two curves, one target each: a forecastable task (direct 60, naive 55, actual 62) and one judged
+    flat (naive 30, actual 33), intervals of +-2.5 points: mean |error| 2.5 points chosen, 5 naive; one
+    interval holds its actual value; the flat one is marked."""
+    rows = []
+    for task, verdict, chosen, predicted, naive, actual in (
+        ("a", "forecastable", "direct", 0.60, 0.55, 0.62),
+        ("b", "flat", "naive", 0.30, 0.30, 0.33),
+    ):
+        for method, value in (("direct", predicted if chosen == "direct" else 0.5), ("naive", naive)):
+            rows.append(
+                {"family": "f", "task": task, "prompt_method": "zero_shot", "metric": "multiple_choice_grade",
+                 "target": "big", "holdout": 0, "method": method, "chosen": method == chosen, "predicted": value,
+                 "lower": value - 0.025, "upper": value + 0.025, "actual": actual, "error": value - actual,
+                 "covered": abs(value - actual) <= 0.025, "backtest_error": 0.01, "verdict": verdict}
+            )  # fmt: skip
+    chosen = chosen_rows(pd.DataFrame(rows))
+    summary = errors_table(chosen).iloc[0]
+    assert summary["mean |error|, chosen (points)"] == pytest.approx(2.5)
+    assert summary["mean |error|, naive (points)"] == pytest.approx(5.0)
+    assert summary["unforecastable tasks"] == 1 and summary["intervals holding the actual value"] == "1 of 2"
+    detail = forecast_table(chosen)
+    assert detail["verdict"].tolist() == ["forecastable", "unforecastable (flat)"]
+    assert detail["forecast [interval]"].tolist() == ["60.00 [57.50, 62.50]", "30.00 [27.50, 32.50]"]
+    assert detail["naive"].tolist() == pytest.approx([55.0, 30.0])
+    section = "\n".join(forecasts_section(pd.DataFrame(rows), []))
+    assert section.startswith("<h2>Forecasts</h2>") and "unforecastable (flat)" in section
+    assert forecasts_section(None, []) == [] and forecasts_section(pd.DataFrame(rows).iloc[:0], []) == []
 
 
 @pytest.fixture

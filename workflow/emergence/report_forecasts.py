@@ -25,10 +25,7 @@ def forecasts_section(forecasts: pd.DataFrame | None, figures: list[Path]) -> li
     target, then the forecast figures; nothing when no source was forecast."""
     if forecasts is None or forecasts.empty:
         return []
-    targets = forecasts[forecasts["holdout"] == 0]
-    chosen = targets[targets["chosen"]].set_index([*CURVE, "target"])
-    naive = targets[targets["method"] == "naive"].set_index([*CURVE, "target"])["predicted"]
-    rows = chosen.assign(naive=naive.reindex(chosen.index)).reset_index()
+    rows = chosen_rows(forecasts)
     parts = [
         "<h2>Forecasts</h2>",
         f"<p>{html.escape(EXPLANATION)}</p>",
@@ -43,6 +40,14 @@ def forecasts_section(forecasts: pd.DataFrame | None, figures: list[Path]) -> li
             *[figure_html(p) for p in figures],
         ]
     return parts
+
+
+def chosen_rows(forecasts: pd.DataFrame) -> pd.DataFrame:
+    """The chosen forecast of every curve's targets (holdout 0), with the naive forecast as `naive`."""
+    targets = forecasts[forecasts["holdout"] == 0]
+    chosen = targets[targets["chosen"]].set_index([*CURVE, "target"])
+    naive = targets[targets["method"] == "naive"].set_index([*CURVE, "target"])["predicted"]
+    return chosen.assign(naive=naive.reindex(chosen.index)).reset_index()
 
 
 EXPLANATION = (
