@@ -9,7 +9,17 @@ from snakemake.utils import validate
 
 from emergence.config import ConfigError, check_config, schema_problem
 from emergence.io import unreadable_parquet
-from emergence.plan import engine_settings, item_files, keeps_items, model_resources, plan, source_files
+from emergence.plan import (
+    engine_settings,
+    forecast_arguments,
+    forecast_sources,
+    imported_entry,
+    item_files,
+    keeps_items,
+    model_resources,
+    plan,
+    source_files,
+)
 from emergence.plan import model_inputs as model_inputs_of
 from emergence.plan import task_inputs as task_inputs_of
 
@@ -49,6 +59,7 @@ FIGURES, FIGURE_NOTES = SWEEP.figures, list(SWEEP.figure_notes)
 SOURCES = SWEEP.sources  # results made elsewhere, by name (rules/imported.smk)
 ITEM_SOURCES = [name for name, source in SOURCES.items() if keeps_items(source)]  # their format keeps items
 CURVES = ["sizes", "training"]  # an imported source's two kinds of curve (emergence/analysis/checkpoints.py)
+FORECAST_SOURCES = forecast_sources(config)  # sources with a `forecast:` section (rule forecast_imported)
 
 
 def per_pair(pattern, **wildcards):
@@ -109,6 +120,16 @@ def items_option(wildcards, input):
 def imported(pattern, curves=CURVES):
     """`pattern` filled in for every imported source (and kind of curve)."""
     return expand(pattern, source=list(SOURCES), curves=curves)
+
+
+def forecasted(pattern):
+    """`pattern` filled in for every imported source with a `forecast:` section."""
+    return expand(pattern, source=FORECAST_SOURCES)
+
+
+def forecast_options(wildcards):
+    """The `emergence forecast` options of a source's `forecast:` entry, quoted for the shell."""
+    return shlex.join(forecast_arguments(SOURCES[wildcards.source]["forecast"], config["seed"]))
 
 
 def get_final_output():

@@ -29,6 +29,8 @@ rule report:
         scores=[path for model in MODELS for path in per_pair("results/scores/{model}/{task}/{method}.parquet", model=model)],
         fits=per_pair("results/fits/{task}/{method}.parquet") + imported("results/imported/{source}/fits/sizes.parquet"),
         verdicts=per_pair("results/verdicts/{task}/{method}.parquet") + imported("results/imported/{source}/verdicts.parquet"),
+        forecasts=forecasted("results/imported/{source}/forecasts.parquet"),
+        forecast_figures=forecasted("results/figures/imported/{source}/forecasts"),
         training=imported("results/imported/{source}/fits/training.parquet"),
         imported=imported("results/imported/{source}/results.parquet"),
         figures=figures() + imported("results/figures/imported/{source}/{curves}"),
@@ -44,5 +46,6 @@ rule report:
         "../envs/analysis.yaml"
     shell:
         "emergence report --scores {input.scores:q} --fits {input.fits:q} --verdicts {input.verdicts:q}"
+        " --forecasts {input.forecasts:q} --forecast-figures {input.forecast_figures:q}"
         " --figures {input.figures:q} --manifests {input.manifests:q} --imported {input.imported:q}"
         " --training-fits {input.training:q} --config {params.config:q} --notes {params.notes:q} --out {output:q} 2> {log}"

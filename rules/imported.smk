@@ -1,7 +1,9 @@
 # Results made elsewhere (`results:` in the config): each source is imported into one typed table, its
 # curves over sizes (final checkpoints) and over training (each model's checkpoints) are fitted, and
-# each kind of curve is drawn; the report (figures.smk) reads all three. No model is run. A format that
-# keeps items also gets items.parquet, from which its curves over sizes are fitted and judged.
+# each kind of curve is drawn; a format that keeps items also gets items.parquet, from which its
+# curves over sizes are fitted and judged; a source with a `forecast:` section also gets its target
+# models forecast from the smaller ones, with a figure per task; the report (figures.smk) reads them
+# all. No model is run.
 
 
 rule import_results:
@@ -16,8 +18,8 @@ rule import_results:
         "logs/imported/{source}/import.benchmark.tsv"
     wildcard_constraints:
         source="|".join(SOURCES) or "no-source",
-    params:  # all but the tokenizer: a new one re-runs the per-item import only
-        entry=lambda w: as_json({key: value for key, value in SOURCES[w.source].items() if key != "tokenizer"}),
+    params:  # without the tokenizer (a new one re-runs the per-item import only) and the forecast
+        entry=lambda w: as_json({key: value for key, value in imported_entry(SOURCES[w.source]).items() if key != "tokenizer"}),
     conda:
         "../envs/analysis.yaml"
     shell:
@@ -118,3 +120,41 @@ rule figures_imported:
         "emergence figures-imported --fits {input.fits:q} --manifests {input.models:q} --curves {wildcards.curves}"
         " --metrics {params.metrics:q} --source {params.name:q} --style {params.style:q} --threads {threads}"
         " --out {output:q} 2> {log}"
+
+
+rule forecast_imported:
+    input:
+        "results/imported/{source}/results.parquet",
+    output:
+        "results/imported/{source}/forecasts.parquet",
+    log:
+        "logs/imported/{source}/forecasts.log",
+    benchmark:
+        "logs/imported/{source}/forecasts.benchmark.tsv"
+    wildcard_constraints:
+        source="|".join(FORECAST_SOURCES) or "no-source",
+    params:
+        options=forecast_options,
+    conda:
+        "../envs/analysis.yaml"
+    shell:  # one BLAS thread: scipy's L-BFGS-B on a few points is 5 times slower with several (README, Forecasts)
+        "OPENBLAS_NUM_THREADS=1 emergence forecast --table {input:q} {params.options} --out {output:q} 2> {log}"
+
+
+rule forecast_figures_imported:
+    input:
+        "results/imported/{source}/forecasts.parquet",
+    output:
+        directory("results/figures/imported/{source}/forecasts"),
+    log:
+        "logs/imported/{source}/figures_forecasts.log",
+    benchmark:
+        "logs/imported/{source}/figures_forecasts.benchmark.tsv"
+    wildcard_constraints:
+        source="|".join(FORECAST_SOURCES) or "no-source",
+    params:
+        style=as_json(config["figures"]["style"]),
+    conda:
+        "../envs/analysis.yaml"
+    shell:
+        "emergence figures-forecast --forecasts {input:q} --style {params.style:q} --out {output:q} 2> {log}"

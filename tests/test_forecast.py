@@ -11,6 +11,8 @@ import os
 
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # L-BFGS-B on 16 points: threads only contend
 
+import logging
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -20,10 +22,10 @@ import pytest
 from emergence import cli, io
 from emergence.errors import InputError
 from emergence.forecast import FORECASTS
-from emergence.forecast.backtest import choose, predictions
+from emergence.forecast.backtest import choose, forecast_ladder, predictions
 from emergence.forecast.curves import fit_loss_law, fit_sigmoid
 from emergence.forecast.ladder import Ladder, Settings
-from emergence.forecast.stage import run
+from emergence.forecast.stage import check_methods, run
 from emergence.forecast.verdict import judge
 from emergence.importers import import_results
 
@@ -117,6 +119,39 @@ def test_verdicts_and_selection_rule():
     assert choose(errors.replace(0.009, 0.004), "forecastable", applicable) == "loss_based"
     assert choose(pd.Series({"direct": 0.02}), "forecastable", {"direct", "naive"}) == "direct"
     assert choose(errors, "flat", applicable) == "naive"
+
+
+def test_verdicts_rule_judges_the_rungs_with_the_verdicts_module():
+    """Seeded: rungs rising with 1000 items each are forecastable; binomial noise around chance is `flat`;
+    a rung that drops is `non_monotone` (as `emergence.verdicts.judge` calls them); unknown item counts
+    cannot be judged. The targets are never read."""
+    from emergence import verdicts
+
+    base = simulated_ladder(0)
+    ladder = replace(base, checkpoints=base.checkpoints.assign(n_items=1000.0), settings=Settings(rule="verdicts"))
+    assert judge(ladder) == "forecastable"
+    top = ladder.finals().groupby("n").tail(1)
+    direct = verdicts.judge(top["n"], top["y"], 1000, stderr=top["noise"]).verdict
+    assert direct == "smooth"  # the early, slow part of the simulated sigmoid: a smooth rise of 4.6 points
+    rng = np.random.default_rng(5)
+    chance = ladder.checkpoints.assign(y=rng.binomial(1000, 0.25, len(ladder.checkpoints)) / 1000)
+    assert judge(replace(ladder, checkpoints=chance)) == "flat"
+    dip = ladder.checkpoints.assign(y=np.where(ladder.checkpoints["n"] == 8e8, 0.2, ladder.checkpoints["y"]))
+    assert judge(replace(ladder, checkpoints=dip)) == "non_monotone"
+    assert judge(replace(ladder, checkpoints=dip, targets=ladder.targets.assign(actual=0.0))) == "non_monotone"
+    assert judge(replace(ladder, checkpoints=base.checkpoints)) == "insufficient"  # no n_items column
+    assert judge(replace(ladder, checkpoints=ladder.checkpoints.iloc[:40])) == "insufficient"  # 2 rungs
+
+
+def test_methods_setting_runs_the_methods_named_and_the_baseline():
+    ladder = simulated_ladder(1)
+    table = forecast_ladder(replace(ladder, settings=replace(ladder.settings, methods=("direct",), replicates=20)))
+    assert (
+        set(table["method"]) == {"direct", "naive"}
+        and table.query("holdout == 0 and chosen")["method"].eq("direct").all()
+    )
+    with pytest.raises(InputError, match=r"^forecast methods: chained unknown \(known: direct, loss_based, naive"):
+        check_methods(["direct", "chained"])
 
 
 # ---- the OLMo ladder ------------------------------------------------------------------------------

@@ -215,6 +215,14 @@ def cmd_forecast(args) -> None:
     log.info(f"forecasts: {len(forecasts)} rows -> {args.out}")
 
 
+def cmd_figures_forecast(args) -> None:
+    from emergence.forecast.figure import draw_all
+
+    forecasts = io.read_table(args.forecasts, "forecasts")
+    drawn = draw_all(forecasts, Path(args.out), json.loads(args.style))
+    log.info(f"forecast figures {args.out}: {len(drawn)} drawn")
+
+
 def cmd_import_source(args) -> None:
     from emergence.analysis.checkpoints import checkpoint_manifests, select
     from emergence.importers import import_results
@@ -342,7 +350,8 @@ def cmd_report(args) -> None:
     verdicts = [io.read_table(p, "verdicts") for p in args.verdicts or []]
     training = [io.read_table(p, "fits") for p in args.training_fits or []]
     manifests = [m for m in read_manifests(args.manifests) if m.get("final_checkpoint", True)]
-    figures = [f for p in map(Path, args.figures) for f in (sorted(p.rglob("*.png")) if p.is_dir() else [p])]
+    figures = pngs(args.figures)
+    forecasts = [io.read_table(p, "forecasts") for p in args.forecasts or []]
     write_report(
         Path(args.out),
         figures,
@@ -353,8 +362,15 @@ def cmd_report(args) -> None:
         json.loads(args.notes),
         pd.concat(verdicts, ignore_index=True) if verdicts else None,
         pd.concat(training, ignore_index=True) if training else None,
+        pd.concat(forecasts, ignore_index=True) if forecasts else None,
+        pngs(args.forecast_figures or []),
     )
     log.info(f"report: {args.out}")
+
+
+def pngs(paths: list[str]) -> list[Path]:
+    """Figure files: each path a PNG, or a folder of them (every PNG under it, sorted)."""
+    return [f for p in map(Path, paths or []) for f in (sorted(p.rglob("*.png")) if p.is_dir() else [p])]
 
 
 # subcommand: (handler, help, options); an option marked "?" is optional, "+" takes several values,
@@ -403,6 +419,11 @@ COMMANDS = {
         "predict larger models' scores with intervals from a ladder of smaller ones, backtested",
         "--format? --path? --table? --targets+? --predict+? --tasks+? --prompt-method? --settings? --seed?:int --out",
     ),
+    "figures-forecast": (
+        cmd_figures_forecast,
+        "a forecasts table's figures, one per family, task and prompting method, into a folder",
+        "--forecasts --style --out",
+    ),
     "import-source": (
         cmd_import_source,
         "one `results:` entry of a sweep imported, filtered and scaled: its table and checkpoint manifests",
@@ -438,7 +459,8 @@ COMMANDS = {
     "report": (
         cmd_report,
         "the HTML report",
-        "--scores* --fits+ --verdicts* --figures* --manifests* --imported* --training-fits* --config --notes --out",
+        "--scores* --fits+ --verdicts* --forecasts* --forecast-figures* --figures* --manifests* --imported*"
+        " --training-fits* --config --notes --out",
     ),
 }
 

@@ -96,6 +96,24 @@ def check_results(sources: list[dict]) -> None:
                 f"results.{name}.models: {source['models']} is not a file"
                 " (a model registry, shaped as config/model_families.yaml)"
             )
+        if "forecast" in source:
+            check_forecast(name, source["forecast"])
+
+
+def check_forecast(name: str, forecast: dict) -> None:
+    """A `forecast:` entry names registered methods and rule, and targets the models it predicts."""
+    from emergence.forecast import FORECASTS
+    from emergence.forecast.verdict import RULES
+
+    unknown = sorted(set(forecast.get("methods", [])) - set(FORECASTS))
+    if unknown:
+        known = ", ".join(sorted(FORECASTS))
+        raise ConfigError(f"results.{name}.forecast.methods: unknown method {', '.join(unknown)} (known: {known})")
+    if "rule" in forecast and forecast["rule"] not in RULES:
+        known = ", ".join(sorted(RULES))
+        raise ConfigError(f"results.{name}.forecast.rule: unknown rule {forecast['rule']!r} (known: {known})")
+    if not forecast.get("targets") and not forecast.get("predict"):
+        raise ConfigError(f"results.{name}.forecast: give targets (models held out) or predict (models not trained)")
 
 
 def schema_problem(config: dict, schema_file: str | Path) -> str | None:

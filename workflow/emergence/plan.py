@@ -77,6 +77,42 @@ def item_files(source: dict) -> list[str]:
     return results + sorted(str(p) for folder in folders for p in folder.glob(pattern or "") if p.is_file())
 
 
+FORECAST_OPTIONS = ("targets", "predict", "tasks", "prompt_method")  # the rest of a `forecast:` entry is Settings
+
+
+def forecast_sources(config: dict) -> list[str]:
+    """The `results:` entries with a `forecast:` section, by name (rule forecast_imported)."""
+    return [source["name"] for source in config.get("results", []) if "forecast" in source]
+
+
+def forecast_arguments(forecast: dict, seed: int) -> list[str]:
+    """`emergence forecast` options from a source's `forecast:` entry (config/schema.yaml): the targets,
+    models not trained (`--predict NAME:N:D`), tasks and prompting method; every other key goes to
+    `--settings` (`forecast.ladder.Settings`), as sorted JSON so that the command is the same every run."""
+    import json
+
+    arguments = ["--seed", str(seed)]
+    if forecast.get("targets"):
+        arguments += ["--targets", *forecast["targets"]]
+    if forecast.get("predict"):
+        arguments += ["--predict"]
+        arguments += [
+            f"{p['name']}:{float(p['n_params'])!r}:{float(p['training_tokens'])!r}" for p in forecast["predict"]
+        ]
+    if forecast.get("tasks"):
+        arguments += ["--tasks", *forecast["tasks"]]
+    if forecast.get("prompt_method"):
+        arguments += ["--prompt-method", forecast["prompt_method"]]
+    settings = {key: value for key, value in forecast.items() if key not in FORECAST_OPTIONS}
+    return [*arguments, "--settings", json.dumps(settings, sort_keys=True)]
+
+
+def imported_entry(source: dict) -> dict:
+    """A `results:` entry as the import job reads it: without `forecast:`, so that changing a forecast
+    re-runs the forecast, not the import and everything after it."""
+    return {key: value for key, value in source.items() if key != "forecast"}
+
+
 def task_inputs(config: dict, task: str) -> dict[str, str]:
     """The files a task's items are made from, as its kind declares them (`emergence.tasks`)."""
     spec = config["tasks"][task]

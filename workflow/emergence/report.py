@@ -280,9 +280,14 @@ def write_report(
     notes: Sequence[str] = (),
     verdicts: pd.DataFrame | None = None,
     training: pd.DataFrame | None = None,
+    forecasts: pd.DataFrame | None = None,
+    forecast_figures: Sequence[Path] = (),
 ) -> None:
-    """Write the report page to `out`, atomically: the verdicts first, then the measures they rest on.
-    `training`: fits of imported curves over training."""
+    """Write the report page to `out`, atomically: the verdicts first, then the forecasts, then the measures
+    they rest on. `training`: fits of imported curves over training; `forecasts`: the forecasts tables of
+    imported sources (`emergence.report_forecasts`), `forecast_figures` their PNGs."""
+    from emergence.report_forecasts import forecasts_section
+
     models = pd.DataFrame([{column: manifest.get(column) for column in MODEL_COLUMNS} for manifest in manifests])
     if len(models):
         models = models.assign(sha=models["sha"].astype(str).str[:12]).sort_values(["n_params", "model"])
@@ -292,6 +297,7 @@ def write_report(
         f"<style>{CSS}</style></head><body>",
         "<h1>Emergence Lab report</h1>",
         *verdicts_section(verdicts, figures),
+        *forecasts_section(forecasts, list(forecast_figures)),
         *measures_section(fits, config.get("fitting", {})),
         *heldout_loss_section(manifests),
         *figures_section(figures, list(notes)),

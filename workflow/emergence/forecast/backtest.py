@@ -40,6 +40,8 @@ def forecast_ladder(ladder: Ladder) -> pd.DataFrame:
     verdict = judge(ladder)
     rows = []
     for name, method in FORECASTS.items():
+        if ladder.settings.methods and name not in ladder.settings.methods and method.candidate:
+            continue  # not asked for; baselines (naive) always run
         why = method.missing(ladder)
         if why:
             log.info(f"forecast {ladder.family} {ladder.task}: {name} does not apply ({why})")

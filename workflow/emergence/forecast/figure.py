@@ -3,7 +3,8 @@
 Against training compute C = 6ND (log scale): the rungs' final values that the rollouts held out
 (observed), the chosen method's rollout predictions with their intervals, its forecasts of the targets
 with their 90 % intervals, and the targets' actual values where known. Drawn on an Agg canvas and saved
-without date metadata (`plots.save`), so the same table gives the same bytes.
+without date metadata (`plots.save`), so the same table gives the same bytes. `draw_all` draws every
+curve of a table into one folder (rule forecast_figures_imported).
 """
 
 from __future__ import annotations
@@ -44,6 +45,20 @@ def draw_forecast(forecasts: pd.DataFrame, family: str, task: str, outs: list[Pa
     ax.grid(True, which="major", alpha=0.3)
     ax.legend(fontsize=7, loc="best")
     save_all(fig, [Path(out) for out in outs])
+
+
+def draw_all(forecasts: pd.DataFrame, out: Path, style: dict | None = None) -> list[Path]:
+    """One figure per (family, task, prompting method) with a chosen forecast, as
+    `out/{family}_{task}_{prompt_method}.png` and `.pdf`; returns the PNGs, in the table's sort order."""
+    out.mkdir(parents=True, exist_ok=True)
+    drawn = []
+    chosen = forecasts[forecasts["chosen"]]
+    for (family, task, prompt_method), _ in chosen.groupby(["family", "task", "prompt_method"], sort=True):
+        stem = out / f"{family}_{task}_{prompt_method}"
+        rows = forecasts[forecasts["prompt_method"] == prompt_method]
+        draw_forecast(rows, family, task, [stem.with_suffix(".png"), stem.with_suffix(".pdf")], style)
+        drawn.append(stem.with_suffix(".png"))
+    return drawn
 
 
 def bars(ax, rows: pd.DataFrame, colour: str, marker: str, label: str, filled: bool) -> None:

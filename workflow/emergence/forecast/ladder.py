@@ -39,6 +39,7 @@ class Settings:
     loss_task: str = "c4_en"  # the held-out set whose loss the loss-based method uses
     metrics: tuple[str, ...] = ("multiple_choice_grade", "exact_match", "acc_norm")  # first present wins
     rule: str = "monotone_rise"  # the forecastability rule (`forecast.verdict.RULES`)
+    methods: tuple[str, ...] = ()  # the forecast methods to run (empty: every registered one); naive always runs
 
     @classmethod
     def from_config(cls, entry: dict, seed: int = 0) -> Settings:
@@ -49,14 +50,15 @@ class Settings:
                 f"forecast --settings: unknown key {', '.join(unknown)} (known: {', '.join(cls.__dataclass_fields__)})"
             )
         values = {**entry, "seed": seed}
-        if "metrics" in values:
-            values["metrics"] = tuple(values["metrics"])
+        for key in ("metrics", "methods"):
+            if key in values:
+                values[key] = tuple(values[key])
         return cls(**values)
 
 
 @dataclass(frozen=True)
 class Ladder:
-    """`checkpoints`: the rungs' rows (run, n, d, step, y, task_loss, lm_loss, stderr), sorted by run and d;
+    """`checkpoints`: the rungs' rows (run, n, d, step, y, task_loss, lm_loss, stderr[, n_items]), sorted by run and d;
     `targets`: what to predict (target, n, d, actual; actual NaN when unknown)."""
 
     family: str
@@ -139,9 +141,11 @@ def family_ladders(
 
 
 def checkpoint_values(rows: pd.DataFrame, name: str, keep_stderr: bool = False) -> pd.DataFrame:
-    """(run, n, d, step, `name`[, stderr]) per checkpoint of the rows of one metric."""
+    """(run, n, d, step, `name`[, stderr, n_items]) per checkpoint of the rows of one metric (n_items
+    where the table has it: the `verdicts` forecastability rule reads it)."""
     columns = {"model": "run", "value": name}
     keep = ["model", "n", "d", "step", "value"] + (["stderr"] if keep_stderr else [])
+    keep += ["n_items"] if keep_stderr and "n_items" in rows else []
     return rows[keep].rename(columns=columns).reset_index(drop=True)
 
 

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from emergence import io
 from emergence.errors import InputError
 from emergence.forecast.backtest import forecast_ladder
 from emergence.forecast.ladder import Settings, build_ladders
@@ -41,7 +42,10 @@ def load_results(fmt: str | None, path: str | Path | None, table: str | Path | N
 
 
 def read_long_table(path: Path) -> pd.DataFrame:
-    """A long-table CSV, checked for the columns a forecast needs; N falls back to `n_params`."""
+    """A long table, checked for the columns a forecast needs; N falls back to `n_params`. Parquet is
+    an imported source's table (`io.SCHEMAS["imported"]`, rule import_results), anything else a CSV."""
+    if path.suffix == ".parquet":
+        return io.read_table(path, "imported")
     try:
         table = pd.read_csv(path)
     except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError) as err:
@@ -82,6 +86,7 @@ def run(
     """The `forecasts` table (io.SCHEMAS["forecasts"]) of every curve with a target, sorted."""
     if not targets and not planned:
         raise InputError("forecast: no --targets (model names of the results) nor --predict NAME:N:D given")
+    check_methods(settings.methods)
     if prompt_method is not None:
         results = results[results["method"] == prompt_method]
     ladders = build_ladders(results, targets, settings, tasks, planned)
@@ -95,3 +100,12 @@ def run(
             f" [{row.lower:.3f}, {row.upper:.3f}] ({row.verdict})"
         )
     return table.sort_values(ORDER, kind="stable").reset_index(drop=True)
+
+
+def check_methods(names: Sequence[str]) -> None:
+    """InputError naming a forecast method that is not registered."""
+    from emergence.forecast import FORECASTS
+
+    unknown = sorted(set(names) - set(FORECASTS))
+    if unknown:
+        raise InputError(f"forecast methods: {', '.join(unknown)} unknown (known: {', '.join(sorted(FORECASTS))})")
