@@ -11,7 +11,6 @@ import os
 
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # L-BFGS-B on 16 points: threads only contend
 
-import logging
 from dataclasses import replace
 from pathlib import Path
 
