@@ -1,0 +1,219 @@
+"""Subcommands for results made elsewhere (import, fits, verdicts, figures, forecasts) and the logging
+helpers the fit stage shares; `emergence.cli` lists them with the others. Thin, like every subcommand."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from pathlib import Path
+
+import pandas as pd
+
+from emergence import io
+from emergence.errors import EmergenceError, InputError
+
+log = logging.getLogger("emergence")
+
+
+def log_verdicts(verdicts: pd.DataFrame) -> None:
+    """One line: how many curves got each verdict."""
+    counts = verdicts["verdict"].value_counts().sort_index()
+    log.info(f"verdicts: {', '.join(f'{n} {v}' for v, n in counts.items()) or 'none'}")
+
+
+def report_not_fittable(fits: pd.DataFrame) -> None:
+    """One line per distinct reason a fit or measure was not made, then a count of what was."""
+    for status, count in fits.loc[fits["status"] != "ok", "status"].value_counts().sort_index().items():
+        log.info(f"{count} rows {status}")
+    ok, held = fits["status"] == "ok", fits["status"].str.startswith("not preferred")  # values kept, not preferred
+    with_interval = ok & fits["ci_low"].notna() & fits["ci_high"].notna()
+    log.info(
+        f"fits: {ok.sum()} numbers, {with_interval.sum()} of them with intervals, {(~ok & ~held).sum()} rows not "
+        f"fittable, {held.sum()} rows of sigmoids not preferred"
+    )
+
+
+def cmd_fit_csv(args) -> None:
+    """`import-results --format table` and the fits over sizes, in one command (options: OPTION_HELP)."""
+    from emergence.analysis import Settings, analyse_imported
+    from emergence.importers.metadata import REGISTRY
+    from emergence.importers.table import read_tables
+
+    settings = Settings.from_config(settings_json(args.settings), args.seed or 0)
+    table = read_tables(args.csv, args.models or REGISTRY, args.percent or "auto")
+    if args.table:
+        io.write_atomically(args.table, lambda tmp: table.to_csv(tmp, index=False))
+    fits = analyse_imported(table, settings)
+    if args.out:
+        io.write_atomically(args.out, lambda tmp: fits.to_csv(tmp, index=False, float_format="%.6g"))
+    else:
+        fits.to_csv(sys.stdout, index=False, float_format="%.6g")
+    report_not_fittable(fits)
+
+
+def settings_json(text: str | None) -> dict:
+    """`--settings` as a dict: a JSON object of `fitting` keys (none: the defaults)."""
+    try:
+        settings = json.loads(text) if text else {}
+    except json.JSONDecodeError as err:
+        raise InputError(f"--settings is not JSON ({err.msg} at column {err.colno}): {text}") from None
+    if not isinstance(settings, dict):
+        raise InputError(f"--settings must be a JSON object of fitting keys, not {text}")
+    return settings
+
+
+def settings_help() -> str:
+    """Every `fitting` key with its default and meaning, from config/schema.yaml (whose defaults a test
+    checks against `analysis.Settings`), for `fit-csv --help`."""
+    import yaml
+
+    schema = yaml.safe_load((Path(__file__).resolve().parents[2] / "config" / "schema.yaml").read_text())
+    keys = schema["properties"]["fitting"]["properties"]
+    lines = [
+        f"  {name} (default {json.dumps(key.get('default'))}): {key.get('description', '')}"
+        for name, key in keys.items()
+    ]
+    return "settings keys (--settings, a JSON object; a misspelled key is an error):\n" + "\n".join(lines) + "\n"
+
+
+def cmd_import_results(args) -> None:
+    from emergence.analysis import Settings, analyse_imported
+    from emergence.importers import import_items, import_results
+    from emergence.importers.metadata import REGISTRY
+
+    table = import_results(args.format, args.path, args.models or REGISTRY)
+    settings = Settings.from_config(json.loads(args.settings) if args.settings else {}, args.seed or 0)
+    if args.samples_out:  # read before anything is written: a bad samples file leaves no output
+        items = import_items(args.format, args.path, args.models or REGISTRY, args.tokenizer)
+        io.write_table(items, args.samples_out, "imported_scores", {"format": args.format})
+        n_items = len(items[["task", "item_id"]].drop_duplicates())
+        log.info(f"per-item scores: {len(items)} rows, {n_items} items -> {args.samples_out}")
+    table.to_csv(args.out, index=False)
+    log.info(
+        f"imported {len(table)} rows: {table['model'].nunique()} models, {table['task'].nunique()} tasks,"
+        f" {table[['model', 'revision']].drop_duplicates().shape[0]} checkpoints -> {args.out}"
+    )
+    if args.fits:
+        fits = analyse_imported(table, settings)
+        fits.to_csv(args.fits, index=False, float_format="%.6g")
+        report_not_fittable(fits)
+
+
+def cmd_forecast(args) -> None:
+    from emergence.forecast.ladder import Settings
+    from emergence.forecast.stage import load_results, parse_planned, run
+
+    results, default_targets = load_results(args.format, args.path, args.table)
+    settings = Settings.from_config(json.loads(args.settings) if args.settings else {}, args.seed or 0)
+    targets = args.targets or default_targets
+    forecasts = run(results, targets, settings, args.tasks, args.prompt_method, parse_planned(args.predict))
+    io.write_table(forecasts, args.out, "forecasts")
+    log.info(f"forecasts: {len(forecasts)} rows -> {args.out}")
+
+
+def cmd_figures_forecast(args) -> None:
+    from emergence.forecast.figure import draw_all
+
+    forecasts = io.read_table(args.forecasts, "forecasts")
+    drawn = draw_all(forecasts, Path(args.out), json.loads(args.style))
+    log.info(f"forecast figures {args.out}: {len(drawn)} drawn")
+
+
+def cmd_import_source(args) -> None:
+    from emergence.analysis.checkpoints import checkpoint_manifests, select
+    from emergence.importers import import_results
+    from emergence.importers.metadata import REGISTRY
+
+    entry = json.loads(args.entry)
+    table = select(import_results(entry["format"], entry["path"], entry.get("models") or REGISTRY), entry)
+    io.write_table(table, args.out, "imported", {"source": entry["name"], "format": entry["format"]})
+    io.write_json(checkpoint_manifests(table, entry["name"]), args.models)
+    log.info(
+        f"{entry['name']}: {table['file'].nunique()} files, {len(table)} rows, {table['model'].nunique()} models,"
+        f" {table[['model', 'step']].drop_duplicates().shape[0]} checkpoints, {table['task'].nunique()} tasks"
+    )
+
+
+def cmd_import_items(args) -> None:
+    from emergence.analysis.items import CHECKPOINT
+    from emergence.importers import import_items
+    from emergence.importers.metadata import REGISTRY
+
+    entry = json.loads(args.entry)
+    items = import_items(entry["format"], entry["path"], entry.get("models") or REGISTRY, entry.get("tokenizer"))
+    kept = io.read_table(args.table, "imported")[CHECKPOINT].drop_duplicates()  # the entry's selection
+    selected = items.merge(kept, on=CHECKPOINT, how="inner")[items.columns].reset_index(drop=True)
+    if len(selected) < len(items):
+        log.info(f"{entry['name']}: {len(items) - len(selected)} per-item rows outside the entry's selection left out")
+    items = selected
+    io.write_table(items, args.out, "imported_scores", {"source": entry["name"], "format": entry["format"]})
+    counts = items.groupby("source")["metric"].agg(lambda m: ", ".join(sorted(set(m))))
+    metrics = "; ".join(f"{source}: {names}" for source, names in counts.items())
+    log.info(f"{entry['name']}: {len(items)} per-item rows -> {args.out}; {metrics}")
+
+
+def cmd_fit_imported(args) -> None:
+    from emergence.analysis import Settings, analyse_imported
+    from emergence.analysis.checkpoints import analyse_training
+    from emergence.analysis.items import item_fits
+
+    check_curves(args.curves)
+    table = io.read_table(args.table, "imported")
+    metrics = set(json.loads(args.metrics))
+    for metric in sorted(set(table["metric"]) - metrics):
+        log.info(f"{metric}: imported, not fitted (not among the config's metrics)")
+    table = table[table["metric"].isin(metrics)]
+    settings = Settings.from_config(json.loads(args.settings), args.seed)
+    if args.curves == "sizes" and args.items:
+        fits = item_fits(io.read_table(args.items, "imported_scores"), table, sorted(metrics), settings)
+    elif args.curves == "sizes":
+        fits = analyse_imported(table, settings)
+    else:
+        fits = analyse_training(table, settings, args.threads or 1)
+    io.write_table(fits.astype({"n_models": "int32", "n_items": "int32"}), args.out, "fits")
+    report_not_fittable(fits)
+
+
+def cmd_verdicts_imported(args) -> None:
+    from emergence.analysis import Settings, verdicts_imported
+    from emergence.analysis.items import item_verdicts
+
+    table = io.read_table(args.table, "imported")
+    metrics = json.loads(args.metrics)
+    table = table[table["metric"].isin(set(metrics))]
+    settings = Settings.from_config(json.loads(args.settings), args.seed)
+    if args.items:
+        verdicts = item_verdicts(io.read_table(args.items, "imported_scores"), table, metrics, settings)
+    else:
+        verdicts = verdicts_imported(table, settings)
+    io.write_table(verdicts, args.out, "verdicts")
+    log_verdicts(verdicts)
+
+
+def check_curves(name: str) -> None:
+    from emergence.analysis.checkpoints import CURVES
+
+    if name not in CURVES:
+        raise EmergenceError(f"--curves: {name!r} is not a kind of curve ({', '.join(CURVES)})")
+
+
+def cmd_figures_imported(args) -> None:
+    from emergence.plots_imported import draw_imported
+
+    check_curves(args.curves)
+    fits = io.read_table(args.fits, "fits")
+    drawn = draw_imported(
+        args.curves, fits, read_manifests(args.manifests), json.loads(args.metrics), args.source,
+        json.loads(args.style), Path(args.out), args.threads or 1,
+    )  # fmt: skip
+    log.info(f"figures {args.out}: {len(drawn)} drawn")
+
+
+def read_manifests(paths: list[str]) -> list[dict]:
+    """Model manifests: one per file, or a list per file (an imported source's checkpoints)."""
+    manifests = []
+    for path in paths:
+        data = json.loads(Path(path).read_text())
+        manifests += data if isinstance(data, list) else [data]
+    return manifests
