@@ -240,3 +240,27 @@ def test_report_embeds_figures_measures_and_notes(tables, tmp_path):
     ].iloc[0]
     assert "<h2>Emergence measures</h2>" in page
     assert f"{breakthrough.value:.4g} [{breakthrough.ci_low:.4g}, {breakthrough.ci_high:.4g}]" in page
+
+
+def test_report_opens_with_the_verdicts(tables, tmp_path):
+    """Counts first, one line per reason a curve was not judged (not a row each), then every judged curve,
+    its verdict linked to the figure drawn for its task x method; before the measures table."""
+    figure = tmp_path / "results" / "figures" / "metrics" / "addition" / "zero_shot.png"
+    methods, options, _ = FIGURES["metrics"]
+    render("metrics", pd.concat([tables[m] for m in methods]), MANIFESTS, options, "metrics", [figure], {})
+    curve = {"digits": "all", "metric": "exact_match", "twin": "answer_logprob", "confidence": "high"}
+    rows = [("tiny", "addition", "zero_shot", "mirage", "A."), ("tiny", "addition", "scratchpad", "flat", "B.")]
+    rows += [("smol", t, "zero_shot", "insufficient", "C.") for t in ("addition", "subtraction", "multiplication")]
+    names = ("family", "task", "method", "verdict", "sentence")
+    verdicts = pd.DataFrame([{**curve, **dict(zip(names, row))} for row in rows])
+    fits = pd.concat(tables.values(), ignore_index=True)
+    config = {"fitting": {"x_axes": ["n_params"]}}
+    summary = summarise_scores(synthetic_scores("zero_shot", 0.6))
+    write_report(tmp_path / "report.html", [figure], fits, MANIFESTS, config, summary, [], verdicts)
+    page = (tmp_path / "report.html").read_text()
+    assert page.index("<h2>Verdicts</h2>") < page.index("<h2>Emergence measures</h2>")
+    assert '<a href="#figure-metrics/addition/zero_shot">mirage</a>' in page
+    assert "<li>3 curves: C.</li>" in page and page.count("C.") == 1  # counted once, not a row each
+    assert "Every curve below: family: tiny; digits: all; metric: exact_match; twin: answer_logprob." in page
+    assert '<figure id="figure-metrics/addition/zero_shot">' in page
+    assert "<td>addition · scratchpad</td>" in page and "<td>flat</td>" in page

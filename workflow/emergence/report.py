@@ -27,7 +27,8 @@ figure { display: inline-block; width: 48%; margin: 0 1% 1rem 0; vertical-align:
 img { max-width: 100%; }
 pre { background: #f7f7f7; padding: 1rem; overflow-x: auto; }
 .wide { overflow-x: auto; max-width: 100%; }
-td.sentence { text-align: left; }
+.verdicts table { width: 100%; }
+.verdicts td { text-align: left; }
 """
 MODEL_COLUMNS = [
     "model",
@@ -78,10 +79,10 @@ def heldout_loss_section(manifests: list[dict]) -> list[str]:
     return [*parts, table_html(pd.DataFrame(rows))]
 
 
-def table_html(df: pd.DataFrame, escape: bool = True) -> str:
-    """A table that scrolls inside the page when it is wider than the window."""
+def table_html(df: pd.DataFrame, escape: bool = True, kind: str = "") -> str:
+    """A table that scrolls inside the page when it is wider than the window; `kind` adds a CSS class."""
     table = df.to_html(index=False, na_rep="", float_format=lambda v: f"{v:.4g}", border=0, escape=escape)
-    return f'<div class="wide">{table}</div>'
+    return f'<div class="{" ".join(["wide", kind]).strip()}">{table}</div>'
 
 
 VERDICT_ORDER = ["emergent", "mirage", "smooth", "flat", "saturated", "non_monotone", "insufficient"]
@@ -107,13 +108,24 @@ def verdicts_section(verdicts: pd.DataFrame, figures: list[Path]) -> list[str]:
         return parts
     stems = {figure_id(p) for p in figures}
     rows = judged.sort_values([*CURVE, "metric"], kind="stable")
-    cells = rows[[*CURVE, "metric", "twin"]].map(html.escape)
-    cells["verdict"] = [
-        verdict_link(v, f"metrics/{t}/{m}", stems) for v, t, m in zip(rows["verdict"], rows["task"], rows["method"])
-    ]
-    cells["confidence"] = rows["confidence"].map(html.escape)
-    cells["sentence"] = rows["sentence"].map(html.escape)
-    return [*parts, table_html(cells, escape=False)]
+    keys = [c for c in [*CURVE, "metric", "twin"] if rows[c].nunique() > 1 or c in ("task", "method")]
+    same = [c for c in [*CURVE, "metric", "twin"] if c not in keys]  # said once above, not on every row
+    if same:
+        shared = "; ".join(f"{c}: {rows[c].iloc[0] or 'none'}" for c in same)
+        parts.append(f"<p>Every curve below: {html.escape(shared)}.</p>")
+    curves = [" · ".join(html.escape(v) for v in row if v) for row in rows[keys].itertuples(index=False)]
+    cells = pd.DataFrame(
+        {
+            " · ".join(keys): curves,
+            "verdict": [
+                verdict_link(v, f"metrics/{t}/{m}", stems)
+                for v, t, m in zip(rows["verdict"], rows["task"], rows["method"])
+            ],
+            "confidence": rows["confidence"].map(html.escape).to_numpy(),
+            "why": rows["sentence"].map(html.escape).to_numpy(),
+        }
+    )
+    return [*parts, table_html(cells, escape=False, kind="verdicts")]
 
 
 def verdict_link(verdict: str, stem: str, stems: set[str]) -> str:
