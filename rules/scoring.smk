@@ -1,15 +1,16 @@
-# Stage 5: score stored generations under every configured metric (never re-runs a model).
+# Stage 5: score stored generations under every configured metric (never re-runs a model). One job per
+# model, like inference: its generations come from one job, and the tokenizer loads once.
 
 
 rule score:
     input:
         manifest="results/models/{model}/manifest.json",
-        generations="results/generations/{model}/{task}/{method}.parquet",
-        task_items="results/tasks/{task}.parquet",
+        generations=per_pair("results/generations/{{model}}/{task}/{method}.parquet"),
+        task_items=per_pair("results/tasks/{task}.parquet"),
     output:
-        "results/scores/{model}/{task}/{method}.parquet",
+        per_pair("results/scores/{{model}}/{task}/{method}.parquet"),
     log:
-        "logs/scores/{model}/{task}/{method}.log",
+        "logs/scores/{model}.log",
     params:
         metrics=as_json(config["metrics"]),
     conda:

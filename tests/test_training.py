@@ -37,6 +37,13 @@ def test_training_the_smallest_size_twice_gives_identical_weights(tmp_path):
     assert other["curve"] != first["curve"]
 
 
+def test_a_ladder_rung_trains_on_its_own_budget(tmp_path):
+    """An entry's `tokens` replaces `training.tokens` for that size alone (the tiny ladder's budgets)."""
+    record = train_tiny_family_member(tmp_path / "a", {**SMALLEST, "tokens": 6000}, TRAINING, seed=0)
+    assert 6000 <= record["training_tokens"] < 6000 + TRAINING["seq_len"] * TRAINING["batch_size"]
+    assert record["training"]["tokens"] == 6000 and record["steps"] < 12000 // (128 * 8) + 1
+
+
 def test_evaluation_items_never_appear_in_the_curriculum():
     config = yaml.safe_load((REPO / "config/config.yaml").read_text())
     lines = set(curriculum(random.Random("0/train"), {**config["training"], "max_digits": 2}, 400_000, heldout=False))

@@ -34,7 +34,7 @@ from emergence.cli_imported import (
     report_not_fittable,
     settings_help,
 )
-from emergence.errors import EmergenceError
+from emergence.errors import EmergenceError, InputError
 
 log = logging.getLogger("emergence")
 
@@ -101,25 +101,28 @@ def cmd_infer(args) -> None:
 
 
 def cmd_score(args) -> None:
+    """Every (task, method) of one model in one process: the tokenizer loads once per model, as the
+    engine does in `infer` (`--generations`, `--tasks` and `--out` are parallel lists)."""
     from transformers import AutoTokenizer
 
     from emergence.scoring import score_file
     from emergence.scoring.items import batch_tokenizer
 
+    if not len(args.generations) == len(args.tasks) == len(args.out):
+        raise InputError(
+            f"score: {len(args.generations)} --generations, {len(args.tasks)} --tasks and {len(args.out)} --out"
+            " files: give one task items file and one output per generations file"
+        )
     manifest = json.loads(Path(args.manifest).read_text())
-    tokenizer = AutoTokenizer.from_pretrained(manifest["path"])
-    tasks = io.read_table(args.tasks, "tasks")
+    tokenize = batch_tokenizer(AutoTokenizer.from_pretrained(manifest["path"]))
     metrics = json.loads(args.metrics)
-    rows = score_file(
-        args.generations,
-        tasks,
-        manifest,
-        batch_tokenizer(tokenizer),
-        metrics,
-        args.out,
-        {"model": args.model, "model_sha": manifest["sha"]},
-    )
-    log.info(f"scores {args.model} {Path(args.generations).parent.name}/{Path(args.generations).stem}: {rows} rows")
+    tasks: dict[str, pd.DataFrame] = {}
+    for generations, task_items, out in zip(args.generations, args.tasks, args.out):
+        if task_items not in tasks:
+            tasks[task_items] = io.read_table(task_items, "tasks")
+        meta = {"model": args.model, "model_sha": manifest["sha"]}
+        rows = score_file(generations, tasks[task_items], manifest, tokenize, metrics, out, meta)
+        log.info(f"scores {args.model} {Path(generations).parent.name}/{Path(generations).stem}: {rows} rows")
 
 
 def cmd_fit(args) -> None:
@@ -207,8 +210,8 @@ COMMANDS = {
     ),
     "score": (
         cmd_score,
-        "score one model's generations for one task x method",
-        "--model --manifest --generations --tasks --metrics --out",
+        "score one model's generations for every task x method (one tokenizer load)",
+        "--model --manifest --generations+ --tasks+ --metrics --out+",
     ),
     "fit": (
         cmd_fit,

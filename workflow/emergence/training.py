@@ -79,7 +79,8 @@ def packed(tokenizer, lines: list[str], seq_len: int, pad: int):
 
 
 def train_tiny_family_member(out: Path, entry: dict, training: dict, seed: int) -> dict:
-    """Train one size on `training["tokens"]` curriculum tokens and save it (with its tokenizer) in `out`.
+    """Train one size on `training["tokens"]` curriculum tokens (or the entry's own `tokens`: a model ladder
+    trains each size at several budgets) and save it (with its tokenizer) in `out`.
 
     AdamW with linear warm-up and cosine decay to a tenth of the peak rate; loss on every real token.
     Returns the training record also saved as `training.json`: tokens seen (D), steps, and held-out
@@ -98,6 +99,7 @@ def train_tiny_family_member(out: Path, entry: dict, training: dict, seed: int) 
     pad = tokenizer.token_to_id("<pad>")
     assert pad is not None  # build_byte_tokenizer adds <pad>
     seq_len = training["seq_len"]
+    training = {**training, "tokens": entry.get("tokens", training["tokens"])}
     train_ids = packed(
         tokenizer, curriculum(random.Random(f"{seed}/train"), training, training["tokens"], False), seq_len, pad
     )
