@@ -1,4 +1,4 @@
-# Emergence Lab: models -> tasks -> prompts -> inference -> scoring -> fitting -> figures + report.
+# Emergence Lab: models -> tasks -> prompts -> inference -> scoring -> fitting (+ forecasts) -> figures + report.
 # Each stage is one file in rules/; all logic lives in the Python package workflow/emergence/.
 from pathlib import Path
 
@@ -43,6 +43,7 @@ include: "rules/prompts.smk"
 include: "rules/inference.smk"
 include: "rules/scoring.smk"
 include: "rules/fitting.smk"
+include: "rules/forecast.smk"
 include: "rules/figures.smk"
 include: "rules/imported.smk"
 

@@ -19,6 +19,7 @@ from emergence.plan import (
     model_resources,
     plan,
     source_files,
+    sweep_forecast_arguments,
 )
 from emergence.plan import model_inputs as model_inputs_of
 from emergence.plan import task_inputs as task_inputs_of
@@ -60,6 +61,7 @@ SOURCES = SWEEP.sources  # results made elsewhere, by name (rules/imported.smk)
 ITEM_SOURCES = [name for name, source in SOURCES.items() if keeps_items(source)]  # their format keeps items
 CURVES = ["sizes", "training"]  # an imported source's two kinds of curve (emergence/analysis/checkpoints.py)
 FORECAST_SOURCES = forecast_sources(config)  # sources with a `forecast:` section (rule forecast_imported)
+SWEEP_FORECAST = "forecast" in config and bool(MODELS)  # the sweep's own models forecast (rules/forecast.smk)
 
 
 def per_pair(pattern, **wildcards):
@@ -125,6 +127,11 @@ def imported(pattern, curves=CURVES):
 def forecasted(pattern):
     """`pattern` filled in for every imported source with a `forecast:` section."""
     return expand(pattern, source=FORECAST_SOURCES)
+
+
+def sweep_forecasted(path):
+    """`path` (an output of rules/forecast.smk) when the sweep forecasts its own models, else nothing."""
+    return [path] if SWEEP_FORECAST else []
 
 
 def forecast_options(wildcards):

@@ -126,6 +126,17 @@ def snakemake(workdir: Path, config: dict, *args: str, env: dict | None = None) 
     return subprocess.run(command, capture_output=True, text=True, timeout=1800, env=env)
 
 
+@pytest.fixture(scope="session")
+def finished_sweep(tiny_checkpoints, tmp_path_factory) -> tuple[Path, dict]:
+    """The small sweep (`sweep_config`) run through the real workflow once per session: (workdir, config).
+    Tests that change its folder say so (test_workflow.py adds tasks late); others work on a copy."""
+    workdir = tmp_path_factory.mktemp("sweep")
+    config = sweep_config(tiny_checkpoints)
+    result = snakemake(workdir, config)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return workdir, config
+
+
 def engine_stats(workdir: Path, model: str) -> list[dict]:
     import json
 

@@ -21,15 +21,6 @@ STAGE_FILES = {
 }
 
 
-@pytest.fixture(scope="module")
-def finished_sweep(tiny_checkpoints, tmp_path_factory):
-    workdir = tmp_path_factory.mktemp("sweep")
-    config = sweep_config(tiny_checkpoints)
-    result = snakemake(workdir, config)
-    assert result.returncode == 0, result.stderr[-3000:]
-    return workdir, config
-
-
 def test_every_stage_writes_files_that_follow_their_schema(finished_sweep, tiny_checkpoints):
     workdir, _ = finished_sweep
     tasks = io.read_table(workdir / STAGE_FILES["tasks"], "tasks")

@@ -28,6 +28,7 @@ from emergence.cli_imported import (
     cmd_import_items,
     cmd_import_results,
     cmd_import_source,
+    cmd_sweep_results,
     cmd_verdicts_imported,
     log_verdicts,
     read_manifests,
@@ -232,7 +233,13 @@ COMMANDS = {
     "forecast": (
         cmd_forecast,
         "predict larger models' scores with intervals from a ladder of smaller ones, backtested",
-        "--format? --path? --table? --targets+? --predict+? --tasks+? --prompt-method? --settings? --seed?:int --out",
+        "--format? --path? --table? --targets+? --predict+? --tasks+? --prompt-method? --hold-out? --settings?"
+        " --seed?:int --out",
+    ),
+    "sweep-results": (
+        cmd_sweep_results,
+        "a sweep's scores files as the long table of per-model means the forecast stage reads (--table)",
+        "--scores+ --manifests+ --methods --out",
     ),
     "figures-forecast": (
         cmd_figures_forecast,

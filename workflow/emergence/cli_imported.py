@@ -107,9 +107,21 @@ def cmd_forecast(args) -> None:
     results, default_targets = load_results(args.format, args.path, args.table)
     settings = Settings.from_config(json.loads(args.settings) if args.settings else {}, args.seed or 0)
     targets = args.targets or default_targets
-    forecasts = run(results, targets, settings, args.tasks, args.prompt_method, parse_planned(args.predict))
+    planned = parse_planned(args.predict)
+    forecasts = run(results, targets, settings, args.tasks, args.prompt_method, planned, args.hold_out)
     io.write_table(forecasts, args.out, "forecasts")
     log.info(f"forecasts: {len(forecasts)} rows -> {args.out}")
+
+
+def cmd_sweep_results(args) -> None:
+    from emergence.forecast.sweep import sweep_results
+
+    scores = pd.concat([io.read_table(p, "scores").assign(file=p) for p in args.scores], ignore_index=True)
+    table = sweep_results(scores, read_manifests(args.manifests), json.loads(args.methods))
+    io.write_table(table, args.out, "imported", {"source": "sweep"})
+    log.info(
+        f"sweep results: {len(table)} rows, {table['model'].nunique()} models, {len(args.scores)} files -> {args.out}"
+    )
 
 
 def cmd_figures_forecast(args) -> None:

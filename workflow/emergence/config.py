@@ -22,6 +22,8 @@ def check_config(config: dict) -> None:
     for name, entry in config.get("models", {}).items():
         source_of(name, entry).check(name, entry, config)
     check_results(config.get("results", []))
+    if "forecast" in config:
+        check_sweep_forecast(config)
     training = config.get("training")
     if training:
         from emergence.training import longest_line
@@ -114,6 +116,25 @@ def check_forecast(name: str, forecast: dict) -> None:
         raise ConfigError(f"results.{name}.forecast.rule: unknown rule {forecast['rule']!r} (known: {known})")
     if not forecast.get("targets") and not forecast.get("predict"):
         raise ConfigError(f"results.{name}.forecast: give targets (models held out) or predict (models not trained)")
+
+
+def check_sweep_forecast(config: dict) -> None:
+    """The sweep's own `forecast:` names models, tasks and a method of the sweep (its forecast methods and
+    rule are checked by the schema: importing the forecast package here would slow every start)."""
+    from emergence.plan import expand_methods
+
+    forecast, models = config["forecast"], config.get("models", {})
+    if not models:
+        raise ConfigError("forecast: the sweep runs no models (results made elsewhere: results.<name>.forecast)")
+    for key, known in (("targets", models), ("tasks", config.get("tasks", {}))):
+        unknown = sorted(set(forecast.get(key, [])) - set(known))
+        if unknown:
+            raise ConfigError(f"forecast.{key}: {', '.join(unknown)} not in the sweep ({', '.join(sorted(known))})")
+    methods = expand_methods(config.get("methods", {}))
+    if "prompt_method" in forecast and forecast["prompt_method"] not in methods:
+        raise ConfigError(f"forecast.prompt_method: {forecast['prompt_method']} is not a method ({', '.join(methods)})")
+    if "targets" in forecast and not forecast["targets"] and not forecast.get("predict"):
+        raise ConfigError("forecast: targets [] holds out no model; give predict (models not trained) too")
 
 
 def schema_problem(config: dict, schema_file: str | Path) -> str | None:

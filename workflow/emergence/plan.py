@@ -107,6 +107,14 @@ def forecast_arguments(forecast: dict, seed: int) -> list[str]:
     return [*arguments, "--settings", json.dumps(settings, sort_keys=True)]
 
 
+def sweep_forecast_arguments(config: dict) -> list[str]:
+    """`emergence forecast` options of the sweep's own `forecast:` section (rule forecast): as a source's,
+    with the task loss `target_nll` (the scores' per-token loss) unless set, and each family's largest
+    size held out (`--hold-out largest`) unless `targets` names the models (`[]`: none, only `predict`)."""
+    forecast = {"task_loss": "target_nll", **config["forecast"]}
+    return forecast_arguments(forecast, config["seed"]) + ([] if "targets" in forecast else ["--hold-out", "largest"])
+
+
 def imported_entry(source: dict) -> dict:
     """A `results:` entry as the import job reads it: without `forecast:`, so that changing a forecast
     re-runs the forecast, not the import and everything after it."""

@@ -51,7 +51,8 @@ def chosen_rows(forecasts: pd.DataFrame) -> pd.DataFrame:
 
 
 EXPLANATION = (
-    "Each target model predicted from the smaller models of its family (declared in the config before the run):"
+    "Each target model predicted from the smaller models of its family (declared in the config before the run;"
+    " for the sweep's own models, by default each family's largest size):"
     " the method the selection rule chose, its forecast with its prediction interval (the source's"
     " forecast.level, 90 % by default), the actual score where the target was evaluated, the error (forecast"
     " minus actual), the method's backtest error (mean absolute error predicting the largest rungs from the"

@@ -94,6 +94,12 @@ class Settings:
         return cls(**values, seed=seed)
 
 
+def per_token_nll(logprob: np.ndarray, tokens: np.ndarray) -> np.ndarray:
+    """`target_nll` of each item: -log P(target) / its tokens (nats per token; an empty target counts as
+    one token), from `target_logprob` (natural log) and the scores' `target_tokens`; any shape, elementwise."""
+    return -np.asarray(logprob, float) / np.maximum(np.asarray(tokens, float), 1.0)
+
+
 def discontinuous(metric: str) -> bool:
     return metric != TARGET_NLL and spec(metric).discontinuous
 
@@ -136,7 +142,7 @@ class Curve:
             if m in self.values
         }
         if "target_logprob" in self.values:
-            self.values[TARGET_NLL] = -self.values["target_logprob"] / np.maximum(self.tokens["target_logprob"], 1.0)
+            self.values[TARGET_NLL] = per_token_nll(self.values["target_logprob"], self.tokens["target_logprob"])
             self.nan[TARGET_NLL] = self.nan["target_logprob"]
         # keep the items every model has under every usable metric (a metric with NaN scores is not used)
         usable = [v for m, v in self.values.items() if not self.nan[m]]

@@ -31,7 +31,7 @@ class Chained(ForecastMethod):
             return f"no {self.column} for every run"
         if len(finals) < 5:  # five parameters in step 1
             return f"{len(finals)} runs, fewer than the 5 parameters of L(N, D)"
-        return ""
+        return ladder.unknown_tokens()
 
     def fit(self, ladder: Ladder, weights: np.ndarray) -> Fitted:
         finals = ladder.finals()

@@ -25,7 +25,9 @@ class Direct(ForecastMethod):
 
     def missing(self, ladder: Ladder) -> str:
         runs = len(ladder.finals())
-        return "" if runs >= 4 else f"{runs} runs, fewer than the sigmoid's 4 parameters"
+        if runs < 4:
+            return f"{runs} runs, fewer than the sigmoid's 4 parameters"
+        return ladder.unknown_tokens()
 
     def fit(self, ladder: Ladder, weights: np.ndarray) -> Fitted:
         finals = ladder.finals()

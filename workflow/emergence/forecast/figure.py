@@ -1,6 +1,7 @@
 """The forecast figure of one curve, drawn from its rows of the `forecasts` table alone.
 
-Against training compute C = 6ND (log scale): the rungs' final values that the rollouts held out
+Against training compute C = 6ND (log scale; against N when some model's D is unknown, as for a
+sweep's checkpoints without `training_tokens`): the rungs' final values that the rollouts held out
 (observed), the chosen method's rollout predictions with their intervals, its forecasts of the targets
 with their 90 % intervals, and the targets' actual values where known. Drawn on an Agg canvas and saved
 without date metadata (`plots.save`), so the same table gives the same bytes. `draw_all` draws every
@@ -25,7 +26,9 @@ def draw_forecast(forecasts: pd.DataFrame, family: str, task: str, outs: list[Pa
     if rows.empty:
         raise InputError(f"forecast figure: no chosen forecast of {family} {task} in the table")
     fig, (ax,) = new_figure({**DEFAULT_STYLE, **(style or {})})
-    rows = rows.assign(compute=6.0 * rows["n_params"] * rows["training_tokens"])
+    compute = 6.0 * rows["n_params"] * rows["training_tokens"]
+    by_compute = bool(compute.notna().all())
+    rows = rows.assign(compute=compute if by_compute else rows["n_params"])
     observed = rows[rows["holdout"] > 0].drop_duplicates("target")
     ax.scatter(observed["compute"], observed["actual"], color="0.4", s=14, label="held-out rungs (observed)", zorder=3)
     rollout = rows[rows["holdout"] == 1]
@@ -38,7 +41,9 @@ def draw_forecast(forecasts: pd.DataFrame, family: str, task: str, outs: list[Pa
         ax.annotate(str(row.target), (row.compute, row.lower), textcoords="offset points", xytext=(4, -10), fontsize=7)
     ax.set_xscale("log")
     ax.margins(x=0.12, y=0.1)
-    ax.set_xlabel("training compute C = 6ND (FLOPs, log scale)")
+    ax.set_xlabel(
+        "training compute C = 6ND (FLOPs, log scale)" if by_compute else "non-embedding parameters N (log scale)"
+    )
     ax.set_ylabel(f"{rows['metric'].iloc[0]}")
     verdict = rows["verdict"].iloc[0]
     ax.set_title(f"{family}: {task}" + ("" if verdict == "forecastable" else f" ({verdict}: unforecastable)"))

@@ -2,9 +2,10 @@
 
 Built from the importers' long table (`importers.COLUMNS`). A rung is one model size N; a run is one
 model (a size trained to one token budget D). N is the non-embedding parameter count (Kaplan et al.
-2020; Bhagia et al. 2024 use it too). Each checkpoint carries the metric `y`, the task loss
-(`bits_per_byte` of the correct continuation on the same task) and the language-modelling loss
-(`target_nll` of the held-out set `Settings.loss_task`) where the table has them.
+2020; Bhagia et al. 2024 use it too). Each checkpoint carries the metric `y`, the task loss (the metric
+`Settings.task_loss` on the same task: `bits_per_byte` of the correct continuation for imported results,
+`target_nll` for a sweep's own models) and the language-modelling loss (`target_nll` of the held-out
+set `Settings.loss_task`) where the table has them.
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ class Settings:
     metrics: tuple[str, ...] = ("multiple_choice_grade", "exact_match", "acc_norm")  # first present wins
     rule: str = "monotone_rise"  # the forecastability rule (`forecast.verdict.RULES`)
     methods: tuple[str, ...] = ()  # the forecast methods to run (empty: every registered one); naive always runs
+    task_loss: str = TASK_LOSS  # the metric two_step reads as the task loss (a sweep's own models: target_nll)
 
     @classmethod
     def from_config(cls, entry: dict, seed: int = 0) -> Settings:
@@ -82,6 +84,13 @@ class Ladder:
     def rungs(self) -> np.ndarray:
         return np.unique(self.checkpoints["n"].to_numpy())
 
+    def unknown_tokens(self) -> str:
+        """Why D (and C = 6ND) is not known for every run and target (a sweep's model without
+        `training_tokens`): the methods that read D do not apply; "" when it is known."""
+        unknown = sorted(set(self.checkpoints.loc[self.checkpoints["d"].isna(), "run"]))
+        unknown += sorted(self.targets.loc[self.targets["d"].isna(), "target"])
+        return f"training tokens D unknown for {', '.join(map(str, unknown))}" if unknown else ""
+
     def without(self, k: int) -> Ladder:
         """The ladder with its `k` largest rungs held out; their runs' final values become the targets."""
         cut = self.rungs()[-k]
@@ -101,7 +110,8 @@ def build_ladders(
 
     The models named in `targets` are predicted; every other model of a family with a target is a rung.
     `planned` targets (name, N, D: models not trained) are predicted in every family. InputError for a
-    target no family has. Tasks without any listed metric, or without targets, are reported and skipped."""
+    target no family has. A family with fewer than `settings.min_rungs` sizes besides its targets, and
+    tasks without any listed metric or without targets, are reported (one log line) and skipped."""
     unknown = sorted(set(targets) - set(table["model"]))
     if unknown:
         raise InputError(f"--targets: {', '.join(unknown)} not in the results (models: {sorted(set(table['model']))})")
@@ -112,6 +122,13 @@ def build_ladders(
     for family in sorted(families):
         rows = table[table["family"] == family]
         named = sorted(set(rows.loc[rows["model"].isin(targets), "model"]))
+        sizes = rows.loc[~rows["model"].isin(named), "n"].nunique()
+        if sizes < settings.min_rungs:
+            log.info(
+                f"forecast: family {family} has {sizes} model sizes besides its targets, fewer than min_rungs"
+                f" ({settings.min_rungs}); skipped"
+            )
+            continue
         ladders += family_ladders(rows, named, extra, settings, tasks)
     return ladders
 
@@ -129,7 +146,7 @@ def family_ladders(
             log.info(f"forecast: {task} {method} has none of the metrics {', '.join(settings.metrics)}; skipped")
             continue
         points = checkpoint_values(rows[rows["metric"] == metric], "y", keep_stderr=True)
-        points = points.merge(checkpoint_values(rows[rows["metric"] == TASK_LOSS], "task_loss"), "left")
+        points = points.merge(checkpoint_values(rows[rows["metric"] == settings.task_loss], "task_loss"), "left")
         points = points.merge(lm, "left").sort_values(["run", "d"], kind="stable").reset_index(drop=True)
         rungs = points[~points["run"].isin(targets)]
         wanted = pd.concat([target_rows(points, targets, settings.window), extra], ignore_index=True)
@@ -161,13 +178,14 @@ def target_rows(points: pd.DataFrame, targets: list[str], window: int) -> pd.Dat
 
 def step2_points(ladder: Ladder, column: str) -> pd.DataFrame:
     """Checkpoints for the loss-to-metric fit, as Bhagia et al. (2024)'s paper commands run it
-    (`--skip_perc 0.1 --moving_avg 5`): each run without its first `skip` share of checkpoints, `column`
-    and y smoothed by a moving average over `smooth` checkpoints (a shorter one at a run's start, as
-    theirs); `raw` keeps the unsmoothed y."""
+    (`--skip_perc 0.1 --moving_avg 5`): each run without its first `skip` share of checkpoints (its last
+    one always kept: a sweep's models are one final checkpoint each), `column` and y smoothed by a moving
+    average over `smooth` checkpoints (a shorter one at a run's start, as theirs); `raw` keeps the
+    unsmoothed y."""
     s = ladder.settings
     frames = []
     for _, run in ladder.checkpoints.dropna(subset=[column]).groupby("run", sort=False):
-        run = run.iloc[int(np.ceil(s.skip * len(run))) :]
+        run = run.iloc[min(int(np.ceil(s.skip * len(run))), len(run) - 1) :]
         smoothed = run[[column, "y"]].rolling(s.smooth, min_periods=1).mean()
         frames.append(run[["run", "n"]].assign(x=smoothed[column], y=smoothed["y"], raw=run["y"]))
     return pd.concat(frames, ignore_index=True)

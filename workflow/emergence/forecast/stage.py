@@ -3,7 +3,8 @@
 Results are the importers' long table (`importers.COLUMNS`), read from a results format (`--format` and
 `--path`, e.g. `olmo_ladder` or `lm_eval_0.3`) or from a CSV that `emergence import-results` wrote.
 Targets are model names of that table; the OLMo ladder's default targets are the models `final.json`
-marks for evaluation.
+marks for evaluation; with `hold_out="largest"` (a sweep's own models, `forecast.sweep`) they are each
+family's largest size, and a sweep none of whose families has enough sizes gets an empty table.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from emergence import io
 from emergence.errors import InputError
 from emergence.forecast.backtest import forecast_ladder
 from emergence.forecast.ladder import Settings, build_ladders
+from emergence.forecast.sweep import largest_models
 
 log = logging.getLogger(__name__)
 
@@ -82,14 +84,24 @@ def run(
     tasks: list[str] | None = None,
     prompt_method: str | None = None,
     planned: Sequence[tuple[str, float, float]] = (),
+    hold_out: str | None = None,
 ) -> pd.DataFrame:
-    """The `forecasts` table (io.SCHEMAS["forecasts"]) of every curve with a target, sorted."""
+    """The `forecasts` table (io.SCHEMAS["forecasts"]) of every curve with a target, sorted. `hold_out`
+    "largest": without `targets`, each family's largest size is the target (`sweep.largest_models`),
+    and no curve to forecast gives an empty table (with a log line) instead of an InputError."""
+    if hold_out not in (None, "largest"):
+        raise InputError(f"forecast --hold-out: {hold_out!r} is not a choice (largest)")
+    if hold_out and not targets:
+        targets = largest_models(results)
     if not targets and not planned:
         raise InputError("forecast: no --targets (model names of the results) nor --predict NAME:N:D given")
     check_methods(settings.methods)
     if prompt_method is not None:
         results = results[results["method"] == prompt_method]
     ladders = build_ladders(results, targets, settings, tasks, planned)
+    if not ladders and hold_out:
+        log.info("forecast: no family has the sizes and metrics to forecast; the table is empty")
+        return pd.DataFrame({f.name: pd.Series(dtype=object) for f in io.SCHEMAS["forecasts"]})
     if not ladders:
         raise InputError(f"forecast: no curve has the targets {', '.join(targets)} and a metric to forecast")
     table = pd.concat([forecast_ladder(ladder) for ladder in ladders], ignore_index=True)
