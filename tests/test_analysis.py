@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import warnings
 
 import numpy as np
 import pandas as pd
@@ -11,6 +12,7 @@ import pytest
 
 from emergence import io
 from emergence.analysis import Curve, Settings, analyse_curve, analyse_task_method
+from emergence.analysis.curve import intervals, item_cube
 from emergence.analysis.scaling import NOT_PREFERRED
 from emergence.fits import sigmoid_floor
 from emergence.measures import breakthroughness, expected_calibration_error, reliability_table
@@ -333,3 +335,94 @@ def test_items_missing_for_one_model_are_left_out_for_all():
         and value(fits, "mean", "mean", "exact_match", model="m0")["n_items"] == 9
     )
     assert value(fits, "breakthroughness", "breakthroughness", "exact_match", "n_params")["status"] == "ok"
+
+
+def test_the_stage_fits_its_curves_together_as_each_alone():
+    """analyse_stage solves the scaling fits of all its curves at once (families, digit counts, axes, the
+    held-out fits): every row is the one `analyse_curve` gives that curve alone, values bit for bit, interval
+    ends within 1e-6 of their width (the sigmoid's bit for bit; the power law's measured up to 4e-9: BLAS
+    rounds its products by the batch's size)."""
+    rng = np.random.default_rng(5)
+    frames = []
+    for family, sizes in (("f", N[:5]), ("g", N[1:])):
+        for digits, shift in ((1, 0.0), (2, 1.0)):
+            accuracy = sigmoid_floor(np.log10(sizes), 0.05, 7.5 + shift, 3.0)
+            nll = (NC / sizes) ** ALPHA * rng.lognormal(0, 0.1, (30, len(sizes)))
+            values = {"exact_match": (rng.random((30, len(sizes))) < accuracy).astype(float), "target_logprob": -nll}
+            frames.append(long_scores(values, n_params=sizes, digits=digits).assign(family=family))
+    scores = pd.concat(frames, ignore_index=True)
+    settings = Settings(bootstrap=30)
+    alone = []
+    for family, part in scores.groupby("family"):
+        for digits, subset in [*part.groupby("digits"), ("all", part)]:
+            alone += analyse_curve(subset, {**KEY, "family": family, "digits": str(digits)}, settings)[0]
+    keys = ["family", "digits", "metric", "x", "fit", "parameter", "model", "scale", "versus"]
+    together = analyse_task_method(scores, settings)[0].sort_values(keys).reset_index(drop=True)
+    expected = pd.DataFrame(alone)[together.columns].sort_values(keys).reset_index(drop=True)
+    assert {"sigmoid_floor", "power_law", "extrapolation_curve"} <= set(together["fit"])
+    same = ["value", "status", *keys]
+    pd.testing.assert_frame_equal(together[same], expected[same], check_dtype=False, check_exact=True)
+    width = (expected["ci_high"] - expected["ci_low"]).to_numpy()
+    for end in ("ci_low", "ci_high"):
+        moved = np.abs(together[end] - expected[end]).to_numpy()
+        assert (np.isnan(together[end]) == np.isnan(expected[end])).all()
+        assert np.all(np.nan_to_num(moved) <= 1e-6 * np.nan_to_num(width)), end
+        sigmoid = (together["fit"] == "sigmoid_floor").to_numpy()
+        assert np.array_equal(together[end][sigmoid], expected[end][sigmoid], equal_nan=True), end
+
+
+def test_intervals_are_those_of_nanpercentile():
+    """The vectorised percentile intervals give np.nanpercentile's numbers exactly: rows with failed (NaN or
+    infinite) replicates, rows with none finite, ties, no replicates at all."""
+    rng = np.random.default_rng(0)
+    for trial in range(200):
+        rows, replicates = rng.integers(1, 30), rng.integers(0, 25)
+        values = rng.normal(size=(rows, replicates)) * 10.0 ** rng.integers(-5, 5)
+        if trial % 2:
+            values = np.round(values, 1)
+        draw = rng.random((rows, replicates))
+        values[draw < 0.1], values[draw > 0.95], values[(draw > 0.9) & (draw < 0.92)] = np.nan, np.inf, -np.inf
+        if rows > 2:
+            values[1] = np.nan
+        level = float(rng.choice([0.9, 0.95, 0.5]))
+        low, high = intervals(values, level)
+        tail = 100 * (1 - level) / 2
+        expected = np.full((2, rows), np.nan)
+        if replicates:
+            with np.errstate(all="ignore"), warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)
+                finite = np.where(np.isfinite(values), values, np.nan)
+                expected = np.nanpercentile(finite, [tail, 100 - tail], axis=1)
+        np.testing.assert_array_equal(low, expected[0])
+        np.testing.assert_array_equal(high, expected[1])
+
+
+def test_item_cube_is_pandas_pivot_table():
+    """A curve's item x model matrices are pandas' pivot_table (first non-null value of each cell, every item and
+    metric, NaN where a cell has no value), for values and for the nullable token counts."""
+    rng = np.random.default_rng(1)
+    for _ in range(50):
+        rows = int(rng.integers(1, 200))
+        table = pd.DataFrame(
+            {
+                "item_id": [f"i{k}" for k in rng.integers(0, 20, rows)],  # repeated cells: the first value counts
+                "metric": rng.choice(["b", "a", "target_logprob"], rows),
+                "model": rng.choice(["m2", "m1", "m10"], rows),
+                "value": np.where(rng.random(rows) < 0.2, np.nan, rng.normal(size=rows)),
+                "target_tokens": pd.array(rng.integers(1, 9, rows), dtype="Int32"),
+            }
+        )
+        table.loc[rng.random(rows) < 0.2, "target_tokens"] = pd.NA
+        models = ["m10", "m2", "m1"]
+        items, metrics, cube = item_cube(table, "value", models)
+        wide = table.pivot_table(
+            index="item_id", columns=["metric", "model"], values="value", aggfunc="first", dropna=False
+        )
+        assert list(items) == list(wide.index) and list(metrics) == list(wide.columns.get_level_values(0).unique())
+        tokens = item_cube(table, "target_tokens", models)[2]
+        for i, metric in enumerate(metrics):
+            np.testing.assert_array_equal(cube[i], wide[metric].reindex(columns=models).to_numpy(float))
+            expected = table[table["metric"] == metric].pivot_table(
+                index="item_id", columns="model", values="target_tokens", aggfunc="first"
+            )
+            np.testing.assert_array_equal(tokens[i], expected.reindex(index=wide.index, columns=models).to_numpy(float))

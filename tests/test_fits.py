@@ -5,7 +5,16 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from emergence.fits import fit_power_law, fit_replicates, fit_sigmoid_floor, huber, sigmoid_floor
+from emergence.fits import (
+    fit_curves,
+    fit_power_law,
+    fit_replicates,
+    fit_sigmoid_floor,
+    huber,
+    sigmoid_floor,
+    sigmoid_terms,
+)
+from emergence.solver import minimise_batch
 
 LOG_N = np.linspace(5.0, 9.0, 8)  # 8 log-spaced model sizes, 1e5 .. 1e9 parameters
 N_C, ALPHA = 1e13, 0.076  # Kaplan et al. 2020, non-embedding parameters
@@ -231,3 +240,50 @@ def test_failed_replicates_are_none():
     assert found[2:] == [None, None, None]  # a loss of 0; one that rises with N; one not finite
     with pytest.raises(ValueError, match="does not fall"):
         fit_replicates("power_law", SIZES, rows[3:4], 1e-3)
+
+
+# Many curves at once (fit_curves): what the fit stage does with every curve of a task x method
+
+
+def test_many_curves_at_once_give_each_curve_its_own_fits():
+    """Curves of different sizes, scales and fits in one call: each gets exactly what `fit_replicates` gives
+    it alone (sigmoids bit for bit; power laws to 1e-12, BLAS rounding its products by the batch's size), and a
+    curve whose point fit fails gets its error without stopping the others."""
+    rng = np.random.default_rng(11)
+    small, other = SIZES[:5], np.logspace(6, 10, 6)
+    sigmoids = [
+        (x, resampled(rng, (rng.random((300, len(x))) < sigmoid_floor(np.log10(x), *truth)).astype(float), 30))
+        for x, truth in [(SIZES, SAMPLED[0]), (small, SAMPLED[1]), (other, SAMPLED[2]), (SIZES, SAMPLED[3])]
+    ]
+    broken = (SIZES, np.vstack([np.full(len(SIZES), np.nan), sigmoids[0][1][1:]]))  # a point fit that must fail
+    found = fit_curves("sigmoid_floor", [*sigmoids, broken], 1e-3)
+    for (x, means), fits in zip(sigmoids, found):
+        assert fits == fit_replicates("sigmoid_floor", x, means, 1e-3)
+    assert isinstance(found[-1], ValueError) and "no start reached a finite fit" in str(found[-1])
+    # residuals within delta (least squares: one minimum, so the batch's rounding cannot move it far)
+    losses = [
+        (x, resampled(rng, (1e4 / x) ** 0.1 * rng.lognormal(0, 3e-4, (60, len(x))), 30)) for x in (SIZES, small, SIZES)
+    ]
+    rising = (small, np.tile(np.linspace(1.0, 2.0, len(small)), (31, 1)))
+    found = fit_curves("power_law", [*losses, rising], 1e-3)
+    for (x, means), fits in zip(losses, found):
+        alone = fit_replicates("power_law", x, means, 1e-3)
+        assert not isinstance(fits, ValueError) and fits[0] == alone[0]
+        keys = ("N_c", "alpha", "rmse")
+        np.testing.assert_allclose(params(fits[1:], keys), params(alone[1:], keys), rtol=1e-12)
+    assert isinstance(found[-1], ValueError) and "does not fall" in str(found[-1])
+
+
+def test_per_problem_bounds_are_each_problems_own():
+    """minimise_batch with bounds per problem (B x k) solves each problem as it is solved alone under its bounds."""
+    log_n = np.log10(SIZES)
+    y = np.vstack([sigmoid_floor(log_n, 0.1, 7.0, 3.0, 0.9), sigmoid_floor(log_n, 0.0, 6.0, 2.0) - 0.05])
+    starts = np.array([[0.2, 7.5, 1.0, 0.5], [0.1, 6.5, 1.0, 0.5]])
+    lower = np.array([[0.0, 4.0, 1e-6, 0.0], [0.05, 4.0, 1e-6, 0.0]])  # the second floor may not go below 0.05
+    upper = np.array([[1.0, 10.0, np.inf, 0.5], [1.0, 10.0, np.inf, 1.0]])  # the first share not above 0.5
+    data = np.hstack([np.tile(log_n, (2, 1)), y])
+    together, ok = minimise_batch(sigmoid_terms, starts, data, lower, upper)
+    for i in range(2):
+        alone, good = minimise_batch(sigmoid_terms, starts[i : i + 1], data[i : i + 1], lower[i], upper[i])
+        assert ok[i] and good[0] and (together[i] == alone[0]).all()
+    assert together[0, 3] == 0.5 and together[1, 0] == 0.05  # each on its own bound, not the other's

@@ -13,6 +13,7 @@ from emergence.analysis import Settings, analyse_stage, verdicts_imported
 from emergence.errors import InputError
 from emergence.importers import import_results
 from emergence.verdicts import Twin, VerdictSettings, chi_bar_squared_sf, judge
+from emergence.verdicts.fits import smallest
 from emergence.verdicts.simulate import curves, rates, token_probability
 
 SIZES = (4, 8, 12)
@@ -244,3 +245,14 @@ def test_imported_verdicts_are_byte_identical_when_rerun(long, pythia, tmp_path)
     io.write_table(pythia, tmp_path / "first.parquet", "verdicts")
     io.write_table(verdicts_imported(long, Settings()), tmp_path / "second.parquet", "verdicts")
     assert (tmp_path / "first.parquet").read_bytes() == (tmp_path / "second.parquet").read_bytes()
+
+
+def test_the_best_grid_shapes_are_those_of_a_stable_sort():
+    """The sigmoid grid keeps its 8 best shapes without sorting thousands: the indices of a stable argsort,
+    ties (equal chi-squares) and infinite entries included."""
+    rng = np.random.default_rng(0)
+    for _ in range(500):
+        values = np.round(rng.normal(size=int(rng.integers(1, 60))), int(rng.integers(0, 3)))
+        values[rng.random(len(values)) < 0.2] = np.inf
+        count = int(rng.integers(1, 12))
+        assert (smallest(values, count) == np.argsort(values, kind="stable")[:count]).all()

@@ -21,6 +21,7 @@ from scipy.optimize import least_squares
 from scipy.special import expit
 
 from emergence.registry import Registry
+from emergence.solver import Curves, Fitted, Terms, grouped, minimise_batch, stacked, unstacked
 
 SIGMOID_SLOPE_STARTS = (1.0, 3.0, 10.0)
 SIGMOID_MIDPOINT_QUANTILES = (0.25, 0.5, 0.75)
@@ -41,9 +42,12 @@ def sigmoid_floor(log_n: np.ndarray, floor: float, midpoint: float, slope: float
 def sigmoid_bounds(log_n: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Bounds of the fitted vector (floor, midpoint, slope, share): floor in [0, 1], midpoint within one
     data span, slope at least 1e-6, share in [0, 1]. The share is how much of the room above the floor
-    the curve rises, ceiling = floor + share (1 - floor): a box that keeps floor <= ceiling <= 1."""
-    span = max(np.ptp(log_n), 1.0)
-    return np.array([0.0, log_n.min() - span, 1e-6, 0.0]), np.array([1.0, log_n.max() + span, np.inf, 1.0])
+    the curve rises, ceiling = floor + share (1 - floor): a box that keeps floor <= ceiling <= 1.
+    `log_n` (n) gives bounds (4); curves' scales (C x n) give each curve's (C x 4)."""
+    span = np.maximum(np.ptp(log_n, axis=-1), 1.0)
+    low, high, ones = log_n.min(axis=-1) - span, log_n.max(axis=-1) + span, np.ones_like(span)
+    lower = np.stack([0 * ones, low, 1e-6 * ones, 0 * ones], axis=-1)
+    return lower, np.stack([ones, high, np.inf * ones, ones], axis=-1)
 
 
 def share_of(floor: float, ceiling: float) -> float:
@@ -69,25 +73,50 @@ def fit_sigmoid_floor(log_n: np.ndarray, y: np.ndarray, start: dict | None = Non
     rmse. Raises ValueError when no start ends finite.
     """
     log_n, y = np.asarray(log_n, float), np.asarray(y, float)
-    lower, upper = sigmoid_bounds(log_n)
     if start:
-        best = sigmoid_start(start, lower, upper)
-    else:
+        return sigmoid_polish(log_n, y, sigmoid_start(start, *sigmoid_bounds(log_n)))
+    (found,) = sigmoid_points(log_n[None, :], y[None, :])
+    if isinstance(found, ValueError):
+        raise found
+    return found
+
+
+def sigmoid_points(log_n: np.ndarray, ys: np.ndarray) -> list[dict | ValueError]:
+    """`fit_sigmoid_floor` of every row of `ys` (C x n) on its scales, the row of `log_n` (C x n): the
+    grids of all C curves in one `minimise_batch` call (each problem is solved as it was alone), then
+    each curve's best end polished by scipy. Per curve its fit, or the ValueError its fit raised."""
+    lower, upper = sigmoid_bounds(log_n)
+    midpoints = np.quantile(log_n, SIGMOID_MIDPOINT_QUANTILES, axis=1).T
+    grids = []
+    for y, middles in zip(ys, midpoints):
         floor = float(np.clip(y.min(), 0.0, 0.99))
         share = max(share_of(floor, float(np.clip(y.max(), 0.0, 1.0))), 1e-3)
-        midpoints = np.quantile(log_n, SIGMOID_MIDPOINT_QUANTILES)
-        grid = np.array([[floor, m, s, share] for m, s in itertools.product(midpoints, SIGMOID_SLOPE_STARTS)])
-        ends, finite = minimise_batch(sigmoid_terms(log_n), grid, np.tile(y, (len(grid), 1)), lower, upper)
-        cost = np.where(finite, np.sum((sigmoid_values(log_n, ends) - y) ** 2, axis=1), np.inf)
-        if not np.isfinite(cost).any():
-            raise ValueError("no start reached a finite fit")
-        best = ends[int(np.argmin(cost))]
+        grids.append([[floor, m, s, share] for m, s in itertools.product(middles, SIGMOID_SLOPE_STARTS)])
+    starts = len(grids[0]) if grids else 0
+    curve = np.repeat(np.arange(len(ys)), starts)  # each grid start's curve
+    data = np.concatenate([log_n[curve], ys[curve]], axis=1)
+    ends, finite = minimise_batch(sigmoid_terms, np.reshape(grids, (-1, 4)), data, lower[curve], upper[curve])
+    cost = np.where(finite, np.sum((sigmoid_values(log_n[curve], ends) - ys[curve]) ** 2, axis=1), np.inf)
+    found: list[dict | ValueError] = []
+    for i, (x, y) in enumerate(zip(log_n, ys)):
+        own = cost[i * starts : (i + 1) * starts]
+        try:
+            if not np.isfinite(own).any():
+                raise ValueError("no start reached a finite fit")
+            found.append(sigmoid_polish(x, y, ends[i * starts + int(np.argmin(own))]))
+        except ValueError as err:
+            found.append(err)
+    return found
+
+
+def sigmoid_polish(log_n: np.ndarray, y: np.ndarray, best: np.ndarray) -> dict:
+    """The fit from `best` (floor, midpoint, slope, share) by scipy's `dogbox` (see `fit_sigmoid_floor`)."""
     try:
         found = least_squares(
             lambda p: sigmoid_values(log_n, p[None])[0] - y,
             best,
             jac=lambda p: sigmoid_jacobian(log_n, p[None])[0],
-            bounds=(lower, upper),
+            bounds=sigmoid_bounds(log_n),
             method="dogbox",
             **POINT_TOLERANCES,
         )
@@ -156,9 +185,11 @@ def fit_power_law(n: np.ndarray, loss: np.ndarray, delta: float = 1e-3, start: d
     x, y = np.log(n), np.log(loss)
     centre = x.mean()  # fit y = c - alpha (x - centre): the two coefficients are then uncorrelated
 
+    centred = x - centre
+
     def objective(p: np.ndarray) -> tuple[float, np.ndarray]:
-        value, psi = huber(p[0] - p[1] * (x - centre) - y, delta)
-        return float(value), np.array([psi.sum(), -(psi * (x - centre)).sum()])
+        value, psi = huber(p[0] - p[1] * centred - y, delta)
+        return float(value), np.array([psi.sum(), -(psi * centred).sum()])
 
     starts = [power_law_start(start, centre)] if start else [(y.mean(), alpha) for alpha in POWER_LAW_ALPHA_STARTS]
     best = min(
@@ -176,9 +207,10 @@ def power_law_start(fit: dict, centre: float) -> tuple[float, float]:
 
 
 def power_law_result(params: np.ndarray, x: np.ndarray, y: np.ndarray) -> list[dict]:
-    """Fits as dicts from `params` (B x 2: c, alpha of ln L = c - alpha (ln N - mean ln N)) on `y` (B x n, ln L)."""
+    """Fits as dicts from `params` (B x 2: c, alpha of ln L = c - alpha (ln N - mean ln N)) on `y` (B x n, ln L)
+    at `x` = ln N (n, or B x n: each row's own)."""
     c, alpha = params[:, :1], params[:, 1:]
-    intercept = c + alpha * x.mean()
+    intercept = c + alpha * x.mean(axis=-1, keepdims=True)
     n_c = np.exp(intercept / alpha)[:, 0]
     rmse = np.sqrt(np.mean((y - (intercept - alpha * x)) ** 2, axis=1))
     return [{"N_c": float(a), "alpha": float(b), "rmse": float(r)} for a, b, r in zip(n_c, alpha[:, 0], rmse)]
@@ -243,10 +275,12 @@ def fit_chinchilla(n: np.ndarray, d: np.ndarray, loss: np.ndarray, delta: float 
 
 @dataclass(frozen=True)
 class ScalingFit:
-    """A registered scaling fit: its replicate fitter ((x, means, delta) -> list of parameter dicts or None)
-    and its prediction ((parameters, x) -> values), both against scale x itself (N or C, not its log)."""
+    """A registered scaling fit: its replicate fitter ((curves, delta) -> each curve's fits or the
+    ValueError of its point fit; see `fit_curves`) and its prediction ((parameters, x) -> values), both
+    against scale x itself (N or C, not its log). The prediction is elementwise: parameters given as
+    columns (R x 1 arrays) predict R fits at once (R x len(x))."""
 
-    replicates: Callable[[np.ndarray, np.ndarray, float], list[dict | None]]
+    replicates: Callable[[Curves, float], list[Fitted]]
     predict: Callable[[dict, np.ndarray], np.ndarray]
 
 
@@ -261,59 +295,82 @@ def fit_replicates(fit: str, x: np.ndarray, means: np.ndarray, delta: float) -> 
     fit, as they did one scipy fit at a time, but are solved together by `minimise_batch` (a
     curve's 200 replicates in some 5 ms instead of 0.3 s). Raises ValueError when the point fit fails.
     """
-    return FITS.find(fit, "fits").replicates(np.asarray(x, float), np.asarray(means, float), delta)
+    (found,) = fit_curves(fit, [(x, means)], delta)
+    if isinstance(found, ValueError):
+        raise found
+    return found
 
 
-def sigmoid_replicates(log_n: np.ndarray, means: np.ndarray) -> list[dict | None]:
-    """`fit_replicates` for `sigmoid_floor`: least squares within `sigmoid_bounds`."""
-    point = fit_sigmoid_floor(log_n, means[0])
+def fit_curves(fit: str, curves: Curves, delta: float) -> list[Fitted]:
+    """`fit_replicates` of many curves, each (x (n), means ((1 + B) x n)); per curve its fits, or the
+    ValueError its point fit raised. Sigmoids of as many models are solved together (their point fits'
+    grids in one `minimise_batch` call, their replicates in another), power laws on the same scales
+    (see `huber_terms`). Every problem of a batch is solved as it is alone, so each curve's numbers
+    are those of `fit_replicates` on it, bit for bit: a task x method's sigmoids cost 4 batches instead
+    of 80 (each up to 200 iterations: a replicate whose slope runs off to a step never converges)."""
+    curves = [(np.asarray(x, float), np.asarray(means, float)) for x, means in curves]
+    return FITS.find(fit, "fits").replicates(curves, delta)
+
+
+def sigmoid_group(log_n: np.ndarray, means: list[np.ndarray]) -> list[Fitted]:
+    """`fit_curves` for `sigmoid_floor` on curves of as many models (`log_n`: C x n, each curve's scales):
+    least squares within `sigmoid_bounds`."""
+    points = sigmoid_points(log_n, np.array([m[0] for m in means]))
     lower, upper = sigmoid_bounds(log_n)
-    start = np.tile(sigmoid_start(point, lower, upper), (len(means) - 1, 1))
-    params, ok = minimise_batch(sigmoid_terms(log_n), start, means[1:], lower, upper)
-    found = sigmoid_result(params, sigmoid_values(log_n, params) - means[1:])
-    return [point, *(f if good else None for f, good in zip(found, ok))]
+    starts = [sigmoid_start(p, lo, up) if isinstance(p, dict) else lo for p, lo, up in zip(points, lower, upper)]
+    y, curve = stacked(means, points)
+    start, x = np.reshape(starts, (-1, 4))[curve], log_n[curve]
+    params, ok = minimise_batch(sigmoid_terms, start, np.concatenate([x, y], axis=1), lower[curve], upper[curve])
+    found = sigmoid_result(params, sigmoid_values(x, params) - y)
+    return unstacked(points, [f if good else None for f, good in zip(found, ok)], means)
 
 
-def power_law_replicates(n: np.ndarray, means: np.ndarray, delta: float) -> list[dict | None]:
-    """`fit_replicates` for the power law: summed Huber loss in log space; a replicate whose loss is not
-    positive or does not fall with N fails, as it did alone."""
-    point = fit_power_law(n, means[0], delta)
-    x = np.log(n)
+def power_law_group(n: np.ndarray, means: list[np.ndarray], delta: float) -> list[Fitted]:
+    """`fit_curves` for the power law on curves on the same scales (`n`: C x n, equal rows): summed Huber
+    loss in log space; a replicate whose loss is not positive or does not fall with N fails, as alone."""
+    points: list[dict | ValueError] = []
+    for m in means:
+        try:
+            points.append(fit_power_law(n[0], m[0], delta))
+        except ValueError as err:
+            points.append(err)
+    x = np.log(n[0])
+    starts = [power_law_start(p, x.mean()) if isinstance(p, dict) else (0.0, 0.0) for p in points]
+    rows, curve = stacked(means, points)
     with np.errstate(divide="ignore", invalid="ignore"):
-        y = np.log(means[1:])
-    start = np.tile(power_law_start(point, x.mean()), (len(means) - 1, 1))
+        y = np.log(rows)
     centred, unbounded = x - x.mean(), np.full(2, np.inf)
     every_residual_within_delta = np.array([len(x), np.sum(centred**2)])  # the Hessian's diagonal then
-    terms = huber_terms(centred, delta)
+    terms, start = huber_terms(centred, delta), np.reshape(starts, (-1, 2))[curve]
     params, ok = minimise_batch(terms, start, y, -unbounded, unbounded, every_residual_within_delta)
     found = power_law_result(params, x, y)
-    return [point, *(f if good and f["alpha"] > 0 else None for f, good in zip(found, ok))]
+    return unstacked(points, [f if good and f["alpha"] > 0 else None for f, good in zip(found, ok)], means)
 
 
-Terms = Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray, np.ndarray]]
-
-
-def sigmoid_terms(log_n: np.ndarray) -> Terms:
-    """Half the summed squared residuals of `sigmoid_floor`, its gradient and Gauss-Newton Hessian J'J.
-
-    The returned function takes parameters (b x 4: floor, midpoint, slope, share; see `sigmoid_bounds`)
-    and data (b x n); the Jacobian (b x n x 4) is `sigmoid_jacobian`'s.
-    """
-
-    def terms(params: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        residual = sigmoid_values(log_n, params) - y
-        jacobian = sigmoid_jacobian(log_n, params)
-        gradient = np.einsum("bn,bnk->bk", residual, jacobian)
-        return 0.5 * np.sum(residual**2, axis=1), gradient, jacobian.transpose(0, 2, 1) @ jacobian
-
-    return terms
+def sigmoid_terms(params: np.ndarray, data: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Half the summed squared residuals of `sigmoid_floor`, its gradient and Gauss-Newton Hessian J'J
+    (`minimise_batch`'s terms), for parameters (b x 4: floor, midpoint, slope, share; see
+    `sigmoid_bounds`) on data (b x 2n: each problem's log10 scales, then its values); the Jacobian
+    (b x n x 4) is `sigmoid_jacobian`'s."""
+    log_n, y = np.split(data, 2, axis=1)
+    floor, midpoint, slope, share = params.T[:, :, None]
+    centred = log_n - midpoint
+    rise = expit(slope * centred)  # `sigmoid_values` and `sigmoid_jacobian` in one, the same arithmetic
+    residual = floor + (1.0 - floor) * share * rise - y
+    steepness = (1.0 - floor) * share * rise * (1.0 - rise)
+    jacobian = np.stack([1.0 - share * rise, -slope * steepness, centred * steepness, (1.0 - floor) * rise], axis=2)
+    gradient = np.einsum("bn,bnk->bk", residual, jacobian)
+    return 0.5 * np.sum(residual**2, axis=1), gradient, jacobian.transpose(0, 2, 1) @ jacobian
 
 
 def huber_terms(centred: np.ndarray, delta: float) -> Terms:
     """Summed Huber loss of ln L = c - alpha * `centred` (ln N less its mean), its gradient and Hessian.
 
     The Hessian counts the residuals within `delta` (the loss is quadratic there, linear beyond). The
-    returned function takes parameters (b x 2: c, alpha) and data (b x n, ln L).
+    returned function takes parameters (b x 2: c, alpha) and data (b x n, ln L). Its products with the
+    design go through BLAS, whose rounding (fused multiply-adds) no per-problem form reproduces, and the
+    Huber loss near least absolute deviations turns last bits into visible interval changes: so a batch
+    holds curves on the same scales (`fit_curves`).
     """
     design = np.stack([np.ones_like(centred), -centred], axis=1)  # n x 2: d residual / d (c, alpha)
 
@@ -326,64 +383,17 @@ def huber_terms(centred: np.ndarray, delta: float) -> Terms:
     return terms
 
 
-def minimise_batch(
-    terms: Terms,
-    start: np.ndarray,
-    y: np.ndarray,
-    lower: np.ndarray,
-    upper: np.ndarray,
-    min_scale: np.ndarray | float = 1e-12,
-    max_iterations: int = 200,
-    tolerance: float = 1e-12,
-) -> tuple[np.ndarray, np.ndarray]:
-    """Minimise B independent problems at once from `start` (B x k) on data `y` (B x n), within [lower, upper] (k).
-
-    Each step is a few numpy operations on all live problems, where one scipy call per problem spent
-    its time in Python. Levenberg-Marquardt with Marquardt's diagonal scaling and Nielsen's damping
-    update (Madsen, Nielsen & Tingleff 2004, "Methods for non-linear least squares problems",
-    algorithm 3.16): `terms(params (b x k), y (b x n))` gives each problem's objective (b), gradient
-    (b x k) and Hessian or its Gauss-Newton approximation (b x k x k); the damping is scaled by the
-    Hessian's diagonal, or `min_scale` (k) where that is smaller. Bounds by projection, a variable at
-    a bound that the gradient pushes outward held fixed (Bertsekas 1982, projected Newton). A problem
-    stops when a step gains or moves less than `tolerance` (relative), or at `max_iterations`.
-    Returns the parameters (B x k) and whether each problem ended finite.
-    """
-    params = np.clip(start, lower, upper).astype(float)
-    value, gradient, hessian = terms(params, y)
-    damping, growth = np.full(len(params), 1e-3), np.full(len(params), 2.0)
-    live = np.flatnonzero(np.isfinite(value))
-    identity = np.eye(params.shape[1], dtype=bool)
-    for _ in range(max_iterations):
-        if not live.size:
-            break
-        p, g, h, lam = params[live], gradient[live], hessian[live], damping[live]
-        free = ~(((p <= lower) & (g > 0)) | ((p >= upper) & (g < 0)))
-        scale = np.maximum(np.diagonal(h, axis1=1, axis2=2), min_scale)
-        system = h + (lam[:, None] * scale)[:, :, None] * identity
-        system = np.where(free[:, :, None] & free[:, None, :], system, identity)
-        step = np.clip(p + np.linalg.solve(system, -(g * free)[:, :, None])[:, :, 0], lower, upper) - p
-        new_value, new_gradient, new_hessian = terms(p + step, y[live])
-        gain = value[live] - new_value
-        predicted = -np.sum(g * step, axis=1) - 0.5 * np.einsum("bi,bij,bj->b", step, h, step)
-        better = gain > 0
-        ratio = np.where(better, np.minimum(gain / np.maximum(predicted, 1e-300), 1.0), 0.0)  # above 1: as 1
-        shrink = np.maximum(1 / 3, 1 - (2 * ratio - 1) ** 3)
-        damping[live] = np.maximum(np.where(better, lam * shrink, lam * growth[live]), 1e-12)
-        growth[live] = np.where(better, 2.0, 2 * growth[live])
-        moved = np.linalg.norm(step, axis=1) <= tolerance * (np.linalg.norm(p, axis=1) + tolerance)
-        done = (better & (gain <= tolerance * value[live])) | moved | (damping[live] > 1e16)
-        kept = live[better]
-        params[kept], value[kept] = p[better] + step[better], new_value[better]
-        gradient[kept], hessian[kept] = new_gradient[better], new_hessian[better]
-        live = live[~done]
-    return params, np.isfinite(value) & np.isfinite(params).all(axis=1)
-
-
 FITS.add(
     "sigmoid_floor",
     ScalingFit(
-        lambda x, means, delta: sigmoid_replicates(np.log10(x), means),
+        lambda curves, delta: grouped([(np.log10(x), m) for x, m in curves], len, sigmoid_group),
         lambda p, x: sigmoid_floor(np.log10(x), p["floor"], p["midpoint"], p["slope"], p.get("ceiling", 1.0)),
     ),
 )
-FITS.add("power_law", ScalingFit(power_law_replicates, lambda p, x: (p["N_c"] / x) ** p["alpha"]))
+FITS.add(
+    "power_law",
+    ScalingFit(
+        lambda curves, delta: grouped(curves, bytes, lambda n, means: power_law_group(n, means, delta)),
+        lambda p, x: (p["N_c"] / x) ** p["alpha"],
+    ),
+)

@@ -15,9 +15,9 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from emergence.analysis.curve import CALIBRATION_COLUMNS, COLUMNS, TARGET_NLL, Curve, Rows, Settings, sigmoid_applies
+from emergence.analysis.curve import CALIBRATION_COLUMNS, COLUMNS, Curve, Rows, Settings
 from emergence.analysis.flags import add_calibration, add_flags, add_mirage
-from emergence.analysis.scaling import add_breakthroughness, add_fit
+from emergence.analysis.scaling import add_breakthroughness, add_fit, prefit, scaling_fits
 from emergence.analysis.verdicts import VERDICT_COLUMNS, curve_verdicts
 
 __all__ = [
@@ -44,6 +44,13 @@ def analyse_curve(
     """Every row of one curve: means, fits, breakthroughness, flags, Mirage relation, calibration;
     with a `verdicts` list, the curve's verdict rows (io.SCHEMAS["verdicts"]) are appended to it."""
     curve = Curve(scores, key, settings, items_per_model)
+    prefit([curve])
+    return curve_rows(curve, verdicts)
+
+
+def curve_rows(curve: Curve, verdicts: list[dict] | None = None) -> tuple[list[dict], list[dict]]:
+    """`analyse_curve`'s rows of a curve whose scaling fits `prefit` has solved."""
+    settings = curve.settings
     if verdicts is not None:
         verdicts += curve_verdicts(curve)
     rows = Rows(curve)
@@ -59,10 +66,8 @@ def analyse_curve(
             samples = add_breakthroughness(rows, metric, axis)
             if samples is not None:
                 breakthrough[metric, axis] = samples
-            if sigmoid_applies(metric, settings):
-                add_fit(rows, metric, axis, "sigmoid_floor")
-            if metric == TARGET_NLL:
-                add_fit(rows, metric, axis, "power_law")
+            for fit in scaling_fits(metric, settings):
+                add_fit(rows, metric, axis, fit)
     add_flags(rows, metrics, breakthrough)
     add_mirage(rows)
     calibration = add_calibration(rows)
@@ -86,16 +91,20 @@ class Analysis:
 
 def analyse_stage(scores: pd.DataFrame, settings: Settings, verdicts: bool = True) -> Analysis:
     """Fits, calibration and (unless `verdicts` is False: an empty table) verdicts of one task x method,
-    every family, per digit count and over all."""
-    rows, calibration = [], []
-    verdict_rows: list[dict] | None = [] if verdicts else None
+    every family, per digit count and over all. The scaling fits of all its curves are solved together
+    (`prefit`): the same numbers as one curve at a time, in a fraction of the time."""
+    curves = []
     for (family, task, method), group in scores.groupby(["family", "task", "method"], sort=True):
         subsets = [(str(d), part) for d, part in group.groupby("digits", sort=True)] + [("all", group)]
         for digits, subset in subsets:
-            key = {"family": family, "task": task, "method": method, "digits": digits}
-            curve_rows, curve_calibration = analyse_curve(subset, key, settings, verdicts=verdict_rows)
-            rows += curve_rows
-            calibration += curve_calibration
+            curves.append(Curve(subset, {"family": family, "task": task, "method": method, "digits": digits}, settings))
+    prefit(curves)
+    rows, calibration = [], []
+    verdict_rows: list[dict] | None = [] if verdicts else None
+    for curve in curves:
+        more, more_calibration = curve_rows(curve, verdict_rows)
+        rows += more
+        calibration += more_calibration
     fitted = pd.DataFrame(rows, columns=COLUMNS).astype(
         {"scale": "float64", "value": "float64", "n_models": "int32", "n_items": "int32"}
     )

@@ -9,7 +9,6 @@ selects by column and never parses a string.
 from __future__ import annotations
 
 import difflib
-import warnings
 from dataclasses import dataclass
 from typing import Any
 
@@ -120,33 +119,20 @@ class Curve:
         models = models.sort_values([*known, *[a for a in X_LABELS if a not in known], "model"], na_position="last")
         self.models = list(models["model"])
         self.x = {axis: models[axis].to_numpy(float) for axis in X_LABELS}
-        wide = scores.pivot_table(
-            index="item_id", columns=["metric", "model"], values="value", aggfunc="first", dropna=False
-        )
-        tokens = {  # the tokens each log-probability covers: the whole target, or the answer within it
-            m: scores[scores["metric"] == m].pivot_table(
-                index="item_id", columns="model", values="target_tokens", aggfunc="first"
-            )
-            for m in LOGPROB_METRICS
-        }
-        self.nan = {
-            m: sorted(scores.loc[(scores["metric"] == m) & scores["value"].isna(), "model"].unique())
-            for m in scores["metric"].unique()
-        }
-        self.values = {
-            m: wide[m].reindex(columns=self.models).to_numpy(float) for m in wide.columns.get_level_values(0).unique()
-        }
-        self.tokens = {
-            m: tokens[m].reindex(index=wide.index, columns=self.models).to_numpy(float)
-            for m in LOGPROB_METRICS
-            if m in self.values
-        }
+        items, metrics, values = item_cube(scores, "value", self.models)
+        tokens = item_cube(scores, "target_tokens", self.models)[2]  # per metric: the tokens its values cover
+        self.nan: dict[str, list[str]] = {m: [] for m in pd.unique(scores["metric"])}
+        missing = scores.loc[scores["value"].isna().to_numpy(), ["metric", "model"]]
+        for metric, part in missing.groupby("metric", sort=False):
+            self.nan[metric] = sorted(part["model"].unique())
+        self.values = {m: values[i] for i, m in enumerate(metrics)}
+        self.tokens = {m: tokens[metrics.get_loc(m)] for m in LOGPROB_METRICS if m in self.values}
         if "target_logprob" in self.values:
             self.values[TARGET_NLL] = per_token_nll(self.values["target_logprob"], self.tokens["target_logprob"])
             self.nan[TARGET_NLL] = self.nan["target_logprob"]
         # keep the items every model has under every usable metric (a metric with NaN scores is not used)
         usable = [v for m, v in self.values.items() if not self.nan[m]]
-        complete = ~np.isnan(np.stack(usable)).any(axis=(0, 2)) if usable else np.ones(len(wide), bool)
+        complete = ~np.isnan(np.stack(usable)).any(axis=(0, 2)) if usable else np.ones(len(items), bool)
         self.values = {m: v[complete] for m, v in self.values.items()}
         self.tokens = {m: t[complete] for m, t in self.tokens.items()}
         self.n_items = len(next(iter(self.values.values()))) if self.values else 0
@@ -156,10 +142,17 @@ class Curve:
             self.n_items, np.full(self.n_items, 1.0 / max(self.n_items, 1)), size=settings.bootstrap
         )
         self.weights = np.vstack([np.ones((1, self.n_items)), resampled]).astype(float)  # (1 + B) x items
+        # (metric, axis, fit, models fitted) -> the fits (analysis.scaling.prefit), or why the point fit failed
+        self.fitted: dict[tuple[str, str, str, int], list[dict | None] | ValueError] = {}
+        self._means: dict[str, np.ndarray] = {}
 
     def means(self, metric: str) -> np.ndarray:
-        """(1 + B) x models: the point estimate, then every bootstrap replicate."""
-        return self.weights @ self.values[metric] / self.n_items
+        """(1 + B) x models: the point estimate, then every bootstrap replicate (computed once, read-only)."""
+        if metric not in self._means:
+            means = self.weights @ self.values[metric] / self.n_items
+            means.flags.writeable = False
+            self._means[metric] = means
+        return self._means[metric]
 
     def data_problem(self, metric: str) -> str:
         """Why this metric's values cannot be used at all, or ""."""
@@ -183,16 +176,41 @@ class Curve:
         return ""
 
 
+def item_cube(scores: pd.DataFrame, column: str, models: list[str]) -> tuple[pd.Index, pd.Index, np.ndarray]:
+    """(items sorted, metrics sorted, `scores[column]` as metrics x items x `models`): each cell the first
+    non-null value of its rows in table order, NaN where it has none; every item and metric of the
+    table, those of pandas' `pivot_table(index="item_id", columns=["metric", "model"], aggfunc="first",
+    dropna=False)`, without its per-group Python."""
+    item, items = pd.factorize(scores["item_id"], sort=True)
+    metric, metrics = pd.factorize(scores["metric"], sort=True)
+    model = pd.Index(models).get_indexer(scores["model"])
+    values = scores[column].to_numpy(dtype=float, na_value=np.nan)
+    known = ~np.isnan(values)
+    shape = (len(metrics), len(items), len(models))
+    cells = np.ravel_multi_index((metric[known], item[known], model[known]), shape)
+    cube = np.full(int(np.prod(shape)), np.nan)
+    where, first = np.unique(cells, return_index=True)  # the first row of every cell with a value
+    cube[where] = values[known][first]
+    return pd.Index(items), pd.Index(metrics), cube.reshape(shape)
+
+
 def intervals(replicates: np.ndarray, level: float) -> tuple[np.ndarray, np.ndarray]:
     """Percentile intervals of rows of bootstrap replicates (rows x B, the point estimates left out),
-    each over its finite values; NaN where a row has none. One call for many rows: a curve has thousands."""
-    finite = np.where(np.isfinite(replicates), replicates, np.nan)
+    each over its finite values; NaN where a row has none. One call for many rows: a curve has thousands.
+
+    The numbers of `np.nanpercentile(..., axis=1)` (linear interpolation between order statistics),
+    which loops over rows in Python: rows with every replicate finite go to `np.percentile` at once,
+    the others in groups of as many finite values, each row's finite values first (sorted)."""
+    finite = np.isfinite(replicates)
     tail = 100 * (1 - level) / 2
-    if finite.shape[1] == 0:
-        return np.full(len(finite), np.nan), np.full(len(finite), np.nan)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)  # an all-NaN row: its interval is NaN, as it should be
-        low, high = np.nanpercentile(finite, [tail, 100 - tail], axis=1)
+    low, high = np.full(len(replicates), np.nan), np.full(len(replicates), np.nan)
+    counts = finite.sum(axis=1)
+    for count in np.unique(counts[counts > 0]):
+        rows = np.flatnonzero(counts == count)
+        values = replicates[rows]
+        if count < replicates.shape[1]:  # the finite values first: NaN sorts last, +-inf made NaN
+            values = np.sort(np.where(finite[rows], values, np.nan), axis=1)[:, :count]
+        low[rows], high[rows] = np.percentile(values, [tail, 100 - tail], axis=1)
     return low, high
 
 

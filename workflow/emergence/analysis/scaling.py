@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from emergence import fits, measures
-from emergence.analysis.curve import CURVE_POINTS, TARGET_NLL, Rows, intervals
+from emergence.analysis.curve import CURVE_POINTS, TARGET_NLL, Curve, Rows, Settings, intervals, sigmoid_applies
 from emergence.io import stable_hash
 from emergence.scoring.metrics import spec
 from emergence.verdicts import VerdictSettings, sigmoid_comparison
@@ -19,18 +19,69 @@ def predict(fit: str, params: dict, x: np.ndarray) -> np.ndarray:
     return fits.FITS.find(fit, "fits").predict(params, x)
 
 
-def add_fit(rows: Rows, metric: str, axis: str, fit: str) -> None:
-    """A scaling fit with intervals on its parameters, and its extrapolation to the held-out largest models."""
-    curve, settings = rows.curve, rows.curve.settings
-    problem = curve.problem(metric, axis)
+def predict_all(fit: str, replicates: list[dict | None], x: np.ndarray) -> np.ndarray:
+    """Every fit of `replicates` (the point fit first: never None) at `x`, (1 + B) x len(x), NaN where a
+    replicate failed: one call with each parameter a column (the predictions are elementwise, so each
+    row's numbers are those of `predict` on its own fit)."""
+    names = replicates[0] or {}
+    params = {name: np.array([[r[name] if r else np.nan] for r in replicates]) for name in names}
+    return np.broadcast_to(predict(fit, params, x), (len(replicates), len(x))).copy()
+
+
+def scaling_fits(metric: str, settings: Settings) -> tuple[str, ...]:
+    """The scaling fits of a metric: a sigmoid on the configured metrics, the power law on the per-token loss."""
+    return ("sigmoid_floor",) * sigmoid_applies(metric, settings) + ("power_law",) * (metric == TARGET_NLL)
+
+
+def fit_data(curve: Curve, metric: str, axis: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(order of the models by scale, their scales x, means ((1 + B) x models) in that order)."""
     order = np.argsort(curve.x[axis], kind="stable")
-    x, means = curve.x[axis][order], curve.means(metric)[:, order]
+    return order, curve.x[axis][order], curve.means(metric)[:, order]
+
+
+def held_out(curve: Curve) -> int:
+    """How many of the smallest models the extrapolation fits (the `extrapolate` largest left out); 0: none."""
+    settings = curve.settings
+    small = len(curve.models) - settings.extrapolate
+    return small if settings.extrapolate >= 1 and small >= settings.min_models else 0
+
+
+def prefit(curves: list[Curve]) -> None:
+    """Every scaling fit the curves' rows need, on each axis and again on the smaller models only
+    (`held_out`), solved together per fit and Huber delta by `fits.fit_curves` (curves on the same scales
+    in one batch: the digit counts of a family) and kept in each curve's `fitted` for `add_fit`."""
+    requests: dict[tuple[str, float], list[tuple[Curve, tuple, np.ndarray, np.ndarray]]] = {}
+    for curve in curves:
+        for metric in sorted(curve.values):
+            for axis in curve.settings.x_axes:
+                for fit in scaling_fits(metric, curve.settings):
+                    if curve.problem(metric, axis):
+                        continue
+                    _, x, means = fit_data(curve, metric, axis)
+                    batch = requests.setdefault((fit, curve.settings.huber_delta), [])
+                    batch.append((curve, (metric, axis, fit, len(x)), x, means))
+                    if held_out(curve):
+                        small = held_out(curve)
+                        batch.append((curve, (metric, axis, fit, small), x[:small], means[:, :small]))
+    for (fit, delta), batch in requests.items():
+        found = fits.fit_curves(fit, [(x, means) for _, _, x, means in batch], delta)
+        for (curve, key, _, _), fitted in zip(batch, found):
+            curve.fitted[key] = fitted
+
+
+def add_fit(rows: Rows, metric: str, axis: str, fit: str) -> None:
+    """A scaling fit with intervals on its parameters, and its extrapolation to the held-out largest
+    models; the fits are `prefit`'s."""
+    curve = rows.curve
+    problem = curve.problem(metric, axis)
+    order, x, means = fit_data(curve, metric, axis)
     replicates: list[dict | None] = []
     if not problem:
-        try:
-            replicates = fits.fit_replicates(fit, x, means, settings.huber_delta)
-        except ValueError as err:
-            problem = f"not fittable: {fit} fit failed ({err})"
+        fitted = curve.fitted[metric, axis, fit, len(x)]
+        if isinstance(fitted, ValueError):
+            problem = f"not fittable: {fit} fit failed ({fitted})"
+        else:
+            replicates = fitted
     if problem:
         rows.not_fittable(metric, axis, fit, problem)
         return
@@ -53,22 +104,21 @@ def add_fit(rows: Rows, metric: str, axis: str, fit: str) -> None:
 def add_extrapolation(
     rows: Rows, metric: str, axis: str, fit: str, x: np.ndarray, means: np.ndarray, models: np.ndarray
 ) -> None:
-    """The fit again without the `extrapolate` largest models: its curve, and per held-out model the
-    predicted and observed values and their difference. `x`, `means` ((1 + B) x models) and `models`
-    are in scale order."""
+    """The fit again without the `extrapolate` largest models (`prefit`'s): its curve, and per held-out
+    model the predicted and observed values and their difference. `x`, `means` ((1 + B) x models) and
+    `models` are in scale order."""
     settings = rows.curve.settings
-    small = len(x) - settings.extrapolate
-    if settings.extrapolate < 1 or small < settings.min_models:
+    small = held_out(rows.curve)
+    if not small:
         return
-    try:
-        held = fits.fit_replicates(fit, x[:small], means[:, :small], settings.huber_delta)
-    except ValueError as err:
+    held = rows.curve.fitted[metric, axis, fit, small]
+    if isinstance(held, ValueError):
         rows.not_fittable(
-            metric, axis, "extrapolation", f"not fittable: {fit} fit on the smaller models failed ({err})"
+            metric, axis, "extrapolation", f"not fittable: {fit} fit on the smaller models failed ({held})"
         )
         return
     add_curve(rows, metric, axis, "extrapolation_curve", fit, held, x)
-    predicted = np.array([predict(fit, p, x[small:]) if p else np.full(len(x) - small, np.nan) for p in held])
+    predicted = predict_all(fit, held, x[small:])
     predicted[1:] += model_scatter(rows, fit, held[0], x[:small], means[0, :small], axis, metric)[:, None]
     low, high = intervals(predicted[1:].T, settings.confidence_level)
     for i, model in enumerate(models[small:]):
@@ -124,7 +174,7 @@ def add_curve(
 ) -> None:
     """The fitted curve at CURVE_POINTS log-spaced scales across `x`, with its bootstrap band (column `scale`)."""
     grid = np.geomspace(x.min(), x.max(), CURVE_POINTS)
-    predicted = np.array([predict(fit, p, grid) if p else np.full(len(grid), np.nan) for p in replicates])
+    predicted = predict_all(fit, replicates, grid)
     for i, scale in enumerate(grid):
         rows.add(metric, axis, name, "fitted", predicted[:, i], scale=float(scale))
 

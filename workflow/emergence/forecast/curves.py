@@ -5,7 +5,7 @@
 - the sigmoid with floor and ceiling y = f + (c - f) * sigmoid(k (x - m)), rising in x (Bhagia et al.
   2024 write it acc = a / (1 + exp(-k (L - L0))) + b of the task loss L: x = -L, f = a + b, c = b).
 Bootstrap replicates are weights on the data points (a point drawn twice weighs 2), so every replicate
-shares the design and all are solved together by `fits.minimise_batch` (Levenberg-Marquardt).
+shares the design and all are solved together by `solver.minimise_batch` (Levenberg-Marquardt).
 """
 
 from __future__ import annotations
@@ -17,7 +17,8 @@ import numpy as np
 from scipy.optimize import minimize
 from scipy.special import expit
 
-from emergence.fits import Terms, huber, minimise_batch
+from emergence.fits import huber
+from emergence.solver import Terms, minimise_batch
 
 EXPONENT_STARTS = (0.1, 0.3, 0.6)
 SLOPE_STARTS = (1.0, 4.0, 12.0)  # in units of 1 / (data span of x)

@@ -138,12 +138,21 @@ def sigmoid(
         best_chi = np.where(better, c, best_chi)
         best_f, best_h = np.where(better, f, best_f), np.where(better, h, best_h)
     # the sums can lose digits when f and h nearly cancel: recompute the best few directly, keep the best
-    few = np.argsort(best_chi, kind="stable")[:8]
+    few = smallest(best_chi, 8)
     direct = chi2(y, w, best_f[few, None] + best_h[few, None] * g[few])
     k = int(few[np.argmin(direct)])
     fitted = best_f[k] + best_h[k] * g[k]
     floor, height, midpoint, slope = float(best_f[k]), float(best_h[k]), float(m[k]), float(s[k])
     return Sigmoid(float(chi2(y, w, fitted)), floor, height, midpoint, slope, WIDTH / slope, fitted)
+
+
+def smallest(values: np.ndarray, count: int) -> np.ndarray:
+    """Indices of the `count` smallest `values`, ties by index: `np.argsort(values, kind="stable")[:count]`
+    without sorting them all (a grid has thousands of shapes). `values` has no NaN."""
+    if len(values) <= count:
+        return np.argsort(values, kind="stable")
+    candidates = np.flatnonzero(values <= np.partition(values, count - 1)[count - 1])
+    return candidates[np.argsort(values[candidates], kind="stable")][:count]
 
 
 def _candidates(g, y, w, lo: float, hi: float, sums) -> list[tuple[np.ndarray, np.ndarray]]:
