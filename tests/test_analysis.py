@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 from emergence import io
-from emergence.analysis import Curve, Settings, analyse_curve, analyse_task_method
+from emergence.analysis import Curve, Settings, analyse_curve, analyse_task_method, scaling
 from emergence.analysis.curve import intervals, item_cube
 from emergence.analysis.scaling import NOT_PREFERRED
 from emergence.fits import sigmoid_floor
@@ -191,6 +191,53 @@ def test_bootstrap_intervals_cover_the_truth():
             hits[name] += row["ci_low"] <= truth <= row["ci_high"]
     for name, count in hits.items():
         assert 0.80 <= count / datasets <= 0.97, (name, count)
+
+
+def scattered_power_law_coverage(rng: np.random.Generator, datasets: int) -> dict[str, int]:
+    """How often 90% intervals of the power law's alpha and N_c cover the truth on `datasets` curves whose
+    models lie off the law by their own factor exp(0.05 z) (a training run's luck), 200 items each."""
+    hits = {"alpha": 0, "N_c": 0}
+    for _ in range(datasets):
+        scatter, own = np.exp(0.05 * rng.normal(size=len(N))), rng.normal(size=(200, len(N)))
+        nll = (NC / N) ** ALPHA * scatter * (1 + 0.3 * own)
+        fits = rows_of(long_scores({"target_logprob": -nll}), bootstrap=100, extrapolate=0, x_axes=("n_params",))
+        for name, truth in (("alpha", ALPHA), ("N_c", NC)):
+            row = value(fits, "power_law", name)
+            hits[name] += row["ci_low"] <= truth <= row["ci_high"]
+    return hits
+
+
+def test_parameter_intervals_hold_the_models_scatter(monkeypatch):
+    """Models scattered about the law by more than their items explain: the replicates draw that scatter,
+    so 90% intervals still cover the truth 80-97% of 200 datasets (measured: alpha 190, N_c 187); with
+    the items resampled alone they cover under 75% (measured: 28 and 29 of 50)."""
+    hits = scattered_power_law_coverage(np.random.default_rng(5), 200)
+    for name, count in hits.items():
+        assert 0.80 <= count / 200 <= 0.97, (name, count)
+    monkeypatch.setattr(scaling, "between_model_draws", lambda curve, key, fit, point, x, means: 0 * means)
+    items_only = scattered_power_law_coverage(np.random.default_rng(5), 50)
+    assert max(items_only.values()) / 50 < 0.75, items_only
+
+
+def test_sigmoid_midpoint_interval_widens_with_the_models_scatter(monkeypatch):
+    """Accuracy off a sigmoid by 0.04 per model (2,000 items, 8 sizes, 40 datasets): the midpoint's 90%
+    interval covers the truth in most datasets (measured: 29), items resampled alone in few (measured: 9).
+    (Below the nominal 90%: eight models give the scatter's variance few degrees of freedom.)"""
+
+    def coverage(datasets: int) -> int:
+        rng, n, hits = np.random.default_rng(7), np.logspace(6, 9.5, 8), 0
+        for _ in range(datasets):
+            accuracy = np.clip(sigmoid_floor(np.log10(n), 0.05, 7.75, 2.0, 0.9) + 0.04 * rng.normal(size=8), 0, 1)
+            scores = long_scores({"exact_match": (rng.random((2000, 8)) < accuracy).astype(float)}, n_params=n)
+            row = value(
+                rows_of(scores, bootstrap=100, extrapolate=0, x_axes=("n_params",)), "sigmoid_floor", "midpoint"
+            )
+            hits += row["ci_low"] <= 7.75 <= row["ci_high"]
+        return hits
+
+    assert coverage(40) >= 26
+    monkeypatch.setattr(scaling, "between_model_draws", lambda curve, key, fit, point, x, means: 0 * means)
+    assert coverage(40) <= 16
 
 
 def test_sigmoid_fit_flags_and_mirage():

@@ -21,7 +21,7 @@ from scipy.optimize import least_squares
 from scipy.special import expit
 
 from emergence.registry import Registry
-from emergence.solver import Curves, Fitted, Terms, grouped, minimise_batch, stacked, unstacked
+from emergence.solver import Curves, Fitted, Points, Terms, grouped, minimise_batch, stacked, unstacked
 
 SIGMOID_SLOPE_STARTS = (1.0, 3.0, 10.0)
 SIGMOID_MIDPOINT_QUANTILES = (0.25, 0.5, 0.75)
@@ -280,7 +280,7 @@ class ScalingFit:
     against scale x itself (N or C, not its log). The prediction is elementwise: parameters given as
     columns (R x 1 arrays) predict R fits at once (R x len(x))."""
 
-    replicates: Callable[[Curves, float], list[Fitted]]
+    replicates: Callable[[Curves, float, Points | None], list[Fitted]]
     predict: Callable[[dict, np.ndarray], np.ndarray]
 
 
@@ -301,21 +301,24 @@ def fit_replicates(fit: str, x: np.ndarray, means: np.ndarray, delta: float) -> 
     return found
 
 
-def fit_curves(fit: str, curves: Curves, delta: float) -> list[Fitted]:
+def fit_curves(fit: str, curves: Curves, delta: float, points: Points | None = None) -> list[Fitted]:
     """`fit_replicates` of many curves, each (x (n), means ((1 + B) x n)); per curve its fits, or the
-    ValueError its point fit raised. Sigmoids of as many models are solved together (their point fits'
-    grids in one `minimise_batch` call, their replicates in another), power laws on the same scales
-    (see `huber_terms`). Every problem of a batch is solved as it is alone, so each curve's numbers
-    are those of `fit_replicates` on it, bit for bit: a task x method's sigmoids cost 4 batches instead
-    of 80 (each up to 200 iterations: a replicate whose slope runs off to a step never converges)."""
+    ValueError its point fit raised. `points`, each curve's point fit (or its ValueError) when already
+    found, are taken as they are (row 0 of the means is not fitted again) and start its replicates.
+    Sigmoids of as many models are solved together (their point fits' grids in one `minimise_batch`
+    call, their replicates in another), power laws on the same scales (see `huber_terms`). Every
+    problem of a batch is solved as it is alone, so each curve's numbers are those of `fit_replicates`
+    on it, bit for bit: a task x method's sigmoids cost 4 batches instead of 80 (each up to 200
+    iterations: a replicate whose slope runs off to a step never converges)."""
     curves = [(np.asarray(x, float), np.asarray(means, float)) for x, means in curves]
-    return FITS.find(fit, "fits").replicates(curves, delta)
+    return FITS.find(fit, "fits").replicates(curves, delta, points)
 
 
-def sigmoid_group(log_n: np.ndarray, means: list[np.ndarray]) -> list[Fitted]:
+def sigmoid_group(log_n: np.ndarray, means: list[np.ndarray], points: Points | None = None) -> list[Fitted]:
     """`fit_curves` for `sigmoid_floor` on curves of as many models (`log_n`: C x n, each curve's scales):
     least squares within `sigmoid_bounds`."""
-    points = sigmoid_points(log_n, np.array([m[0] for m in means]))
+    if points is None:
+        points = sigmoid_points(log_n, np.array([m[0] for m in means]))
     lower, upper = sigmoid_bounds(log_n)
     starts = [sigmoid_start(p, lo, up) if isinstance(p, dict) else lo for p, lo, up in zip(points, lower, upper)]
     y, curve = stacked(means, points)
@@ -325,15 +328,16 @@ def sigmoid_group(log_n: np.ndarray, means: list[np.ndarray]) -> list[Fitted]:
     return unstacked(points, [f if good else None for f, good in zip(found, ok)], means)
 
 
-def power_law_group(n: np.ndarray, means: list[np.ndarray], delta: float) -> list[Fitted]:
+def power_law_group(n: np.ndarray, means: list[np.ndarray], delta: float, points: Points | None = None) -> list[Fitted]:
     """`fit_curves` for the power law on curves on the same scales (`n`: C x n, equal rows): summed Huber
     loss in log space; a replicate whose loss is not positive or does not fall with N fails, as alone."""
-    points: list[dict | ValueError] = []
-    for m in means:
-        try:
-            points.append(fit_power_law(n[0], m[0], delta))
-        except ValueError as err:
-            points.append(err)
+    if points is None:
+        points = []
+        for m in means:
+            try:
+                points.append(fit_power_law(n[0], m[0], delta))
+            except ValueError as err:
+                points.append(err)
     x = np.log(n[0])
     starts = [power_law_start(p, x.mean()) if isinstance(p, dict) else (0.0, 0.0) for p in points]
     rows, curve = stacked(means, points)
@@ -386,14 +390,16 @@ def huber_terms(centred: np.ndarray, delta: float) -> Terms:
 FITS.add(
     "sigmoid_floor",
     ScalingFit(
-        lambda curves, delta: grouped([(np.log10(x), m) for x, m in curves], len, sigmoid_group),
+        lambda curves, delta, points: grouped([(np.log10(x), m) for x, m in curves], len, sigmoid_group, points),
         lambda p, x: sigmoid_floor(np.log10(x), p["floor"], p["midpoint"], p["slope"], p.get("ceiling", 1.0)),
     ),
 )
 FITS.add(
     "power_law",
     ScalingFit(
-        lambda curves, delta: grouped(curves, bytes, lambda n, means: power_law_group(n, means, delta)),
+        lambda curves, delta, points: grouped(
+            curves, bytes, lambda n, means, known: power_law_group(n, means, delta, known), points
+        ),
         lambda p, x: (p["N_c"] / x) ** p["alpha"],
     ),
 )

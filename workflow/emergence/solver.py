@@ -86,18 +86,23 @@ def minimise_batch(
     return params, np.isfinite(value) & np.isfinite(params).all(axis=1)
 
 
-FitGroup = Callable[[np.ndarray, list[np.ndarray]], list[Fitted]]  # (scales (C x n), each curve's means) -> fits
+Points = list[dict | ValueError]  # per curve: its point fit, or why it failed
+# (scales (C x n), each curve's means, their point fits if already found) -> fits
+FitGroup = Callable[[np.ndarray, list[np.ndarray], Points | None], list[Fitted]]
 
 
-def grouped(curves: Curves, key: Callable[[np.ndarray], object], fit_group: FitGroup) -> list[Fitted]:
-    """`fit_group(scales (C x n), [means of each curve])` on every group of `curves` whose scales x have
-    the same `key(x)`, in order of first appearance; per curve."""
+def grouped(
+    curves: Curves, key: Callable[[np.ndarray], object], fit_group: FitGroup, points: Points | None = None
+) -> list[Fitted]:
+    """`fit_group(scales (C x n), [means of each curve], [their points] or None)` on every group of
+    `curves` whose scales x have the same `key(x)`, in order of first appearance; per curve."""
     groups: dict[object, list[int]] = {}
     for i, (x, _) in enumerate(curves):
         groups.setdefault(key(x), []).append(i)
     found: dict[int, Fitted] = {}
     for members in groups.values():
-        fitted = fit_group(np.array([curves[i][0] for i in members]), [curves[i][1] for i in members])
+        known = None if points is None else [points[i] for i in members]
+        fitted = fit_group(np.array([curves[i][0] for i in members]), [curves[i][1] for i in members], known)
         found.update(zip(members, fitted))
     return [found[i] for i in range(len(curves))]
 

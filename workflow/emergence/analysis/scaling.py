@@ -3,12 +3,15 @@ models, and BIG-bench breakthroughness (see `emergence.fits` and `emergence.meas
 
 from __future__ import annotations
 
+from typing import cast
+
 import numpy as np
 
 from emergence import fits, measures
 from emergence.analysis.curve import CURVE_POINTS, TARGET_NLL, Curve, Rows, Settings, intervals, sigmoid_applies
 from emergence.io import stable_hash
 from emergence.scoring.metrics import spec
+from emergence.solver import Points
 from emergence.verdicts import VerdictSettings, sigmoid_comparison
 
 SHARP_CHI2 = VerdictSettings().sharp_chi2  # the verdicts' threshold for a jump (README "Verdicts")
@@ -49,7 +52,8 @@ def held_out(curve: Curve) -> int:
 def prefit(curves: list[Curve]) -> None:
     """Every scaling fit the curves' rows need, on each axis and again on the smaller models only
     (`held_out`), solved together per fit and Huber delta by `fits.fit_curves` (curves on the same scales
-    in one batch: the digit counts of a family) and kept in each curve's `fitted` for `add_fit`."""
+    in one batch: the digit counts of a family) and kept in each curve's `fitted` for `add_fit`: the point
+    fits first, then the replicates with `between_model_draws` added, starting from them."""
     requests: dict[tuple[str, float], list[tuple[Curve, tuple, np.ndarray, np.ndarray]]] = {}
     for curve in curves:
         for metric in sorted(curve.values):
@@ -64,14 +68,48 @@ def prefit(curves: list[Curve]) -> None:
                         small = held_out(curve)
                         batch.append((curve, (metric, axis, fit, small), x[:small], means[:, :small]))
     for (fit, delta), batch in requests.items():
-        found = fits.fit_curves(fit, [(x, means) for _, _, x, means in batch], delta)
-        for (curve, key, _, _), fitted in zip(batch, found):
+        found = fits.fit_curves(fit, [(x, means[:1]) for _, _, x, means in batch], delta)
+        # the point fit of each curve, or why it failed (a point fit is never None: a failed one raises)
+        points = cast(Points, [fitted if isinstance(fitted, ValueError) else fitted[0] for fitted in found])
+        scattered = [
+            (x, means + between_model_draws(curve, key, fit, point, x, means))
+            for (curve, key, x, means), point in zip(batch, points)
+        ]
+        for (curve, key, _, _), fitted in zip(batch, fits.fit_curves(fit, scattered, delta, points)):
             curve.fitted[key] = fitted
 
 
+def between_model_draws(
+    curve: Curve, key: tuple, fit: str, point: dict | ValueError, x: np.ndarray, means: np.ndarray
+) -> np.ndarray:
+    """What each bootstrap replicate adds to the models' means before it is refitted ((1 + B) x n, row 0
+    zeros): normal draws of sd tau, the models' scatter about the point fit beyond what item sampling
+    explains (a parametric bootstrap of the fit's residual variance).
+
+    Item resampling alone sees only the noise of each model's mean, so a fit of the wrong shape, or
+    models scattered about the curve by their training runs, got intervals as narrow as a good fit's.
+    tau^2 = max(0, sum(r^2) / (n - k) - mean(s^2)), r the point fit's residuals, k its parameters and s
+    each model's bootstrap standard error: the moment estimator of a random-effects model's between-unit
+    variance (DerSimonian & Laird 1986). When item noise explains the residuals tau is 0 and the
+    intervals are the item bootstrap's alone. Seeded by the curve and `key`.
+    """
+    draws = np.zeros_like(means)
+    if isinstance(point, ValueError) or len(means) < 3:
+        return draws
+    residuals = means[0] - predict(fit, point, x)
+    item_variance = np.mean(np.var(means[1:], axis=0, ddof=1))
+    tau2 = np.sum(residuals**2) / max(len(x) - PARAMETERS.get(fit, 0), 1) - item_variance
+    if not np.isfinite(tau2) or tau2 <= 0:
+        return draws
+    rng = np.random.default_rng([curve.settings.seed, int(stable_hash([curve.key, fit, *key])[:12], 16)])
+    draws[1:] = rng.normal(0.0, np.sqrt(tau2), size=(len(means) - 1, len(x)))
+    return draws
+
+
 def add_fit(rows: Rows, metric: str, axis: str, fit: str) -> None:
-    """A scaling fit with intervals on its parameters, and its extrapolation to the held-out largest
-    models; the fits are `prefit`'s."""
+    """A scaling fit with intervals on its parameters (items resampled and the models' scatter about the
+    fit drawn: `between_model_draws`), and its extrapolation to the held-out largest models; the fits
+    are `prefit`'s."""
     curve = rows.curve
     problem = curve.problem(metric, axis)
     order, x, means = fit_data(curve, metric, axis)
