@@ -126,6 +126,10 @@ def test_changing_figure_style_reruns_only_figures_and_report(finished_sweep, ti
 
 
 def test_new_task_and_method_send_only_new_requests(finished_sweep, tiny_checkpoints):
+    """The sweep grown by a task, a variant and two methods: one inference job per model sends only the new
+    requests. Snakemake builds what is checked here (each model's generations, the self-consistency
+    scores, the robustness and methods figures), 31 jobs, not the grown sweep's 68 up to the report: the
+    other figure kinds and the report are tested from fixture tables in test_plots_report.py."""
     workdir, config = finished_sweep
     before = {model: len(engine_stats(workdir, model)) for model in tiny_checkpoints}
     tasks = {
@@ -144,7 +148,9 @@ def test_new_task_and_method_send_only_new_requests(finished_sweep, tiny_checkpo
         "few_shot_2": {"kind": "few_shot", "k": 2},
         "self_consistency": {"kind": "self_consistency", "k": 1, "n": 3, "temperature": 0.8, "max_tokens": 10},
     }
-    result = snakemake(workdir, sweep_config(tiny_checkpoints, tasks=tasks, methods=methods))
+    targets = [f"results/scores/{model}/addition/self_consistency.parquet" for model in tiny_checkpoints]
+    targets += [f"results/figures/{kind}/addition.png" for kind in ("robustness", "methods")]
+    result = snakemake(workdir, sweep_config(tiny_checkpoints, tasks=tasks, methods=methods), *targets)
     assert result.returncode == 0, result.stderr[-3000:]
     for model in tiny_checkpoints:
         runs = engine_stats(workdir, model)
