@@ -43,19 +43,37 @@ def uninterrupted(tiny_checkpoints, tmp_path_factory):
     return workdir
 
 
-def inference_job(workdir: Path) -> tuple[int, str] | None:
-    """The pid and model of the `emergence infer` job running in `workdir`, if any."""
-    for proc in Path("/proc").iterdir():
-        try:
-            command = [part.decode() for part in (proc / "cmdline").read_bytes().split(b"\0")]
-            if (
-                "infer" in command
-                and any(part.endswith("emergence") for part in command)
-                and Path(os.readlink(proc / "cwd")) == workdir
-            ):
-                return int(proc.name), command[command.index("--model") + 1]
-        except (OSError, ValueError):
-            continue
+def descendants(pid: int) -> list[int]:
+    """The processes below `pid` (children, theirs, ...), read from /proc/PID/task/TID/children."""
+    found, parents = [], [pid]
+    while parents:
+        for task in Path(f"/proc/{parents.pop()}/task").glob("*"):
+            try:
+                children = [int(child) for child in (task / "children").read_text().split()]
+            except OSError:  # the process or thread has ended meanwhile
+                continue
+            found += children
+            parents += children
+    return found
+
+
+def inference_model(pid: int) -> str | None:
+    """The model of process `pid` if it is a running `emergence infer` job (a finished one has no command line)."""
+    try:
+        command = [part.decode() for part in Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")]
+    except OSError:
+        return None
+    if "infer" in command and any(part.endswith("emergence") for part in command):
+        return command[command.index("--model") + 1]
+    return None
+
+
+def inference_job(sweep: int) -> tuple[int, str] | None:
+    """The pid and model of the `emergence infer` job that Snakemake process `sweep` runs, if any: only its
+    own descendants are read, not all of /proc, so that watching costs the sweep next to no CPU."""
+    for pid in descendants(sweep):
+        if (model := inference_model(pid)) is not None:
+            return pid, model
     return None
 
 
@@ -63,7 +81,9 @@ def run_and_kill(workdir: Path, configfile: Path, rng: random.Random | None) -> 
     """Run the sweep; once the running inference job has cached a random number (1-4) of new chunks,
     wait a random moment and SIGKILL it (with `rng`; without, let the sweep finish). Returns the
     killed job's model and, read from its printed progress, the requests it had answered and had in
-    flight; None if the sweep finished."""
+    flight; None if the sweep finished. A run to be killed gets one core (one inference job at a time,
+    on one thread: slow enough chunks for a kill to land inside one); the last run gets two, so that
+    its scoring, fitting and figure jobs run two at a time."""
     log = workdir / f"run-{len(list(workdir.glob('run-*.log')))}.log"
     command = [
         sys.executable,
@@ -76,16 +96,19 @@ def run_and_kill(workdir: Path, configfile: Path, rng: random.Random | None) -> 
         "--configfile",
         str(configfile),
         "--cores",
-        "1",
+        "1" if rng else "2",
     ]
     for job_log in (workdir / "logs/inference").glob("*.log"):
         job_log.unlink()  # so every job log left after the run was written by it
     with open(log, "w") as out:
         sweep = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, text=True)
-        chunks_to_wait, watched, killed = (rng.randint(1, 4) if rng else None), None, None
+        chunks_to_wait, watched, killed, job = (rng.randint(1, 4) if rng else None), None, None, None
         while sweep.poll() is None:
             time.sleep(0.01)
-            job = inference_job(workdir) if chunks_to_wait and not killed else None
+            if not chunks_to_wait or killed:
+                continue
+            if job is None or inference_model(job[0]) != job[1]:  # look for a job only when none is running
+                job = inference_job(sweep.pid)
             if job is None:
                 continue
             chunks = len(list((workdir / f"results/cache/{job[1]}").glob("chunk-*.parquet")))
