@@ -56,6 +56,42 @@ def archive(request) -> Path:
     return path
 
 
+# Every BIG-bench task a test reads: the default sweep's arithmetic, and tasks of each prompt format.
+BIGBENCH_TASKS = [
+    "arithmetic",
+    "modified_arithmetic",
+    "simple_arithmetic_json_multiple_choice",
+    "simple_arithmetic_multiple_targets_json",
+    "penguins_in_a_table",
+    "periodic_elements/subtask_1",
+    "physics_questions",
+]
+
+
+@pytest.fixture(scope="session")
+def bigbench_files(archive, tmp_path_factory) -> tuple[Path, list[Path]]:
+    """BIGBENCH_TASKS extracted from the real archive, once per test run (reading the 358 MB archive
+    through takes about 9 s of CPU): the folder, and the files that hold examples."""
+    from emergence.bigbench import extract_tasks
+
+    out = tmp_path_factory.mktemp("bigbench")
+    return out, extract_tasks(archive, BIGBENCH_TASKS, out)
+
+
+@pytest.fixture(scope="session")
+def task_archive(bigbench_files, tmp_path_factory) -> Path:
+    """An archive named and laid out as bigbench==1.0.0's that holds only the task files of BIGBENCH_TASKS
+    (taken unchanged from the real one), for the tests that read tasks, not the archive itself."""
+    import tarfile
+
+    folder, _ = bigbench_files
+    path = tmp_path_factory.mktemp("bigbench-tasks") / ARCHIVE
+    with tarfile.open(path, "w:gz") as tar:
+        for file in sorted(folder.rglob("task.json")):
+            tar.add(file, arcname=f"bigbench-1.0.0/bigbench/benchmark_tasks/{file.relative_to(folder).as_posix()}")
+    return path
+
+
 SWEEP_METRICS = [
     "exact_match",
     "exact_string_match",
@@ -137,6 +173,15 @@ def finished_sweep(tiny_checkpoints, tmp_path_factory) -> tuple[Path, dict]:
     return workdir, config
 
 
+def snakemake_all(runs: list[tuple[Path, dict, tuple[str, ...]]]) -> list[subprocess.CompletedProcess]:
+    """`snakemake(workdir, config, *args)` for each run, as many at a time as this machine has cores (for
+    runs that only parse the Snakefile, one core each); the finished processes in the order of `runs`."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
+        return list(pool.map(lambda run: snakemake(run[0], run[1], *run[2]), runs))
+
+
 def engine_stats(workdir: Path, model: str) -> list[dict]:
     import json
 
@@ -145,16 +190,33 @@ def engine_stats(workdir: Path, model: str) -> list[dict]:
 
 
 def infer_command(tmp_path: Path, manifest: dict, prompt_file: Path, out: Path) -> list[str]:
-    """`emergence infer` for model tiny-a on one prompts file, its manifest written beside it; the
-    settings JSON goes last (the command ends with --settings)."""
+    """The arguments of `emergence infer` (for `run_cli`) for model tiny-a on one prompts file, its manifest
+    written beside it; the settings JSON goes last (the arguments end with --settings)."""
     import json
 
     (tmp_path / "manifest.json").write_text(json.dumps(manifest))
     return [
-        sys.executable, "-m", "emergence", "infer", "--model", "tiny-a", "--manifest", str(tmp_path / "manifest.json"),
+        "infer", "--model", "tiny-a", "--manifest", str(tmp_path / "manifest.json"),
         "--prompts", str(prompt_file), "--out", str(out), "--engine", "vllm", "--cache-dir", str(tmp_path / "cache"),
         "--chunk-size", "8", "--stats", str(tmp_path / "stats.jsonl"), "--settings",
     ]  # fmt: skip
+
+
+def run_cli(argv: list[str], capsys) -> tuple[int, str, str]:
+    """`emergence ARGV` run by `cli.main` in this process, as `python -m emergence` runs it, without the
+    5-20 s a fresh interpreter takes to import the package's libraries (vLLM's the most): the exit status
+    and what it printed, (status, stdout, stderr). Use with the `root_logging` fixture (`cli.main` points
+    the root logger at the captured stderr)."""
+    from emergence import cli
+
+    capsys.readouterr()
+    try:
+        cli.main(argv)
+        status = 0
+    except SystemExit as done:
+        status = done.code if isinstance(done.code, int) else 1
+    out, err = capsys.readouterr()
+    return status, out, err
 
 
 class Collect(logging.Handler):

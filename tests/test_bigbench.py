@@ -31,9 +31,11 @@ METADATA_KEYS = {
 
 
 @pytest.fixture(scope="session")
-def arithmetic(archive, tmp_path_factory) -> tuple[Path, list[Path], list[tuple[str, dict]]]:
-    out = tmp_path_factory.mktemp("bigbench")
-    paths = extract_tasks(archive, ["arithmetic", "modified_arithmetic"], out)
+def arithmetic(bigbench_files) -> tuple[Path, list[Path], list[tuple[str, dict]]]:
+    """The arithmetic and modified_arithmetic files as extracted from the real archive (with the other
+    tasks of conftest's BIGBENCH_TASKS, in the same read)."""
+    out, files = bigbench_files
+    paths = [path for path in files if path.relative_to(out).parts[0] in ("arithmetic", "modified_arithmetic")]
     tasks = []
     for path in paths:
         label = path.relative_to(out).as_posix()
@@ -224,14 +226,15 @@ def test_defaults_multiple_choice_and_duplicates(tmp_path):
         task_items([("demo", task)], seed=3, n_test=None, n_train=2)
 
 
-def test_bigbench_arithmetic_runs_through_the_workflow(archive, tiny_checkpoints, tmp_path):
-    """A BIG-bench task and its shifted variant, zero-shot and chain-of-thought, through Snakemake and vLLM."""
+def test_bigbench_arithmetic_runs_through_the_workflow(task_archive, tiny_checkpoints, tmp_path):
+    """A BIG-bench task and its shifted variant, zero-shot and chain-of-thought, through Snakemake and vLLM
+    (the archive holds only the tests' task files, taken unchanged from the real one)."""
     from conftest import snakemake, sweep_config
     from emergence import io as stages
 
     downloads = tmp_path / "resources" / "downloads"
     downloads.mkdir(parents=True)
-    (downloads / archive.name).symlink_to(archive)  # what rule download_bigbench fetches
+    (downloads / task_archive.name).symlink_to(task_archive)  # where rule download_bigbench puts the archive
     tasks = {
         "bb": {
             "kind": "bigbench",

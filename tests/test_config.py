@@ -9,72 +9,87 @@ import sys
 import pytest
 import yaml
 
-from conftest import REPO, SWEEP_METRICS, snakemake, sweep_config
+from conftest import REPO, SWEEP_METRICS, snakemake, snakemake_all, sweep_config
 
 DEFAULT = yaml.safe_load((REPO / "config/config.yaml").read_text())
 
 
 def refused(tmp_path, config) -> str:
-    result = snakemake(tmp_path, config)
+    return refusal(tmp_path, snakemake(tmp_path, config))
+
+
+def refusal(workdir, result) -> str:
+    """The one `config error:` line of a Snakemake run in `workdir` that stopped before any job."""
     assert result.returncode != 0
-    assert not (tmp_path / "results").exists()
+    assert not (workdir / "results").exists()
     errors = [line for line in (result.stdout + result.stderr).splitlines() if line.startswith("config error:")]
     assert len(errors) == 1, result.stdout + result.stderr
     return errors[0]
 
 
-@pytest.mark.parametrize(
-    "change, message",
-    [
-        (lambda c: c.update(modles=c.pop("models")), "'modles' was unexpected"),
-        (lambda c: c["engine"].update(dtype="float64"), "engine.dtype: 'float64' is not one of"),
-        (
-            lambda c: c["tasks"]["addition"].update(n_tset=3),
-            "tasks.addition: Additional properties are not allowed ('n_tset'",
-        ),
-        (
-            lambda c: c["models"].update(ghost={"source": "local", "path": "/no/such/checkpoint"}),
-            "models.ghost.path: model ghost: checkpoint folder /no/such/checkpoint does not exist",
-        ),
-        (lambda c: c["tasks"]["addition"].update(n_test=0), "tasks.addition.n_test: task addition has zero test items"),
-        (
-            lambda c: c["methods"].update(few={"kind": "few_shot", "k": 9}),
-            "methods.few.k: 9 exemplars need n_train >= 9",
-        ),
-        (
-            lambda c: c.update(training={**DEFAULT["training"], "seq_len": 64}),
-            "training.seq_len: 64 is shorter than the longest curriculum line (155 tokens)",
-        ),
-        (lambda c: c["metrics"].append("bleu"), f"metrics.{len(SWEEP_METRICS)}: 'bleu' is not one of"),
-        (
-            lambda c: c["figures"].update(metric="char_edit_distance_x"),
-            "figures.metric: char_edit_distance_x is not among the scored metrics",
-        ),
-        (lambda c: c["figures"].update(method="cot"), "figures.method: cot is not a configured method (zero_shot)"),
-        (
-            lambda c: c["tasks"].update(noisy={"kind": "variant", "of": "division", "shift": "typos"}),
-            "tasks.noisy.of: division is not a configured task to shift",
-        ),
-        (
-            lambda c: c["methods"].update(sc={"kind": "self_consistency", "k": 1}),
-            "methods.sc: self_consistency samples several chains: set n >= 2 and a temperature > 0",
-        ),
-        (
-            lambda c: c["tasks"].update(gsm={"kind": "gsm8k", "n_test": 5}),
-            "tasks.gsm: 'revision' is a required property",
-        ),
-        (
-            lambda c: c["fitting"].update(confidence_level=1.5),
-            "fitting.confidence_level: 1.5 is greater than or equal to the maximum of 1",
-        ),
-    ],
-)
-def test_bad_config_fails_with_one_line(tmp_path, change, message):
-    config = sweep_config({"tiny": REPO})  # never used: the run stops before any job
-    config["models"] = {}
-    config["models"]["tiny"] = {"source": "tiny_random", "hidden_size": 64, "num_layers": 1, "num_heads": 2}
-    change(config)
-    assert message in refused(tmp_path, config)
+BAD_CONFIGS = [  # (change to a valid sweep, the message its one line must hold)
+    (lambda c: c.update(modles=c.pop("models")), "'modles' was unexpected"),
+    (lambda c: c["engine"].update(dtype="float64"), "engine.dtype: 'float64' is not one of"),
+    (
+        lambda c: c["tasks"]["addition"].update(n_tset=3),
+        "tasks.addition: Additional properties are not allowed ('n_tset'",
+    ),
+    (
+        lambda c: c["models"].update(ghost={"source": "local", "path": "/no/such/checkpoint"}),
+        "models.ghost.path: model ghost: checkpoint folder /no/such/checkpoint does not exist",
+    ),
+    (lambda c: c["tasks"]["addition"].update(n_test=0), "tasks.addition.n_test: task addition has zero test items"),
+    (
+        lambda c: c["methods"].update(few={"kind": "few_shot", "k": 9}),
+        "methods.few.k: 9 exemplars need n_train >= 9",
+    ),
+    (
+        lambda c: c.update(training={**DEFAULT["training"], "seq_len": 64}),
+        "training.seq_len: 64 is shorter than the longest curriculum line (155 tokens)",
+    ),
+    (lambda c: c["metrics"].append("bleu"), f"metrics.{len(SWEEP_METRICS)}: 'bleu' is not one of"),
+    (
+        lambda c: c["figures"].update(metric="char_edit_distance_x"),
+        "figures.metric: char_edit_distance_x is not among the scored metrics",
+    ),
+    (lambda c: c["figures"].update(method="cot"), "figures.method: cot is not a configured method (zero_shot)"),
+    (
+        lambda c: c["tasks"].update(noisy={"kind": "variant", "of": "division", "shift": "typos"}),
+        "tasks.noisy.of: division is not a configured task to shift",
+    ),
+    (
+        lambda c: c["methods"].update(sc={"kind": "self_consistency", "k": 1}),
+        "methods.sc: self_consistency samples several chains: set n >= 2 and a temperature > 0",
+    ),
+    (
+        lambda c: c["tasks"].update(gsm={"kind": "gsm8k", "n_test": 5}),
+        "tasks.gsm: 'revision' is a required property",
+    ),
+    (
+        lambda c: c["fitting"].update(confidence_level=1.5),
+        "fitting.confidence_level: 1.5 is greater than or equal to the maximum of 1",
+    ),
+]
+
+
+@pytest.fixture(scope="module")
+def bad_config_runs(tmp_path_factory) -> list[tuple]:
+    """Snakemake on each of BAD_CONFIGS, two or more at a time (each run only parses the Snakefile, on one
+    core): (workdir, finished process) in the list's order."""
+    runs = []
+    for change, _ in BAD_CONFIGS:
+        config = sweep_config({"tiny": REPO})  # never used: the run stops before any job
+        config["models"] = {}
+        config["models"]["tiny"] = {"source": "tiny_random", "hidden_size": 64, "num_layers": 1, "num_heads": 2}
+        change(config)
+        runs.append((tmp_path_factory.mktemp("bad-config"), config, ()))
+    return [(run[0], result) for run, result in zip(runs, snakemake_all(runs))]
+
+
+@pytest.mark.parametrize("case", range(len(BAD_CONFIGS)), ids=[message for _, message in BAD_CONFIGS])
+def test_bad_config_fails_with_one_line(bad_config_runs, case):
+    workdir, result = bad_config_runs[case]
+    assert BAD_CONFIGS[case][1] in refusal(workdir, result)
 
 
 def test_checkpoint_folder_without_weights_is_refused(tmp_path):

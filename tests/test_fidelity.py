@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from conftest import infer_command
+from conftest import infer_command, run_cli
 from emergence.bigbench import BigBenchError, extract_tasks, load_task_file, task_items
 from emergence.engines import EmptyContext, Request, load_engine
 from emergence.methods import STRICT_ANSWER_REGEX, build_prompts
@@ -121,7 +121,7 @@ def test_every_metric_that_compares_to_the_answer_takes_the_best_target():
 
 
 @pytest.fixture(scope="module")
-def real_tasks(archive, tmp_path_factory):
+def real_tasks(task_archive, tmp_path_factory):
     names = [
         "arithmetic/1_digit_addition",
         "modified_arithmetic/three_digit_addition_plus_one",
@@ -132,7 +132,7 @@ def real_tasks(archive, tmp_path_factory):
         "physics_questions",
     ]
     out = tmp_path_factory.mktemp("bigbench-real")
-    files = extract_tasks(archive, names, out)
+    files = extract_tasks(task_archive, names, out)
     return {f.parent.relative_to(out).as_posix(): load_task_file(f, f.relative_to(out).as_posix()) for f in files}
 
 
@@ -198,10 +198,10 @@ def test_several_targets_and_a_custom_output_prefix(real_tasks):
     assert row["answer_regex"] == r"[^\.\?\!\;\n]+"  # no output_regex or stop_string: BIG-bench's default applies
 
 
-def test_every_file_the_default_sweep_uses_builds_and_its_choices_match_the_file(archive, tmp_path):
+def test_every_file_the_default_sweep_uses_builds_and_its_choices_match_the_file(task_archive, tmp_path):
     """The default sweep's BIG-bench tasks as the task stage builds them: every item's prompt lists its choices."""
     spec = {"kind": "bigbench", "tasks": ["arithmetic", "modified_arithmetic"], "n_test": 3, "n_train": 2}
-    items = bigbench_task("bb", spec, 0, archive)
+    items = bigbench_task("bb", spec, 0, task_archive)
     arithmetic = items[items["item_id"].str.startswith("arithmetic/")]
     for row in arithmetic.itertuples():
         meta = json.loads(row.metadata)
@@ -215,7 +215,7 @@ def test_every_file_the_default_sweep_uses_builds_and_its_choices_match_the_file
 # --- case 3: multiple-choice continuations ----------------------------------------------------------
 
 
-def test_the_correct_choice_is_the_same_continuation_as_the_target(archive, tiny_checkpoints, tmp_path):
+def test_the_correct_choice_is_the_same_continuation_as_the_target(task_archive, tiny_checkpoints, tmp_path):
     """A prompt ending in "A: ": the choice "6" is scored as the text after the prompt, like the target."""
     spec = {
         "kind": "bigbench",
@@ -224,7 +224,7 @@ def test_the_correct_choice_is_the_same_continuation_as_the_target(archive, tiny
         "n_train": 0,
         "multiple_choice": True,
     }
-    items = bigbench_task("bb", spec, 0, archive)
+    items = bigbench_task("bb", spec, 0, task_archive)
     prompts = build_prompts("bb", items, "zero", {"kind": "zero_shot"}, SAMPLING, 0)
     assert all(prompt.endswith("\nA: ") for prompt in prompts["prompt"])
     assert all(not choice.startswith(" ") for choices in prompts["choices"] for choice in choices)
@@ -349,7 +349,7 @@ def test_an_empty_prompt_is_scored_after_bos_or_refused(tiny_checkpoints, tmp_pa
     assert str(error.value).startswith("request bb/zero/item-7: its prompt is empty") and "\n" not in str(error.value)
 
 
-def test_an_empty_prompt_fails_the_inference_job_with_one_line(tiny_checkpoints, tmp_path):
+def test_an_empty_prompt_fails_the_inference_job_with_one_line(tiny_checkpoints, tmp_path, capsys, root_logging):
     from emergence import io
 
     items = pd.DataFrame({"item_id": ["0", "1"], "split": "test", "input": ["1+1=", ""], "target": "2", "digits": 1,
@@ -361,10 +361,10 @@ def test_an_empty_prompt_fails_the_inference_job_with_one_line(tiny_checkpoints,
     command = infer_command(
         tmp_path, {"sha": "s", "path": str(tiny_checkpoints["tiny-a"])}, tmp_path / "prompts.parquet", out
     )
-    done = subprocess.run([*command, json.dumps({**SETTINGS, "chunk_size": 8})], capture_output=True, text=True)
-    assert done.returncode == 1 and not out.exists(), done.stdout + done.stderr[-2000:]
-    assert done.stderr.strip().splitlines()[-1].startswith("error: request e/z/e/z/1: its prompt is empty")
-    assert "Traceback" not in done.stdout + done.stderr
+    status, stdout, stderr = run_cli([*command, json.dumps({**SETTINGS, "chunk_size": 8})], capsys)
+    assert status == 1 and not out.exists(), stdout + stderr[-2000:]
+    assert stderr.strip().splitlines()[-1].startswith("error: request e/z/e/z/1: its prompt is empty")
+    assert "Traceback" not in stdout + stderr
 
 
 # --- cases 7, 8 and 10: results CSVs ------------------------------------------------------------------

@@ -5,12 +5,11 @@ from __future__ import annotations
 import gc
 import json
 import re
-import subprocess
 from dataclasses import replace
 
 import pytest
 
-from conftest import infer_command, sweep_config
+from conftest import infer_command, run_cli, sweep_config
 from emergence import io
 from emergence.engines import Request, load_engine
 from emergence.inference import InferenceJob, RequestCache, run_inference
@@ -228,7 +227,9 @@ def test_out_of_memory_is_retried_with_smaller_settings_keeping_finished_chunks(
     assert io.read_table(out, "generations").equals(io.read_table(uninterrupted, "generations"))
 
 
-def test_prompt_longer_than_the_context_fails_with_one_line_or_is_truncated_and_recorded(tiny_checkpoints, tmp_path):
+def test_prompt_longer_than_the_context_fails_with_one_line_or_is_truncated_and_recorded(
+    tiny_checkpoints, tmp_path, capsys, root_logging
+):
     config = sweep_config(tiny_checkpoints)
     items = build_task("addition", config["tasks"]["addition"], 0)
     prompts = build_prompts("addition", items, "zero_shot", {"kind": "zero_shot"}, config["sampling"], 0)
@@ -241,20 +242,19 @@ def test_prompt_longer_than_the_context_fails_with_one_line_or_is_truncated_and_
     settings = {**config["engine"], "seed": 0, "max_model_len": 64}
     out = tmp_path / "generations.parquet"
     command = infer_command(tmp_path, manifest, prompt_file, out)
-    failed = subprocess.run([*command, json.dumps(settings)], capture_output=True, text=True)
+    status, _, stderr = run_cli([*command, json.dumps(settings)], capsys)
     request = prompts.loc[3, "request_id"]
-    assert failed.returncode == 1 and not out.exists()
+    assert status == 1 and not out.exists()
     assert re.search(
         rf"^error: request addition/zero_shot/{request} needs 1\d\d context positions, "
         r"more than engine.max_model_len 64",
-        failed.stderr,
+        stderr,
         re.M,
     )
+    gc.collect()  # the failed job's engine goes before the next one loads
 
-    truncated = subprocess.run(
-        [*command, json.dumps({**settings, "long_prompts": "truncate"})], capture_output=True, text=True
-    )
-    assert truncated.returncode == 0, truncated.stdout + truncated.stderr[-2000:]
+    status, stdout, stderr = run_cli([*command, json.dumps({**settings, "long_prompts": "truncate"})], capsys)
+    assert status == 0, stdout + stderr[-2000:]
     generations = io.read_table(out, "generations").set_index("request_id")
     dropped = generations["prompt_tokens_dropped"]
     assert dropped[request] > 60 and (dropped.drop(request) == 0).all()
