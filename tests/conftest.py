@@ -245,7 +245,8 @@ def logged():
 
 @pytest.fixture
 def root_logging():
-    """`cli.main` points the root logger at the captured stderr; put the handlers back afterwards."""
-    handlers = logging.root.handlers[:]
+    """`cli.main` points the root logger at the captured stderr; put its handlers and level back afterwards."""
+    handlers, level = logging.root.handlers[:], logging.root.level
     yield
     logging.root.handlers[:] = handlers
+    logging.root.setLevel(level)

@@ -74,8 +74,8 @@ BAD_CONFIGS = [  # (change to a valid sweep, the message its one line must hold)
 
 @pytest.fixture(scope="module")
 def bad_config_runs(tmp_path_factory) -> list[tuple]:
-    """Snakemake on each of BAD_CONFIGS, two or more at a time (each run only parses the Snakefile, on one
-    core): (workdir, finished process) in the list's order."""
+    """Snakemake on each of BAD_CONFIGS, as many at a time as the machine has cores (each run only parses
+    the Snakefile, on one core): (workdir, finished process) in the list's order."""
     runs = []
     for change, _ in BAD_CONFIGS:
         config = sweep_config({"tiny": REPO})  # never used: the run stops before any job

@@ -274,6 +274,30 @@ def test_many_curves_at_once_give_each_curve_its_own_fits():
     assert isinstance(found[-1], ValueError) and "does not fall" in str(found[-1])
 
 
+def test_point_fits_found_before_are_taken_as_they_are():
+    """`fit_curves(..., points=)`, as the fit stage calls it (point fits first, then the replicates): the
+    same fits as in one call, a failed point fit's error passed through."""
+    rng = np.random.default_rng(12)
+    sigmoids = [
+        (
+            SIZES,
+            resampled(rng, (rng.random((300, len(SIZES))) < sigmoid_floor(np.log10(SIZES), *truth)).astype(float), 20),
+        )
+        for truth in SAMPLED[:2]
+    ]
+    losses = [(SIZES, resampled(rng, (1e4 / SIZES) ** 0.1 * rng.lognormal(0, 3e-4, (60, len(SIZES))), 20))]
+    broken = (SIZES, np.vstack([np.full(len(SIZES), np.nan), sigmoids[0][1][1:]]))
+    for fit, curves in (("sigmoid_floor", [*sigmoids, broken]), ("power_law", losses)):
+        alone = fit_curves(fit, curves, 1e-3)
+        points = [
+            f if isinstance(f, ValueError) else f[0] for f in fit_curves(fit, [(x, m[:1]) for x, m in curves], 1e-3)
+        ]
+        given = fit_curves(fit, curves, 1e-3, points)
+        assert [str(f) if isinstance(f, ValueError) else f for f in given] == [
+            str(f) if isinstance(f, ValueError) else f for f in alone
+        ]
+
+
 def test_per_problem_bounds_are_each_problems_own():
     """minimise_batch with bounds per problem (B x k) solves each problem as it is solved alone under its bounds."""
     log_n = np.log10(SIZES)

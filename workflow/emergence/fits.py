@@ -275,8 +275,8 @@ def fit_chinchilla(n: np.ndarray, d: np.ndarray, loss: np.ndarray, delta: float 
 
 @dataclass(frozen=True)
 class ScalingFit:
-    """A registered scaling fit: its replicate fitter ((curves, delta) -> each curve's fits or the
-    ValueError of its point fit; see `fit_curves`) and its prediction ((parameters, x) -> values), both
+    """A registered scaling fit: its replicate fitter ((curves, delta, point fits or None) -> each curve's
+    fits or the ValueError of its point fit; see `fit_curves`) and its prediction ((parameters, x) -> values), both
     against scale x itself (N or C, not its log). The prediction is elementwise: parameters given as
     columns (R x 1 arrays) predict R fits at once (R x len(x))."""
 

@@ -53,63 +53,89 @@ def prefit(curves: list[Curve]) -> None:
     """Every scaling fit the curves' rows need, on each axis and again on the smaller models only
     (`held_out`), solved together per fit and Huber delta by `fits.fit_curves` (curves on the same scales
     in one batch: the digit counts of a family) and kept in each curve's `fitted` for `add_fit`: the point
-    fits first, then the replicates with `between_model_draws` added, starting from them."""
-    requests: dict[tuple[str, float], list[tuple[Curve, tuple, np.ndarray, np.ndarray]]] = {}
+    fits first, then the replicates with `with_model_scatter`, starting from them."""
+    # per fit and Huber delta: (curve, fitted key, scales x, means, the models' indices in x's order)
+    requests: dict[tuple[str, float], list[tuple[Curve, tuple, np.ndarray, np.ndarray, np.ndarray]]] = {}
     for curve in curves:
         for metric in sorted(curve.values):
             for axis in curve.settings.x_axes:
                 for fit in scaling_fits(metric, curve.settings):
                     if curve.problem(metric, axis):
                         continue
-                    _, x, means = fit_data(curve, metric, axis)
+                    order, x, means = fit_data(curve, metric, axis)
                     batch = requests.setdefault((fit, curve.settings.huber_delta), [])
-                    batch.append((curve, (metric, axis, fit, len(x)), x, means))
+                    batch.append((curve, (metric, axis, fit, len(x)), x, means, order))
                     if held_out(curve):
                         small = held_out(curve)
-                        batch.append((curve, (metric, axis, fit, small), x[:small], means[:, :small]))
+                        batch.append((curve, (metric, axis, fit, small), x[:small], means[:, :small], order[:small]))
     for (fit, delta), batch in requests.items():
-        found = fits.fit_curves(fit, [(x, means[:1]) for _, _, x, means in batch], delta)
+        found = fits.fit_curves(fit, [(x, means[:1]) for _, _, x, means, _ in batch], delta)
         # the point fit of each curve, or why it failed (a point fit is never None: a failed one raises)
         points = cast(Points, [fitted if isinstance(fitted, ValueError) else fitted[0] for fitted in found])
         scattered = [
-            (x, means + between_model_draws(curve, key, fit, point, x, means))
-            for (curve, key, x, means), point in zip(batch, points)
+            (x, with_model_scatter(curve, key[0], fit, point, x, means, models))
+            for (curve, key, x, means, models), point in zip(batch, points)
         ]
-        for (curve, key, _, _), fitted in zip(batch, fits.fit_curves(fit, scattered, delta, points)):
+        for (curve, key, *_), fitted in zip(batch, fits.fit_curves(fit, scattered, delta, points)):
             curve.fitted[key] = fitted
 
 
-def between_model_draws(
-    curve: Curve, key: tuple, fit: str, point: dict | ValueError, x: np.ndarray, means: np.ndarray
+def with_model_scatter(
+    curve: Curve, metric: str, fit: str, point: dict | ValueError, x: np.ndarray, means: np.ndarray, models: np.ndarray
 ) -> np.ndarray:
-    """What each bootstrap replicate adds to the models' means before it is refitted ((1 + B) x n, row 0
-    zeros): normal draws of sd tau, the models' scatter about the point fit beyond what item sampling
-    explains (a parametric bootstrap of the fit's residual variance).
+    """The means ((1 + B) x n, row 0 the point estimate) with each bootstrap replicate's models moved by
+    a normal draw of sd tau: the models' scatter about the point fit beyond what item sampling explains.
 
     Item resampling alone sees only the noise of each model's mean, so a fit of the wrong shape, or
     models scattered about the curve by their training runs, got intervals as narrow as a good fit's.
-    tau^2 = max(0, sum(r^2) / (n - k) - mean(s^2)), r the point fit's residuals, k its parameters and s
-    each model's bootstrap standard error: the moment estimator of a random-effects model's between-unit
-    variance (DerSimonian & Laird 1986). When item noise explains the residuals tau is 0 and the
-    intervals are the item bootstrap's alone. Seeded by the curve and `key`.
+    tau^2 = (|r|^2 - mean_b |(I - H)(m_b - m_0)|^2) / (n - rank H), at least 0: r the point fit's
+    residuals, m_b replicate b's means and H the hat matrix of the fit's Jacobian at the point fit, so
+    the item noise is measured as it shows in residuals (items shared by all sizes move the models
+    together, which the fit absorbs). An unweighted method-of-moments estimate of a random-effects
+    variance (DerSimonian & Laird 1986 take the weighted one). The power law is fitted to log loss, so
+    there tau is relative and the draws multiply. tau = 0 leaves the means as they are, bit for bit.
+    The draw of a model is the same on every x axis and in the held-out fit (`models`: indices into
+    `curve.models`, in the order of `x`), seeded by the curve and metric.
     """
-    draws = np.zeros_like(means)
     if isinstance(point, ValueError) or len(means) < 3:
-        return draws
-    residuals = means[0] - predict(fit, point, x)
-    item_variance = np.mean(np.var(means[1:], axis=0, ddof=1))
-    tau2 = np.sum(residuals**2) / max(len(x) - PARAMETERS.get(fit, 0), 1) - item_variance
+        return means
+    space = np.log if fit in LOG_SPACE else (lambda values: values)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        y, fitted = space(means), space(predict(fit, point, x))
+    jacobian = fit_jacobian(fit, point, x, space)
+    projection = np.eye(len(x)) - jacobian @ np.linalg.pinv(jacobian)  # onto what the fit cannot absorb
+    residual = projection @ (y[0] - fitted)
+    items = np.nanmean(np.sum(((y[1:] - y[0]) @ projection.T) ** 2, axis=1))
+    tau2 = (residual @ residual - items) / max(len(x) - np.linalg.matrix_rank(jacobian), 1)
     if not np.isfinite(tau2) or tau2 <= 0:
-        return draws
-    rng = np.random.default_rng([curve.settings.seed, int(stable_hash([curve.key, fit, *key])[:12], 16)])
-    draws[1:] = rng.normal(0.0, np.sqrt(tau2), size=(len(means) - 1, len(x)))
-    return draws
+        return means
+    draws = curve_rng(curve, "model scatter", metric).standard_normal((len(means) - 1, len(curve.models)))
+    moved = np.sqrt(tau2) * draws[:, models]
+    scattered = means.copy()
+    scattered[1:] = means[1:] * np.exp(moved) if fit in LOG_SPACE else means[1:] + moved
+    return scattered
+
+
+def fit_jacobian(fit: str, point: dict, x: np.ndarray, space) -> np.ndarray:
+    """d space(prediction) / d parameter at the point fit (n x k, central differences, `PARAMETERS[fit]`)."""
+    columns = []
+    for name in PARAMETERS[fit]:
+        step = 1e-6 * max(abs(point[name]), 1e-3)
+        up, down = (space(predict(fit, {**point, name: point[name] + d}, x)) for d in (step, -step))
+        columns.append((up - down) / (2 * step))
+    return np.stack(columns, axis=1)
+
+
+def curve_rng(curve: Curve, *key) -> np.random.Generator:
+    """A generator seeded by the sweep's seed, the curve and `key`: the same draws on every run."""
+    return np.random.default_rng([curve.settings.seed, int(stable_hash([curve.key, *key])[:12], 16)])
 
 
 def add_fit(rows: Rows, metric: str, axis: str, fit: str) -> None:
     """A scaling fit with intervals on its parameters (items resampled and the models' scatter about the
-    fit drawn: `between_model_draws`), and its extrapolation to the held-out largest models; the fits
-    are `prefit`'s."""
+    fit drawn: `with_model_scatter`), and its extrapolation to the held-out largest models; the fits
+    are `prefit`'s. The rmse, how well the point fit fits, gets no interval (the drawn scatter would
+    inflate every replicate's)."""
     curve = rows.curve
     problem = curve.problem(metric, axis)
     order, x, means = fit_data(curve, metric, axis)
@@ -125,13 +151,13 @@ def add_fit(rows: Rows, metric: str, axis: str, fit: str) -> None:
         return
     sharpness = sigmoid_sharpness(rows, metric, axis, order) if fit == "sigmoid_floor" else np.inf
     preferred = sharpness > SHARP_CHI2
-    for name in replicates[0] or {}:  # the point fit: never None (a failed one raised above)
-        samples = [r[name] if r else np.nan for r in replicates]
+    point = replicates[0] or {}  # the point fit: never None (a failed one raised above)
+    for name in point:
+        samples = [r[name] if r else np.nan for r in replicates] if name != "rmse" else [point[name]]
         rows.add(metric, axis, fit, name, samples, "ok" if preferred else NOT_PREFERRED)
     if fit == "sigmoid_floor":
         rows.add(metric, axis, fit, "sharpness", [sharpness])
         rows.add(metric, axis, "flag", "sigmoid_preferred", [float(preferred)])
-    point = replicates[0] or {}
     if "midpoint" in point:  # a midpoint outside the sizes seen: the rise is extrapolated, not observed
         outside = not np.log10(x.min()) <= point["midpoint"] <= np.log10(x.max())
         rows.add(metric, axis, "flag", "midpoint_outside_range", [float(outside)])
@@ -187,7 +213,8 @@ def sigmoid_sharpness(rows: Rows, metric: str, axis: str, order: np.ndarray) -> 
     return stat["sharpness"]
 
 
-PARAMETERS = {"sigmoid_floor": 4, "power_law": 2}  # what each fit estimates: the residuals' lost degrees
+PARAMETERS = {"sigmoid_floor": ("floor", "midpoint", "slope", "ceiling"), "power_law": ("N_c", "alpha")}
+LOG_SPACE = {"power_law"}  # fitted to the log of its values: its residuals are relative
 
 
 def model_scatter(rows: Rows, fit: str, point: dict | None, x: np.ndarray, y: np.ndarray, *key: str) -> np.ndarray:
@@ -202,9 +229,8 @@ def model_scatter(rows: Rows, fit: str, point: dict | None, x: np.ndarray, y: np
     if point is None:
         return np.zeros(settings.bootstrap)
     residuals = y - predict(fit, point, x)
-    residuals *= np.sqrt(len(y) / max(len(y) - PARAMETERS.get(fit, 0), 1))
-    rng = np.random.default_rng([settings.seed, int(stable_hash([rows.curve.key, fit, *key])[:12], 16)])
-    return rng.choice(residuals, size=settings.bootstrap)
+    residuals *= np.sqrt(len(y) / max(len(y) - len(PARAMETERS.get(fit, ())), 1))
+    return curve_rng(rows.curve, fit, *key).choice(residuals, size=settings.bootstrap)
 
 
 def add_curve(
