@@ -103,8 +103,10 @@ def with_model_scatter(
     with np.errstate(divide="ignore", invalid="ignore"):
         y, fitted = space(means), space(predict(fit, point, x))
     jacobian = fit_jacobian(fit, point, x, space)
+    if not np.isfinite(jacobian).all():  # a step too steep to differentiate: no scatter is estimated
+        return means
     projection = np.eye(len(x)) - jacobian @ np.linalg.pinv(jacobian)  # onto what the fit cannot absorb
-    residual = projection @ (y[0] - fitted)
+    residual = y[0] - fitted  # what the fit left, bounds and Huber's loss included
     items = np.nanmean(np.sum(((y[1:] - y[0]) @ projection.T) ** 2, axis=1))
     tau2 = (residual @ residual - items) / max(len(x) - np.linalg.matrix_rank(jacobian), 1)
     if not np.isfinite(tau2) or tau2 <= 0:
@@ -119,10 +121,11 @@ def with_model_scatter(
 def fit_jacobian(fit: str, point: dict, x: np.ndarray, space) -> np.ndarray:
     """d space(prediction) / d parameter at the point fit (n x k, central differences, `PARAMETERS[fit]`)."""
     columns = []
-    for name in PARAMETERS[fit]:
-        step = 1e-6 * max(abs(point[name]), 1e-3)
-        up, down = (space(predict(fit, {**point, name: point[name] + d}, x)) for d in (step, -step))
-        columns.append((up - down) / (2 * step))
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):  # an overflowed fit gives NaN columns
+        for name in PARAMETERS[fit]:
+            step = 1e-6 * max(abs(point[name]), 1e-3)
+            up, down = (space(predict(fit, {**point, name: point[name] + d}, x)) for d in (step, -step))
+            columns.append((up - down) / (2 * step))
     return np.stack(columns, axis=1)
 
 
