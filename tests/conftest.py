@@ -14,8 +14,6 @@ import yaml
 REPO = Path(__file__).resolve().parents[1]
 os.environ.setdefault("VLLM_ENABLE_V1_MULTIPROCESSING", "0")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
-# Tests load several engines in one process: give each a fixed KV cache instead of a memory share.
-os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", "1")
 
 # Three random-initialised Llamas of increasing size (head size 32, the smallest vLLM's CPU attention takes).
 TINY_SIZES = {

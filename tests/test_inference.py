@@ -12,6 +12,7 @@ import pytest
 from conftest import infer_command, run_cli, sweep_config
 from emergence import io
 from emergence.engines import Request, load_engine
+from emergence.engines.vllm import cpu_kv_cache_bytes
 from emergence.inference import InferenceJob, RequestCache, run_inference
 from emergence.methods import build_prompts
 from emergence.tasks import build_task
@@ -47,6 +48,21 @@ def requests(n_test: int = 6) -> list[Request]:
             0,
         ).itertuples()
     ]
+
+
+def test_the_cpu_kv_cache_holds_what_the_engine_runs_at_once_and_no_more(tiny_checkpoints, monkeypatch):
+    monkeypatch.delenv("VLLM_CPU_KVCACHE_SPACE", raising=False)
+    checkpoint = str(tiny_checkpoints["tiny-c"])
+    config = json.loads((tiny_checkpoints["tiny-c"] / "config.json").read_text())
+    per_position = 2 * config["num_hidden_layers"] * config["num_key_value_heads"] * config["head_dim"] * 4  # fp32
+    assert cpu_kv_cache_bytes(checkpoint, SETTINGS) == 256 * 256 * per_position  # 256 sequences of 256 positions
+    assert cpu_kv_cache_bytes(checkpoint, {**SETTINGS, "max_num_seqs": 8, "max_model_len": 40}) == 8 * 64 * per_position
+    assert cpu_kv_cache_bytes(checkpoint, {**SETTINGS, "dtype": "auto"}) is None  # vLLM's own share of memory
+    assert cpu_kv_cache_bytes(checkpoint, {**SETTINGS, "memory_fraction": 1e-9}) is None
+    cache = load_engine("vllm", checkpoint, SETTINGS).llm.llm_engine.vllm_config.cache_config
+    assert cache.num_gpu_blocks * cache.block_size == 256 * 256
+    monkeypatch.setenv("VLLM_CPU_KVCACHE_SPACE", "1")
+    assert cpu_kv_cache_bytes(checkpoint, SETTINGS) is None
 
 
 def test_vllm_and_transformers_agree_in_fp32(tiny_checkpoints):
