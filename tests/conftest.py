@@ -175,11 +175,12 @@ def snakemake(workdir: Path, config: dict, *args: str, env: dict | None = None) 
 
 @pytest.fixture(scope="session")
 def finished_sweep(tiny_checkpoints, tmp_path_factory) -> tuple[Path, dict]:
-    """The small sweep (`sweep_config`) run through the real workflow once per session: (workdir, config).
+    """The small sweep (`sweep_config`) run through the real workflow once per session, one thread per
+    inference job (`ONE_THREAD_INFERENCE`; reruns compared with it use it too): (workdir, config).
     Tests that change its folder say so (test_workflow.py adds tasks late); others work on a copy."""
     workdir = tmp_path_factory.mktemp("sweep")
     config = sweep_config(tiny_checkpoints)
-    result = snakemake(workdir, config)
+    result = snakemake(workdir, config, *ONE_THREAD_INFERENCE)
     assert result.returncode == 0, result.stderr[-3000:]
     return workdir, config
 
