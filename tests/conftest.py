@@ -138,12 +138,18 @@ def sweep_config(checkpoints: dict[str, Path], **overrides) -> dict:
     return config
 
 
-def snakemake(workdir: Path, config: dict, *args: str, env: dict | None = None) -> subprocess.CompletedProcess:
-    """Run the real workflow on `config` in `workdir` (in `env`, default this one); returns the finished process."""
+# One thread per inference job (profiles/default gives each 2, so one runs at a time): two models answer at
+# once on 2 cores. Starting a job (importing vLLM, loading the engine) is most of its time on these tiny
+# models and runs on one core; the answers do not depend on the number of threads.
+ONE_THREAD_INFERENCE = ("--set-threads", "inference=1")
+
+
+def snakemake_command(workdir: Path, config: dict, *args: str, cores: int = 2) -> list[str]:
+    """The command that runs the real workflow on `config` in `workdir` (written there as sweep.yaml)."""
     workdir.mkdir(parents=True, exist_ok=True)
     configfile = workdir / "sweep.yaml"
     configfile.write_text(yaml.safe_dump(config, sort_keys=True))
-    command = [
+    return [
         sys.executable,
         "-m",
         "snakemake",
@@ -154,19 +160,25 @@ def snakemake(workdir: Path, config: dict, *args: str, env: dict | None = None) 
         "--configfile",
         str(configfile),
         "--cores",
-        "2",
+        str(cores),
         *args,
     ]
+
+
+def snakemake(workdir: Path, config: dict, *args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    """Run the real workflow on `config` in `workdir` (in `env`, default this one); returns the finished process."""
+    command = snakemake_command(workdir, config, *args)
     return subprocess.run(command, capture_output=True, text=True, timeout=1800, env=env)
 
 
 @pytest.fixture(scope="session")
 def finished_sweep(tiny_checkpoints, tmp_path_factory) -> tuple[Path, dict]:
-    """The small sweep (`sweep_config`) run through the real workflow once per session: (workdir, config).
+    """The small sweep (`sweep_config`) run through the real workflow once per session, one thread per
+    inference job (`ONE_THREAD_INFERENCE`; reruns compared with it use it too): (workdir, config).
     Tests that change its folder say so (test_workflow.py adds tasks late); others work on a copy."""
     workdir = tmp_path_factory.mktemp("sweep")
     config = sweep_config(tiny_checkpoints)
-    result = snakemake(workdir, config)
+    result = snakemake(workdir, config, *ONE_THREAD_INFERENCE)
     assert result.returncode == 0, result.stderr[-3000:]
     return workdir, config
 

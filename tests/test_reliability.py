@@ -15,7 +15,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
-from conftest import REPO, snakemake, sweep_config
+from conftest import ONE_THREAD_INFERENCE, snakemake, snakemake_command, sweep_config
 
 TOKEN = "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0123"
 KILLS = 5
@@ -33,14 +33,46 @@ def kill_sweep(checkpoints) -> dict:
     return config
 
 
+class BackgroundSweep:
+    """The workflow run on `config` in `workdir` by a Snakemake process of its own, its output (stdout and
+    stderr) in workdir/snakemake.out; `wait()` returns the folder once the sweep has finished."""
+
+    def __init__(self, workdir: Path, config: dict, *args: str, env: dict):
+        self.workdir = workdir
+        command = snakemake_command(workdir, config, *args)
+        with open(workdir / "snakemake.out", "w") as out:
+            self.process = subprocess.Popen(
+                command, stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True
+            )
+
+    def wait(self) -> Path:
+        returncode = self.process.wait(timeout=1800)
+        assert returncode == 0, (self.workdir / "snakemake.out").read_text()[-3000:]
+        return self.workdir
+
+    def stop(self):
+        """End the sweep and its jobs if it still runs (a test failed before waiting for it)."""
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait()
+
+
 @pytest.fixture(scope="module")
-def uninterrupted(tiny_checkpoints, tmp_path_factory):
-    """The sweep run once without interruption, with a hub token planted in its environment."""
+def uninterrupted_run(tiny_checkpoints, tmp_path_factory):
+    """The sweep run once without interruption, with a hub token planted in its environment, started in
+    the background: the kill test runs its own sweeps meanwhile (mostly on one core) and waits for this
+    one only to compare."""
     workdir = tmp_path_factory.mktemp("uninterrupted")
-    result = snakemake(workdir, kill_sweep(tiny_checkpoints), env={**os.environ, "HF_TOKEN": TOKEN})
-    assert result.returncode == 0, result.stderr[-3000:]
-    (workdir / "snakemake.out").write_text(result.stdout + result.stderr)
-    return workdir
+    env = {**os.environ, "HF_TOKEN": TOKEN}
+    sweep = BackgroundSweep(workdir, kill_sweep(tiny_checkpoints), *ONE_THREAD_INFERENCE, env=env)
+    yield sweep
+    sweep.stop()
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(uninterrupted_run) -> Path:
+    """The folder of the uninterrupted sweep, once it has finished."""
+    return uninterrupted_run.wait()
 
 
 def descendants(pid: int) -> list[int]:
@@ -77,27 +109,15 @@ def inference_job(sweep: int) -> tuple[int, str] | None:
     return None
 
 
-def run_and_kill(workdir: Path, configfile: Path, rng: random.Random | None) -> dict | None:
+def run_and_kill(workdir: Path, config: dict, rng: random.Random | None) -> dict | None:
     """Run the sweep; once the running inference job has cached a random number (1-4) of new chunks,
     wait a random moment and SIGKILL it (with `rng`; without, let the sweep finish). Returns the
     killed job's model and, read from its printed progress, the requests it had answered and had in
     flight; None if the sweep finished. A run to be killed gets one core (one inference job at a time,
     on one thread: slow enough chunks for a kill to land inside one); the last run gets two, so that
-    its scoring, fitting and figure jobs run two at a time."""
+    its inference (one thread each), scoring, fitting and figure jobs run two at a time."""
     log = workdir / f"run-{len(list(workdir.glob('run-*.log')))}.log"
-    command = [
-        sys.executable,
-        "-m",
-        "snakemake",
-        "--snakefile",
-        str(REPO / "Snakefile"),
-        "--directory",
-        str(workdir),
-        "--configfile",
-        str(configfile),
-        "--cores",
-        "1" if rng else "2",
-    ]
+    command = snakemake_command(workdir, config, *ONE_THREAD_INFERENCE, cores=1 if rng else 2)
     for job_log in (workdir / "logs/inference").glob("*.log"):
         job_log.unlink()  # so every job log left after the run was written by it
     with open(log, "w") as out:
@@ -143,14 +163,12 @@ def resumed_from(workdir: Path, after: int, model: str) -> int:
     raise AssertionError(f"no run after run {after} resumed {model}")
 
 
-def test_sigkilled_inference_resumes_to_the_uninterrupted_results(uninterrupted, tiny_checkpoints, tmp_path):
+def test_sigkilled_inference_resumes_to_the_uninterrupted_results(uninterrupted_run, tiny_checkpoints, tmp_path):
     workdir = tmp_path / "killed"
-    workdir.mkdir()
-    configfile = workdir / "sweep.yaml"
-    configfile.write_text((uninterrupted / "sweep.yaml").read_text())
     rng = random.Random(7)
     kills = []
-    while (kill := run_and_kill(workdir, configfile, rng if len(kills) < KILLS else None)) is not None:
+    config = kill_sweep(tiny_checkpoints)
+    while (kill := run_and_kill(workdir, config, rng if len(kills) < KILLS else None)) is not None:
         kills.append(kill)
     assert len(kills) == KILLS
 
@@ -168,6 +186,8 @@ def test_sigkilled_inference_resumes_to_the_uninterrupted_results(uninterrupted,
             for key in pq.read_table(chunk)["key"].to_pylist()
         ]
         assert len(keys) == len(set(keys)) == 2 * 60
+    uninterrupted = uninterrupted_run.wait()
+    assert (uninterrupted / "sweep.yaml").read_text() == (workdir / "sweep.yaml").read_text()
     compared = 0
     for path in sorted((uninterrupted / "results").rglob("*")):
         relative = path.relative_to(uninterrupted)

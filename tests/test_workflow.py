@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from conftest import SWEEP_METRICS, engine_stats, snakemake, sweep_config
+from conftest import ONE_THREAD_INFERENCE, SWEEP_METRICS, engine_stats, snakemake, sweep_config
 from emergence import io
 
 FIGURES = [
@@ -72,7 +72,7 @@ def test_every_stage_writes_files_that_follow_their_schema(finished_sweep, tiny_
 
 def test_same_config_and_seed_give_byte_identical_files(finished_sweep, tiny_checkpoints, tmp_path):
     workdir, config = finished_sweep
-    result = snakemake(tmp_path, config)
+    result = snakemake(tmp_path, config, *ONE_THREAD_INFERENCE)  # as the fixture ran it
     assert result.returncode == 0, result.stderr[-3000:]
     produced = sorted(
         p.relative_to(workdir)
@@ -150,7 +150,8 @@ def test_new_task_and_method_send_only_new_requests(finished_sweep, tiny_checkpo
     }
     targets = [f"results/scores/{model}/addition/self_consistency.parquet" for model in tiny_checkpoints]
     targets += [f"results/figures/{kind}/addition.png" for kind in ("robustness", "methods")]
-    result = snakemake(workdir, sweep_config(tiny_checkpoints, tasks=tasks, methods=methods), *targets)
+    grown = sweep_config(tiny_checkpoints, tasks=tasks, methods=methods)
+    result = snakemake(workdir, grown, *targets, *ONE_THREAD_INFERENCE)
     assert result.returncode == 0, result.stderr[-3000:]
     for model in tiny_checkpoints:
         runs = engine_stats(workdir, model)
