@@ -229,7 +229,7 @@ def test_defaults_multiple_choice_and_duplicates(tmp_path):
 def test_bigbench_arithmetic_runs_through_the_workflow(task_archive, tiny_checkpoints, tmp_path):
     """A BIG-bench task and its shifted variant, zero-shot and chain-of-thought, through Snakemake and vLLM
     (the archive holds only the tests' task files, taken unchanged from the real one)."""
-    from conftest import snakemake, sweep_config
+    from conftest import ONE_THREAD_INFERENCE, snakemake, sweep_config
     from emergence import io as stages
 
     downloads = tmp_path / "resources" / "downloads"
@@ -245,7 +245,7 @@ def test_bigbench_arithmetic_runs_through_the_workflow(task_archive, tiny_checkp
         "bb_typos": {"kind": "variant", "of": "bb", "shift": "typos", "rate": 0.2},
     }
     methods = {"zero_shot": {"kind": "zero_shot"}, "cot": {"kind": "chain_of_thought", "k": 1, "max_tokens": 24}}
-    result = snakemake(tmp_path, sweep_config(tiny_checkpoints, tasks=tasks, methods=methods))
+    result = snakemake(tmp_path, sweep_config(tiny_checkpoints, tasks=tasks, methods=methods), *ONE_THREAD_INFERENCE)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     items = stages.read_table(tmp_path / "results/tasks/bb.parquet", "tasks")
     test = items[items["split"] == "test"]

@@ -240,7 +240,7 @@ def test_token_f1_scores_overlap_against_the_best_reference():
 def test_mmlu_and_gsm8k_run_through_the_workflow(hub, tiny_checkpoints, tmp_path):
     """Offline from the laid-out cache: MMLU choices scored by the engine (grade, Brier), GSM8K by chain of thought.
     Snakemake builds what is checked (19 jobs; the other fits and figures and the report would be 14 more)."""
-    from conftest import snakemake, sweep_config
+    from conftest import ONE_THREAD_INFERENCE, snakemake, sweep_config
     from emergence import io as stages
 
     tasks = {
@@ -271,7 +271,9 @@ def test_mmlu_and_gsm8k_run_through_the_workflow(hub, tiny_checkpoints, tmp_path
         for model in tiny_checkpoints
         for pair in ("mmlu/zero_shot", "gsm8k/cot")
     ]
-    result = snakemake(tmp_path / "run", config, *targets, "results/figures/multiple_choice/mmlu/zero_shot.png")
+    result = snakemake(
+        tmp_path / "run", config, *targets, "results/figures/multiple_choice/mmlu/zero_shot.png", *ONE_THREAD_INFERENCE
+    )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     run = tmp_path / "run"
     for model in tiny_checkpoints:
