@@ -140,7 +140,8 @@ def sweep_config(checkpoints: dict[str, Path], **overrides) -> dict:
 
 # One thread per inference job (profiles/default gives each 2, so one runs at a time): two models answer at
 # once on 2 cores. Starting a job (importing vLLM, loading the engine) is most of its time on these tiny
-# models and runs on one core; the answers do not depend on the number of threads.
+# models and runs on one core. Tests that compare answers run both sides with it (the sigkill test, the
+# byte-identical rerun); test_generations_match_a_direct_engine_run finds them equal to an in-process engine's.
 ONE_THREAD_INFERENCE = ("--set-threads", "inference=1")
 
 
