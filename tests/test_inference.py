@@ -59,8 +59,8 @@ def test_the_cpu_kv_cache_holds_what_the_engine_runs_at_once_and_no_more(tiny_ch
     assert cpu_kv_cache_bytes(checkpoint, {**SETTINGS, "max_num_seqs": 8, "max_model_len": 40}) == 8 * 64 * per_position
     assert cpu_kv_cache_bytes(checkpoint, {**SETTINGS, "dtype": "auto"}) is None  # vLLM's own share of memory
     assert cpu_kv_cache_bytes(checkpoint, {**SETTINGS, "memory_fraction": 1e-9}) is None
-    cache = load_engine("vllm", checkpoint, SETTINGS).llm.llm_engine.vllm_config.cache_config
-    assert cache.num_gpu_blocks * cache.block_size == 256 * 256
+    engine = load_engine("vllm", checkpoint, SETTINGS)
+    assert engine.llm.llm_engine.vllm_config.cache_config.kv_cache_memory_bytes == 256 * 256 * per_position
     monkeypatch.setenv("VLLM_CPU_KVCACHE_SPACE", "1")
     assert cpu_kv_cache_bytes(checkpoint, SETTINGS) is None
 
