@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import logging
 import os
 import subprocess
@@ -14,6 +15,11 @@ import yaml
 REPO = Path(__file__).resolve().parents[1]
 os.environ.setdefault("VLLM_ENABLE_V1_MULTIPROCESSING", "0")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
+# Two test processes share the cores (pytest-xdist, see SHARED_FIXTURES): each computes on one thread, as a
+# one-thread Snakemake job does (Snakemake sets these for its jobs itself). Threads of OpenMP and OpenBLAS
+# that wait for work spin, taking the other process's core (SciPy's L-BFGS-B ran 4 times slower so).
+for variable in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(variable, "1")
 
 # Three random-initialised Llamas of increasing size (head size 32, the smallest vLLM's CPU attention takes).
 TINY_SIZES = {
@@ -21,6 +27,50 @@ TINY_SIZES = {
     "tiny-b": {"hidden_size": 96, "num_layers": 2, "num_heads": 3},
     "tiny-c": {"hidden_size": 128, "num_layers": 3, "num_heads": 4},
 }
+
+
+# The suite runs in two worker processes (pytest-xdist, `-n 2` in pyproject.toml), and a worker builds a
+# session fixture for itself. So each module's tests run in one worker (its module fixtures are built once),
+# and so do the modules that share a session fixture of minutes (`SHARED_FIXTURES`): SAME_WORKER names the
+# module whose worker each of them joins, and collection fails if a module is missing from it.
+SHARED_FIXTURES = ("finished_sweep", "bigbench_files")
+SAME_WORKER = {"test_sweep_forecast": "test_workflow", "test_fidelity": "test_bigbench"}
+# Modules whose tests start first, slowest first (`--durations=0` of a whole run), so that no long module
+# starts last; the rest follow in collection order. test_slurm mostly waits for SLURM's polling.
+SLOWEST_FIRST = ("test_reliability", "test_workflow", "test_slurm", "test_bigbench", "test_chinchilla")
+
+
+def worker_group(module: str) -> str:
+    """The module whose worker runs the tests of `module` (a module's name, e.g. "test_fidelity")."""
+    return SAME_WORKER.get(module, module)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config, log):
+    """xdist's scheduling by scope, with `worker_group` of a test's module as its scope. (xdist 3.8's own
+    `--dist loadgroup` renames test ids in a way pytest 9.2 no longer reads: pytest-dev/pytest-xdist#1386.)"""
+    from xdist.scheduler import LoadScopeScheduling
+
+    class ModuleGroups(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return worker_group(Path(nodeid.split("::", 1)[0]).stem)
+
+    return ModuleGroups(config, log)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Check that the modules sharing each of SHARED_FIXTURES run in one worker, and put the tests of
+    SLOWEST_FIRST first (a stable sort: each module keeps its order)."""
+    for fixture in SHARED_FIXTURES:
+        modules = sorted({item.module.__name__ for item in items if fixture in item.fixturenames})
+        if len({worker_group(module) for module in modules}) > 1:
+            raise pytest.UsageError(f"tests/conftest.py: SAME_WORKER must send {modules} to one worker ({fixture})")
+
+    def rank(item: pytest.Item) -> int:
+        group = worker_group(item.module.__name__)
+        return SLOWEST_FIRST.index(group) if group in SLOWEST_FIRST else len(SLOWEST_FIRST)
+
+    items.sort(key=rank)
 
 
 @pytest.fixture(scope="session")
@@ -43,15 +93,22 @@ def archive(request) -> Path:
     """The real BIG-bench source archive (358 MB), downloaded once into the pytest cache."""
     cache = Path(request.config.cache.mkdir("bigbench"))
     path = cache / ARCHIVE
-    if not path.is_file():
-        partial = cache / "partial"  # pip's file is moved into place only once it is whole
-        command = [sys.executable, "-m", "pip", "download", "--no-deps", "bigbench==1.0.0", "-d", str(partial)]
-        done = subprocess.run(command, capture_output=True, text=True, timeout=600)
-        if done.returncode != 0 or not (partial / ARCHIVE).is_file():
-            pytest.fail(f"pip download bigbench==1.0.0 failed:\n{done.stdout[-2000:]}\n{done.stderr[-2000:]}")
-        (partial / ARCHIVE).replace(path)
-        partial.rmdir()
+    with open(cache / "download.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # test processes side by side (pytest-xdist): one downloads, the rest wait
+        if not path.is_file():
+            download(cache, path)
     return path
+
+
+def download(cache: Path, path: Path) -> None:
+    """pip's download of bigbench==1.0.0's archive, moved to `path` once it is whole."""
+    partial = cache / "partial"
+    command = [sys.executable, "-m", "pip", "download", "--no-deps", "bigbench==1.0.0", "-d", str(partial)]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    if done.returncode != 0 or not (partial / ARCHIVE).is_file():
+        pytest.fail(f"pip download bigbench==1.0.0 failed:\n{done.stdout[-2000:]}\n{done.stderr[-2000:]}")
+    (partial / ARCHIVE).replace(path)
+    partial.rmdir()
 
 
 # Every BIG-bench task a test reads: the default sweep's arithmetic, and tasks of each prompt format.
