@@ -47,8 +47,11 @@ def worker_group(module: str) -> str:
 
 @pytest.hookimpl(optionalhook=True)
 def pytest_xdist_make_scheduler(config, log):
-    """xdist's scheduling by scope, with `worker_group` of a test's module as its scope. (xdist 3.8's own
-    `--dist loadgroup` renames test ids in a way pytest 9.2 no longer reads: pytest-dev/pytest-xdist#1386.)"""
+    """xdist's scheduling by scope (`--dist loadscope`, pyproject.toml's), with `worker_group` of a test's
+    module as its scope; another `--dist` on the command line is xdist's own. (xdist 3.8's `--dist loadgroup`
+    renames test ids in a way pytest 9.2 no longer reads: pytest-dev/pytest-xdist#1386.)"""
+    if config.getvalue("dist") != "loadscope":
+        return None
     from xdist.scheduler import LoadScopeScheduling
 
     class ModuleGroups(LoadScopeScheduling):
@@ -58,16 +61,22 @@ def pytest_xdist_make_scheduler(config, log):
     return ModuleGroups(config, log)
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Check that the modules sharing each of SHARED_FIXTURES run in one worker, and put the tests of
     SLOWEST_FIRST first (a stable sort: each module keeps its order)."""
     for fixture in SHARED_FIXTURES:
-        modules = sorted({item.module.__name__ for item in items if fixture in item.fixturenames})
+        modules = sorted({item.path.stem for item in items if fixture in getattr(item, "fixturenames", ())})
         if len({worker_group(module) for module in modules}) > 1:
-            raise pytest.UsageError(f"tests/conftest.py: SAME_WORKER must send {modules} to one worker ({fixture})")
+            problem = f"tests/conftest.py: SAME_WORKER must send {modules} to one worker ({fixture})"
+            if "PYTEST_XDIST_WORKER" not in os.environ:
+                raise pytest.UsageError(problem)
+            # a worker's UsageError reaches the user as a crash blamed on some test: a collection error instead
+            config.hook.pytest_collectreport(report=pytest.CollectReport("tests/conftest.py", "failed", problem, []))
+            items.clear()
+            return
 
     def rank(item: pytest.Item) -> int:
-        group = worker_group(item.module.__name__)
+        group = worker_group(item.path.stem)
         return SLOWEST_FIRST.index(group) if group in SLOWEST_FIRST else len(SLOWEST_FIRST)
 
     items.sort(key=rank)
