@@ -11,7 +11,7 @@ sampling methods), then runs the fits one after another in a fresh process, each
 fit`'s code (reading the scores files, writing the fits, calibration and verdicts files) with
 config/config.yaml's `fitting` settings and seed, and the thread settings Snakemake gives the fit
 rule. A fit reads only scores files: manifests are not among the rule's inputs. Prints the wall
-and CPU seconds of all fits together and per fit, score rows read and fit rows written per second,
+and CPU seconds of all fits together and per fit (and how much of the CPU the scaling fits themselves take), score rows read and fit rows written per second,
 and the fitting process's peak resident memory. With `--against`, another checkout's code fits the
 same scores files too, each run in its own fresh process, the order alternated over `--repeats`.
 """
@@ -148,12 +148,21 @@ def write_scores(
 FITTER = """
 import contextlib, io as text, json, resource, sys, time
 import pyarrow.parquet as pq
+import emergence.analysis as analysis
 from emergence.cli import main
 jobs, settings, seed, out = json.loads(open(sys.argv[1]).read()), sys.argv[2], sys.argv[3], sys.argv[4]
-seconds, cpu, score_rows, fit_rows = [], [], 0, 0
+seconds, cpu, fitting_cpu, score_rows, fit_rows = [], [], [], 0, 0
+prefit = getattr(analysis, "prefit", None)  # the scaling fits alone: point fits and replicates of every curve
+def timed_prefit(curves):
+    started = time.process_time()
+    prefit(curves)
+    fitting_cpu[-1] += time.process_time() - started
+if prefit:
+    analysis.prefit = timed_prefit
 for task, method, paths in jobs:
     fits, calibration = f"{out}/fits/{task}/{method}.parquet", f"{out}/calibration/{task}/{method}.parquet"
     verdicts = f"{out}/verdicts/{task}/{method}.parquet"
+    fitting_cpu.append(0.0)
     started, started_cpu = time.perf_counter(), time.process_time()
     with contextlib.redirect_stdout(text.StringIO()):
         main(["fit", "--scores", *paths, "--settings", settings, "--seed", seed, "--out", fits, "--calibration", calibration,
@@ -163,7 +172,7 @@ for task, method, paths in jobs:
     score_rows += sum(pq.ParquetFile(p).metadata.num_rows for p in paths)
     fit_rows += pq.ParquetFile(fits).metadata.num_rows
     print(f"{task}/{method}: {seconds[-1]:.2f} s ({cpu[-1]:.2f} s CPU)", file=sys.stderr, flush=True)
-print(json.dumps({"seconds": seconds, "cpu": cpu, "score_rows": score_rows, "fit_rows": fit_rows,
+print(json.dumps({"seconds": seconds, "cpu": cpu, "fitting_cpu": fitting_cpu if prefit else None, "score_rows": score_rows, "fit_rows": fit_rows,
                   "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
 """
 
@@ -192,6 +201,12 @@ def summary(name: str, runs: list[dict], items: int) -> None:
             f"  per fit: median {np.median(seconds):.2f} s, min {seconds.min():.2f} s, max {seconds.max():.2f} s; "
             f"CPU median {np.median(cpu):.2f} s; peak memory {figures['peak_rss_mb']:,.0f} MB"
         )
+        if figures.get("fitting_cpu"):
+            print(
+                f"  of which the scaling fits (every curve's point fits and bootstrap replicates, "
+                f"`analysis.prefit`): CPU median {np.median(figures['fitting_cpu']):.2f} s; the rest (reading, "
+                f"curve set-up, rows, intervals, verdicts, writing) {np.median(cpu - np.array(figures['fitting_cpu'])):.2f} s"
+            )
 
 
 def main() -> None:

@@ -316,6 +316,31 @@ def test_mirage_takes_p_and_l_from_the_answer_when_it_is_scored():
     assert predicted["value"].to_numpy() == pytest.approx(answer_p**2)  # the whole chain would give ~0.001 p^12
 
 
+def test_the_verdicts_twin_and_the_mirage_rows_carry_the_same_prediction():
+    """p^L is computed once per curve: the verdicts' continuous twin and the flags' Mirage rows read the same
+    numbers (both the mean over items of p^L, `measures.mirage_prediction`, on every bootstrap replicate)."""
+    from emergence.analysis.verdicts import project_twin
+    from emergence.measures import mirage_prediction
+
+    rng = np.random.default_rng(3)
+    items, models = 25, 4
+    tokens = rng.integers(1, 6, (items, models))
+    logprob = -rng.random((items, models)) * tokens
+    correct = (rng.random((items, models)) < np.linspace(0.1, 0.8, models)).astype(float)
+    scores = long_scores({"target_logprob": logprob, "exact_match": correct}, tokens=tokens)
+    curve = Curve(scores, KEY, Settings(bootstrap=20))
+    p = np.exp(logprob.sum(axis=0) / tokens.sum(axis=0))  # each model's per-token probability over all items
+    order = np.argsort(curve.x["n_params"], kind="stable")
+    source, twin = project_twin(curve, order)
+    assert source == "target_logprob"
+    np.testing.assert_allclose(twin.predicted, np.mean(p**tokens, axis=0), rtol=1e-12)  # the point estimate
+    replicates = mirage_prediction(curve.values[source], curve.tokens[source], curve.weights)  # items as resampled
+    np.testing.assert_allclose(twin.predicted_stderr, np.std(replicates[1:], axis=0, ddof=1), rtol=1e-12)
+    rows = pd.DataFrame(analyse_curve(scores, KEY, Settings(bootstrap=20))[0])
+    mirage = [value(rows, "mirage", "predicted", model=f"m{i}")["value"] for i in range(models)]
+    assert mirage == list(twin.predicted)  # the same numbers, not merely close
+
+
 def test_resolution_limited_when_small_models_score_below_three_items():
     correct = np.zeros((40, 4))
     correct[:2, 2] = 1  # 2 of 40 at the third size: under 3 items
@@ -494,12 +519,11 @@ def test_item_cube_is_pandas_pivot_table():
         )
         table.loc[rng.random(rows) < 0.2, "target_tokens"] = pd.NA
         models = ["m10", "m2", "m1"]
-        items, metrics, cube = item_cube(table, "value", models)
+        items, metrics, (cube, tokens) = item_cube(table, ("value", "target_tokens"), models)
         wide = table.pivot_table(
             index="item_id", columns=["metric", "model"], values="value", aggfunc="first", dropna=False
         )
         assert list(items) == list(wide.index) and list(metrics) == list(wide.columns.get_level_values(0).unique())
-        tokens = item_cube(table, "target_tokens", models)[2]
         for i, metric in enumerate(metrics):
             np.testing.assert_array_equal(cube[i], wide[metric].reindex(columns=models).to_numpy(float))
             expected = table[table["metric"] == metric].pivot_table(

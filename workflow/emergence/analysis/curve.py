@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from emergence import measures
 from emergence.errors import InputError
 from emergence.io import stable_hash
 from emergence.scoring.metrics import spec
@@ -119,8 +120,8 @@ class Curve:
         models = models.sort_values([*known, *[a for a in X_LABELS if a not in known], "model"], na_position="last")
         self.models = list(models["model"])
         self.x = {axis: models[axis].to_numpy(float) for axis in X_LABELS}
-        items, metrics, values = item_cube(scores, "value", self.models)
-        tokens = item_cube(scores, "target_tokens", self.models)[2]  # per metric: the tokens its values cover
+        # per metric: the items' values, and the tokens each value covers
+        items, metrics, (values, tokens) = item_cube(scores, ("value", "target_tokens"), self.models)
         self.nan: dict[str, list[str]] = {m: [] for m in pd.unique(scores["metric"])}
         missing = scores.loc[scores["value"].isna().to_numpy(), ["metric", "model"]]
         for metric, part in missing.groupby("metric", sort=False):
@@ -145,6 +146,7 @@ class Curve:
         # (metric, axis, fit, models fitted) -> the fits (analysis.scaling.prefit), or why the point fit failed
         self.fitted: dict[tuple[str, str, str, int], list[dict | None] | ValueError] = {}
         self._means: dict[str, np.ndarray] = {}
+        self._mirage: dict[str, np.ndarray] = {}
 
     def means(self, metric: str) -> np.ndarray:
         """(1 + B) x models: the point estimate, then every bootstrap replicate (computed once, read-only)."""
@@ -153,6 +155,15 @@ class Curve:
             means.flags.writeable = False
             self._means[metric] = means
         return self._means[metric]
+
+    def mirage_prediction(self, logprob: str) -> np.ndarray:
+        """(1 + B) x models: `measures.mirage_prediction` from `logprob` (a LOGPROB_METRICS entry) and its
+        tokens, computed once (the flags and the verdicts' twin both use it), read-only."""
+        if logprob not in self._mirage:
+            predicted = measures.mirage_prediction(self.values[logprob], self.tokens[logprob], self.weights)
+            predicted.flags.writeable = False
+            self._mirage[logprob] = predicted
+        return self._mirage[logprob]
 
     def data_problem(self, metric: str) -> str:
         """Why this metric's values cannot be used at all, or ""."""
@@ -176,22 +187,27 @@ class Curve:
         return ""
 
 
-def item_cube(scores: pd.DataFrame, column: str, models: list[str]) -> tuple[pd.Index, pd.Index, np.ndarray]:
-    """(items sorted, metrics sorted, `scores[column]` as metrics x items x `models`): each cell the first
-    non-null value of its rows in table order, NaN where it has none; every item and metric of the
-    table, those of pandas' `pivot_table(index="item_id", columns=["metric", "model"], aggfunc="first",
-    dropna=False)`, without its per-group Python."""
+def item_cube(
+    scores: pd.DataFrame, columns: tuple[str, ...], models: list[str]
+) -> tuple[pd.Index, pd.Index, list[np.ndarray]]:
+    """(items sorted, metrics sorted, per column of `columns` `scores[column]` as metrics x items x
+    `models`): each cell the first non-null value of its rows in table order, NaN where it has none;
+    every item and metric of the table, those of pandas' `pivot_table(index="item_id", columns=["metric",
+    "model"], aggfunc="first", dropna=False)`, without its per-group Python."""
     item, items = pd.factorize(scores["item_id"], sort=True)
     metric, metrics = pd.factorize(scores["metric"], sort=True)
     model = pd.Index(models).get_indexer(scores["model"])
-    values = scores[column].to_numpy(dtype=float, na_value=np.nan)
-    known = ~np.isnan(values)
     shape = (len(metrics), len(items), len(models))
-    cells = np.ravel_multi_index((metric[known], item[known], model[known]), shape)
-    cube = np.full(int(np.prod(shape)), np.nan)
-    where, first = np.unique(cells, return_index=True)  # the first row of every cell with a value
-    cube[where] = values[known][first]
-    return pd.Index(items), pd.Index(metrics), cube.reshape(shape)
+    cubes = []
+    for column in columns:
+        values = scores[column].to_numpy(dtype=float, na_value=np.nan)
+        known = ~np.isnan(values)
+        cells = np.ravel_multi_index((metric[known], item[known], model[known]), shape)
+        cube = np.full(int(np.prod(shape)), np.nan)
+        where, first = np.unique(cells, return_index=True)  # the first row of every cell with a value
+        cube[where] = values[known][first]
+        cubes.append(cube.reshape(shape))
+    return pd.Index(items), pd.Index(metrics), cubes
 
 
 def intervals(replicates: np.ndarray, level: float) -> tuple[np.ndarray, np.ndarray]:

@@ -45,7 +45,7 @@ def add_mirage(rows: Rows) -> None:
     if problem:
         rows.not_fittable("exact_match", "", "mirage", problem)
         return
-    predicted = measures.mirage_prediction(curve.values[logprob], curve.tokens[logprob], curve.weights)
+    predicted = curve.mirage_prediction(logprob)
     observed = curve.means("exact_match")
     for i, model in enumerate(curve.models):
         rows.add("exact_match", "", "mirage", "predicted", predicted[:, i], model=model, versus=logprob)  # p^L

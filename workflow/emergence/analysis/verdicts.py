@@ -95,7 +95,7 @@ def project_twin(curve: Curve, order: np.ndarray) -> tuple[str, Twin | None]:
         return "", None
     logprob, tokens = curve.values[source][:, order], curve.tokens[source][:, order]
     p = np.exp((curve.weights @ logprob) / (curve.weights @ tokens))  # (1 + B, models)
-    predicted = measures.mirage_prediction(logprob, tokens, curve.weights)
+    predicted = curve.mirage_prediction(source)[:, order]
     if len(p) > 2:
         p_se, predicted_se = p[1:].std(axis=0, ddof=1), predicted[1:].std(axis=0, ddof=1)
     else:
