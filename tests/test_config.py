@@ -108,6 +108,23 @@ def test_default_config_follows_the_schema():
     check_config(config)
 
 
+@pytest.mark.parametrize("text,written", [("3e11", "3.0e+11"), ("6.4e10", "6.4e+10"), ("1E-3", "1.0e-03")])
+def test_a_number_yaml_reads_as_text_is_refused_with_how_to_write_it(text, written):
+    """PyYAML (YAML 1.1) reads 3e11 as a string: the schema's refusal says how to write the number."""
+    from emergence.config import schema_problem
+
+    config = yaml.safe_load((REPO / "config/config.yaml").read_text())
+    config["fitting"]["huber_delta"] = yaml.safe_load(f"x: {text}")["x"]
+    assert config["fitting"]["huber_delta"] == text  # what YAML makes of it
+    problem = schema_problem(config, REPO / "config/schema.yaml")
+    assert problem == (
+        f"fitting.huber_delta: '{text}' is not of type 'number' (YAML reads {text} as text: write {written},"
+        " with a point and the exponent's sign)"
+    )
+    config["fitting"]["huber_delta"] = "often"  # text that is no number: no hint
+    assert schema_problem(config, REPO / "config/schema.yaml") == "fitting.huber_delta: 'often' is not of type 'number'"
+
+
 def test_threshold_on_an_all_or_nothing_metric_is_a_config_error():
     from emergence.config import ConfigError, check_config
 

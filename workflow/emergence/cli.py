@@ -226,7 +226,8 @@ COMMANDS = {
     ),
     "import-results": (
         cmd_import_results,
-        "results made elsewhere (--format lm_eval_0.3, lm_eval_0.4) as one long table; --fits: fits over sizes too;"
+        "results made elsewhere (--format lm_eval_0.3, lm_eval_0.4, olmo_ladder, table) as one long table, CSV"
+        " or Parquet by --out's suffix; --fits: fits over sizes too;"
         " --samples-out: lm-eval 0.4's per-item scores and rescored ones (--tokenizer: for token edit distances)",
         "--format --path --out --fits? --settings? --seed?:int --models? --samples-out? --tokenizer?",
     ),

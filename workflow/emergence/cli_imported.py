@@ -14,6 +14,7 @@ from emergence import io
 from emergence.errors import EmergenceError, InputError
 
 log = logging.getLogger("emergence")
+SCHEMA = Path(__file__).resolve().parents[2] / "config" / "schema.yaml"  # the sweep config's; `fitting` keys too
 
 
 def log_verdicts(verdicts: pd.DataFrame) -> None:
@@ -36,30 +37,43 @@ def report_not_fittable(fits: pd.DataFrame) -> None:
 
 def cmd_fit_csv(args) -> None:
     """`import-results --format table` and the fits over sizes, in one command (options: OPTION_HELP)."""
-    from emergence.analysis import Settings, analyse_imported
+    from emergence.analysis import analyse_imported
     from emergence.importers.metadata import REGISTRY
     from emergence.importers.table import read_tables
 
-    settings = Settings.from_config(settings_json(args.settings), args.seed or 0)
+    settings = fitting_settings(args.settings, args.seed or 0)
     table = read_tables(args.csv, args.models or REGISTRY, args.percent or "auto")
     if args.table:
-        io.write_atomically(args.table, lambda tmp: table.to_csv(tmp, index=False))
+        write_output(table, args.table, "imported")
     fits = analyse_imported(table, settings)
     if args.out:
-        io.write_atomically(args.out, lambda tmp: fits.to_csv(tmp, index=False, float_format="%.6g"))
+        write_output(fits, args.out, "fits")
     else:
         fits.to_csv(sys.stdout, index=False, float_format="%.6g")
     report_not_fittable(fits)
 
 
+def fitting_settings(text: str | None, seed: int):
+    """`--settings` (a JSON object of `fitting` keys) as the analysis settings, each value checked against
+    config/schema.yaml as a sweep's `fitting` block is: a wrong type or range is one line, not a traceback."""
+    from emergence.analysis import Settings
+    from emergence.config import settings_problem
+
+    values = settings_json(text)
+    problem = settings_problem(values, "fitting", SCHEMA)
+    if problem:
+        raise InputError(f"--settings: {problem}")
+    return Settings.from_config(values, seed)
+
+
 def settings_json(text: str | None) -> dict:
-    """`--settings` as a dict: a JSON object of `fitting` keys (none: the defaults)."""
+    """`--settings` as a dict: a JSON object (none: the defaults)."""
     try:
         settings = json.loads(text) if text else {}
     except json.JSONDecodeError as err:
         raise InputError(f"--settings is not JSON ({err.msg} at column {err.colno}): {text}") from None
     if not isinstance(settings, dict):
-        raise InputError(f"--settings must be a JSON object of fitting keys, not {text}")
+        raise InputError(f"--settings must be a JSON object of settings keys, not {text}")
     return settings
 
 
@@ -68,7 +82,7 @@ def settings_help() -> str:
     checks against `analysis.Settings`), for `fit-csv --help`."""
     import yaml
 
-    schema = yaml.safe_load((Path(__file__).resolve().parents[2] / "config" / "schema.yaml").read_text())
+    schema = yaml.safe_load(SCHEMA.read_text())
     keys = schema["properties"]["fitting"]["properties"]
     lines = [
         f"  {name} (default {json.dumps(key.get('default'))}): {key.get('description', '')}"
@@ -77,26 +91,38 @@ def settings_help() -> str:
     return "settings keys (--settings, a JSON object; a misspelled key is an error):\n" + "\n".join(lines) + "\n"
 
 
+def write_output(table: pd.DataFrame, path: str, stage: str) -> None:
+    """A command's table at `path`, atomically, its folder made: Parquet in the `stage` schema
+    (io.SCHEMAS) where `path` ends in .parquet, so the stages and `forecast --table` read it back,
+    else CSV (fits' numbers to 6 significant digits)."""
+    if Path(path).suffix == ".parquet":
+        counts = {"n_models": "int32", "n_items": "int32"} if stage == "fits" else {}
+        io.write_table(table.astype(counts), path, stage)
+    else:
+        digits = "%.6g" if stage == "fits" else None
+        io.write_atomically(path, lambda tmp: table.to_csv(tmp, index=False, float_format=digits))
+
+
 def cmd_import_results(args) -> None:
-    from emergence.analysis import Settings, analyse_imported
+    from emergence.analysis import analyse_imported
     from emergence.importers import import_items, import_results
     from emergence.importers.metadata import REGISTRY
 
+    settings = fitting_settings(args.settings, args.seed or 0)  # checked before minutes of importing
     table = import_results(args.format, args.path, args.models or REGISTRY)
-    settings = Settings.from_config(json.loads(args.settings) if args.settings else {}, args.seed or 0)
     if args.samples_out:  # read before anything is written: a bad samples file leaves no output
         items = import_items(args.format, args.path, args.models or REGISTRY, args.tokenizer)
         io.write_table(items, args.samples_out, "imported_scores", {"format": args.format})
         n_items = len(items[["task", "item_id"]].drop_duplicates())
         log.info(f"per-item scores: {len(items)} rows, {n_items} items -> {args.samples_out}")
-    table.to_csv(args.out, index=False)
+    write_output(table, args.out, "imported")
     log.info(
         f"imported {len(table)} rows: {table['model'].nunique()} models, {table['task'].nunique()} tasks,"
         f" {table[['model', 'revision']].drop_duplicates().shape[0]} checkpoints -> {args.out}"
     )
     if args.fits:
         fits = analyse_imported(table, settings)
-        fits.to_csv(args.fits, index=False, float_format="%.6g")
+        write_output(fits, args.fits, "fits")
         report_not_fittable(fits)
 
 
@@ -104,8 +130,8 @@ def cmd_forecast(args) -> None:
     from emergence.forecast.ladder import Settings
     from emergence.forecast.stage import load_results, parse_planned, run
 
+    settings = Settings.from_config(settings_json(args.settings), args.seed or 0)
     results, default_targets = load_results(args.format, args.path, args.table)
-    settings = Settings.from_config(json.loads(args.settings) if args.settings else {}, args.seed or 0)
     targets = args.targets or default_targets
     planned = parse_planned(args.predict)
     forecasts = run(results, targets, settings, args.tasks, args.prompt_method, planned, args.hold_out)

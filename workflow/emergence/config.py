@@ -41,13 +41,17 @@ def check_config(config: dict) -> None:
         kind = kind_of(name, task)
         kind.check(name, task, config)
         pools[name] = kind.exemplar_pool(name, task, config)
-    from emergence.scoring.metrics import expand_metrics, spec
+    from emergence.scoring.metrics import check_sigmoid_metrics, expand_metrics, spec
 
     for name in expand_metrics(config["metrics"], 1):
         try:
             spec(name)
         except EmergenceError as error:  # e.g. a threshold on a metric that is already all-or-nothing
             raise ConfigError(f"metrics: {error}") from None
+    try:
+        check_sigmoid_metrics(config["fitting"].get("sigmoid_metrics", ()))
+    except EmergenceError as error:
+        raise ConfigError(f"fitting.{error}") from None
     figures = config["figures"]
     if figures["metric"] not in config["metrics"]:
         raise ConfigError(f"figures.metric: {figures['metric']} is not among the scored metrics {config['metrics']}")
@@ -139,15 +143,41 @@ def check_sweep_forecast(config: dict) -> None:
 
 def schema_problem(config: dict, schema_file: str | Path) -> str | None:
     """The most relevant schema violation of `config` as one line naming the key, or None."""
-    import jsonschema
+    import yaml
+
+    return first_problem(config, yaml.safe_load(Path(schema_file).read_text()))
+
+
+def settings_problem(values: dict, block: str, schema_file: str | Path) -> str | None:
+    """`schema_problem` of one block's values given on their own, as a command's `--settings` give the
+    `fitting` block: types and ranges only (the caller refuses unknown keys, with a suggestion, and fills
+    in defaults)."""
     import yaml
 
     schema = yaml.safe_load(Path(schema_file).read_text())
+    return first_problem(values, {**schema["properties"][block], "additionalProperties": True, "required": []})
+
+
+def first_problem(instance: dict, schema: dict) -> str | None:
+    import jsonschema
+
     validator = jsonschema.validators.validator_for(schema)(schema)
-    error = jsonschema.exceptions.best_match(validator.iter_errors(config))
+    error = jsonschema.exceptions.best_match(validator.iter_errors(instance))
     if error is None:
         return None
     key = ".".join(str(part) for part in error.absolute_path) or "(top level)"
     if error.validator == "anyOf" and error.context:  # say what each alternative wanted, not only "none matched"
         return f"{key}: {', nor '.join(dict.fromkeys(sub.message for sub in error.context))}"
-    return f"{key}: {error.message}"
+    return f"{key}: {error.message}{yaml_number_hint(error.instance)}"
+
+
+def yaml_number_hint(value: object) -> str:
+    """YAML 1.1 (PyYAML, hence Snakemake) reads 3e11 and 6.4e10 as text: a number needs a point and a
+    sign in its exponent (3.0e+11). Said where a text that Python reads as a number was refused."""
+    if not isinstance(value, str):
+        return ""
+    try:
+        number = float(value)
+    except ValueError:
+        return ""
+    return f" (YAML reads {value} as text: write {number:.1e}, with a point and the exponent's sign)"

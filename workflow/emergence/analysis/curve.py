@@ -18,14 +18,13 @@ import pandas as pd
 from emergence import measures
 from emergence.errors import InputError
 from emergence.io import stable_hash
-from emergence.scoring.metrics import spec
+from emergence.scoring.metrics import BOUNDED, check_sigmoid_metrics, spec
 
 X_LABELS = {"n_params": "parameters", "training_flops": "training FLOPs"}
 TARGET_NLL = "target_nll"  # per-token loss, -log P(target) / target tokens: what power laws fit
 # log-probabilities whose per-item token counts a curve keeps: of the whole target, and of the answer in it
 LOGPROB_METRICS = ("target_logprob", "answer_logprob")
 CALIBRATION_METRICS = ("confidence", "brier_binary")  # about the model's certainty, not its performance
-BOUNDED = ("per_token_prob", "correct_choice_prob")  # continuous, in [0, 1], higher is better: a sigmoid can fit them
 CURVE_POINTS = 60  # points of each fitted curve stored for figures
 COLUMNS = [
     "family",
@@ -91,6 +90,7 @@ class Settings:
                 + (f"; did you mean {close[0]!r}?" if close else "")
             )
         values: dict[str, Any] = {k: tuple(v) if isinstance(v, list) else v for k, v in fitting.items()}
+        check_sigmoid_metrics(values.get("sigmoid_metrics", ()))
         return cls(**values, seed=seed)
 
 

@@ -87,6 +87,25 @@ def spec(name: str) -> Metric:
     )
 
 
+# continuous metrics in [0, 1], higher is better: besides the discontinuous ones, what a sigmoid can fit
+BOUNDED = ("per_token_prob", "correct_choice_prob")
+
+
+def check_sigmoid_metrics(names: list[str] | tuple[str, ...]) -> None:
+    """Refuse a `fitting.sigmoid_metrics` entry the fits would pass over: an unknown metric, or one neither
+    discontinuous nor in BOUNDED (a sigmoid rises between a floor and a ceiling in [0, 1]). InputError."""
+    for name in names:
+        try:
+            metric = spec(name)
+        except InputError as err:
+            raise InputError(f"sigmoid_metrics: {err}") from None
+        if not (metric.discontinuous or name in BOUNDED):
+            raise InputError(
+                f"sigmoid_metrics: {name} is continuous and not bounded in [0, 1]: a sigmoid fits discontinuous"
+                f" metrics and {', '.join(BOUNDED)}"
+            )
+
+
 def thresholded(base: Metric, compare: Callable, threshold: float) -> Metric:
     """A continuous metric made all-or-nothing per item: 1 where `compare(value, threshold)` holds, 0 where
     not, NaN where the base metric has no value. Schaeffer et al. (2023, section 5) induce apparent
