@@ -24,7 +24,7 @@ from emergence.forecast import FORECASTS
 from emergence.forecast.backtest import choose, forecast_ladder, predictions
 from emergence.forecast.curves import fit_loss_law, fit_sigmoid
 from emergence.forecast.ladder import Ladder, Settings
-from emergence.forecast.stage import check_methods, run
+from emergence.forecast.stage import check_methods, load_results, parse_planned, run
 from emergence.forecast.verdict import judge
 from emergence.importers import import_results
 
@@ -269,3 +269,143 @@ def test_forecast_figure_is_drawn_the_same_twice(olmo, tmp_path):
     with pytest.raises(InputError, match="no chosen forecast"):
         draw_forecast(olmo, "olmo-ladder", "no_such_task", [tmp_path / "c.png"])
     assert not (tmp_path / "c.png").exists()
+
+
+# ---- input checks and reproducibility -------------------------------------------------------------
+
+
+def test_a_forecast_does_not_depend_on_the_other_targets_and_curves_of_its_run():
+    """Seeded: a target's interval and a rollout's are the same whether or not the run also forecasts
+    another target (a planned one) or another curve (the same ladder under another task name)."""
+    ladder = replace(simulated_ladder(2), settings=Settings(replicates=50, seed=2))
+    planned = pd.DataFrame([("bigger", 3.2e10, 1.6e13, np.nan)], columns=["target", "n", "d", "actual"])
+    more = replace(ladder, targets=pd.concat([planned, ladder.targets], ignore_index=True))
+    alone, together = forecast_ladder(ladder), forecast_ladder(more)
+    together = together[together["target"] != "bigger"].reset_index(drop=True)
+    pd.testing.assert_frame_equal(alone, together)
+    other = replace(ladder, task="other_task")
+    other_rows = predictions(FORECASTS["two_step"], other, 0)
+    assert not np.allclose(
+        other_rows[["lower", "upper"]], predictions(FORECASTS["two_step"], ladder, 0)[["lower", "upper"]]
+    )
+
+
+def long_table(ladder: Ladder) -> pd.DataFrame:
+    """The simulated ladder as the importers' long table (rungs and a 3.2B target, one task)."""
+    rows = ladder.checkpoints.assign(model=ladder.checkpoints["run"], family="sim", method="zero_shot")
+    return pd.concat(
+        [
+            rows.assign(task=task, metric=metric, value=rows[column])
+            for task in ("sim_task", "other_task")
+            for metric, column in (("multiple_choice_grade", "y"), ("bits_per_byte", "task_loss"))
+        ],
+        ignore_index=True,
+    ).assign(n_params_non_embedding=lambda t: t["n"], training_tokens=lambda t: t["d"])
+
+
+def test_a_forecast_is_the_same_with_another_curve_and_target_in_the_run():
+    """The command's route (`run`): one curve and one planned target, then two curves and two targets."""
+    table = long_table(simulated_ladder(3))
+    settings = Settings(replicates=30, holdouts=1, seed=3)
+    one = run(table, [], settings, ["sim_task"], planned=[("big", 1.6e10, 6.4e12)])
+    more = run(table, [], settings, ["sim_task", "other_task"], planned=[("big", 1.6e10, 6.4e12), ("a", 3e9, 1e12)])
+    more = more[(more["task"] == "sim_task") & (more["target"] != "a")].reset_index(drop=True)
+    pd.testing.assert_frame_equal(one, more)
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        (
+            {"prompt_method": "fewshot"},
+            r"^forecast --prompt-method: 'fewshot' matches no results \(known: zero_shot\)$",
+        ),
+        (
+            {"tasks": ["sim_task", "sim_tsak"]},
+            r"^forecast --tasks: 'sim_tsak' matches no results \(known: other_task, sim_task\)$",
+        ),
+        (
+            {"settings": Settings(metrics=("acc",))},
+            r"^forecast --settings metrics: 'acc' matches no results \(known: bits_per_byte, multiple_choice_grade\)$",
+        ),
+    ],
+)
+def test_a_filter_matching_nothing_is_named_with_the_known_values(options, message):
+    table = long_table(simulated_ladder(3))
+    settings = options.pop("settings", Settings(replicates=5))
+    with pytest.raises(InputError, match=message):
+        run(table, [], settings, planned=[("big", 1.6e10, 6.4e12)], **options)
+
+
+def test_a_task_loss_no_run_has_is_named_in_the_log(caplog):
+    table = long_table(simulated_ladder(3))
+    settings = Settings(replicates=5, holdouts=1, task_loss="bpbb")
+    with caplog.at_level("INFO"):
+        run(table, [], settings, ["sim_task"], planned=[("big", 1.6e10, 6.4e12)])
+    assert "two_step does not apply (no task_loss 'bpbb' for every run)" in caplog.text
+
+
+@pytest.mark.parametrize(
+    ("entry", "message"),
+    [
+        ({"replicates": "x"}, r'replicates "x" is not allowed \(an integer >= 1\)'),
+        ({"replicates": True}, r"replicates true is not allowed"),
+        ({"level": 90}, r"level 90 is not allowed \(a number in \(0, 1\)"),
+        ({"level": 1.0}, r"level 1.0 is not allowed"),
+        ({"skip": 1}, r"skip 1 is not allowed \(a number in \[0, 1\)\)"),
+        ({"min_rungs": 1}, r"min_rungs 1 is not allowed \(an integer >= 2\)"),
+        ({"holdouts": 0}, r"holdouts 0 is not allowed"),
+        ({"window": 2.5}, r"window 2.5 is not allowed"),
+        ({"metrics": "acc"}, r'metrics "acc" is not allowed \(a non-empty list of metric names\)'),
+        ({"methods": []}, r"methods \[\] is not allowed"),
+        ({"task_loss": 3}, r"task_loss 3 is not allowed \(a metric name\)"),
+        ([1], r"\[1\] is not a JSON object"),
+    ],
+)
+def test_settings_values_are_checked_by_type_and_range(entry, message):
+    with pytest.raises(InputError, match=r"^forecast --settings: " + message):
+        Settings.from_config(entry)
+    assert Settings.from_config({"level": 0.8, "skip": 0, "min_rungs": 2, "metrics": ["acc"]}).metrics == ("acc",)
+
+
+def test_predict_takes_sizes_with_suffixes_as_the_table_importer_does():
+    assert parse_planned(["30B:30B:6T", "x:3e10:6e12", "y:1,400M:0.5T"]) == [
+        ("30B", 3e10, 6e12),
+        ("x", 3e10, 6e12),
+        ("y", 1.4e9, 5e11),
+    ]
+    with pytest.raises(InputError, match=r"^--predict '30B:3x:6T': size '3x' is not a number"):
+        parse_planned(["30B:3x:6T"])
+    with pytest.raises(InputError, match=r"^--predict '30B:3B': expected NAME:N:D"):
+        parse_planned(["30B:3B"])
+
+
+def test_table_and_format_together_or_neither_are_refused(tmp_path):
+    with pytest.raises(InputError, match=r"^forecast: give either --table or --format and --path, not both$"):
+        load_results("olmo_ladder", str(OLMO), str(tmp_path / "t.csv"))
+    with pytest.raises(InputError, match=r"^forecast: give either --table or --format and --path, not both$"):
+        load_results("olmo_ladder", None, str(tmp_path / "t.csv"))
+    with pytest.raises(InputError, match=r"^forecast: give --table, or --format and --path$"):
+        load_results(None, None, None)
+
+
+def test_an_unreadable_table_is_an_input_error_and_stays_in_place(tmp_path, root_logging, capsys):
+    """A CSV named .parquet, a truncated Parquet file, a Parquet file named .csv: one error line each,
+    and the user's file is still there (the CLI removes the file behind a CorruptStageFile)."""
+    table = long_table(simulated_ladder(3))
+    csv, parquet = tmp_path / "table.csv", tmp_path / "table.parquet"
+    table.to_csv(csv, index=False)
+    table.to_parquet(parquet)
+    cases = {
+        tmp_path / "csv.parquet": (csv.read_bytes(), "Parquet"),
+        tmp_path / "truncated.parquet": (parquet.read_bytes()[:-100], "Parquet"),
+        tmp_path / "parquet.csv": (parquet.read_bytes(), "CSV"),
+    }
+    for path, (content, kind) in cases.items():
+        path.write_bytes(content)
+        out = tmp_path / "f.parquet"
+        with pytest.raises(SystemExit):
+            cli.main(["forecast", "--table", str(path), "--predict", "big:16B:6T", "--out", str(out)])
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and err[0].startswith(f"error: {path}: cannot be read as a {kind} table ("), err
+        assert path.read_bytes() == content and not out.exists()

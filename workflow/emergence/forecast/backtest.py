@@ -87,17 +87,23 @@ def predictions(method: ForecastMethod, ladder: Ladder, holdout: int, extrapolat
     """One method's predictions and intervals for a ladder's targets; `extrapolation` is the standard
     deviation of the extrapolation error added to every draw."""
     s = ladder.settings
-    finals = ladder.finals()
-    rng = np.random.default_rng([s.seed, holdout, len(finals)])
-    draws = rng.multinomial(len(finals), np.full(len(finals), 1 / len(finals)), s.replicates)
-    weights = np.vstack([np.ones(len(finals)), draws])
+    runs = len(ladder.finals())
+    draws = ladder.rng("bootstrap", holdout).multinomial(runs, np.full(runs, 1 / runs), s.replicates)
+    weights = np.vstack([np.ones(runs), draws])
     targets = ladder.targets
     fitted = method.fit(ladder, weights)
-    draws = fitted.predict(targets["n"].to_numpy(), targets["d"].to_numpy())
-    point, samples = draws[0], draws[1:][np.isfinite(draws[1:]).all(axis=1)]
-    # every metric forecast is a fraction of items: draws beyond [0, 1] are clipped to it
-    samples = np.clip(samples + rng.normal(0.0, np.hypot(fitted.noise, extrapolation), samples.shape), 0.0, 1.0)
-    lower, upper = np.quantile(samples, [(1 - s.level) / 2, (1 + s.level) / 2], axis=0)
+    values = fitted.predict(targets["n"].to_numpy(), targets["d"].to_numpy())
+    point, spread = values[0], np.hypot(fitted.noise, extrapolation)
+    lower, upper, replicates = np.full(len(targets), np.nan), np.full(len(targets), np.nan), []
+    for i, target in enumerate(targets["target"]):
+        # each target's noise from its own generator, its replicates those finite at it
+        noise = ladder.rng("noise", holdout, target).normal(0.0, spread, s.replicates)
+        finite = np.isfinite(values[1:, i])
+        # every metric forecast is a fraction of items: draws beyond [0, 1] are clipped to it
+        samples = np.clip(values[1:, i][finite] + noise[finite], 0.0, 1.0)
+        if len(samples):
+            lower[i], upper[i] = np.quantile(samples, [(1 - s.level) / 2, (1 + s.level) / 2])
+        replicates.append(len(samples))
     actual = targets["actual"].to_numpy(float)
     known = np.isfinite(actual)
     return pd.DataFrame(
@@ -113,7 +119,7 @@ def predictions(method: ForecastMethod, ladder: Ladder, holdout: int, extrapolat
             "actual": actual,
             "error": point - actual,
             "covered": pd.array(np.where(known, (lower <= actual) & (actual <= upper), pd.NA), dtype="boolean"),
-            "replicates": len(samples),
+            "replicates": replicates,
             "status": "ok",
         }
     )

@@ -28,10 +28,14 @@ class Chained(ForecastMethod):
     def missing(self, ladder: Ladder) -> str:
         finals = ladder.finals()
         if finals[self.column].isna().any():
-            return f"no {self.column} for every run"
+            return f"no {self.source(ladder)} for every run"
         if len(finals) < 5:  # five parameters in step 1
             return f"{len(finals)} runs, fewer than the 5 parameters of L(N, D)"
         return ladder.unknown_tokens()
+
+    def source(self, ladder: Ladder) -> str:
+        """The loss as the settings name it, so that a log line shows a misspelt metric or task."""
+        raise NotImplementedError
 
     def fit(self, ladder: Ladder, weights: np.ndarray) -> Fitted:
         finals = ladder.finals()

@@ -10,7 +10,9 @@ set `Settings.loss_task`) where the table has them.
 
 from __future__ import annotations
 
+import json
 import logging
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
@@ -18,11 +20,13 @@ import numpy as np
 import pandas as pd
 
 from emergence.errors import InputError
+from emergence.io import stable_hash
 
 log = logging.getLogger(__name__)
 
 TASK_LOSS, LM_LOSS = "bits_per_byte", "target_nll"
 TARGET_COLUMNS = ["target", "n", "d", "actual"]
+DEFAULT_METRICS = ("multiple_choice_grade", "exact_match", "acc_norm")
 
 
 @dataclass(frozen=True)
@@ -38,24 +42,62 @@ class Settings:
     min_rungs: int = 2  # a fit needs this many rungs left
     seed: int = 0
     loss_task: str = "c4_en"  # the held-out set whose loss the loss-based method uses
-    metrics: tuple[str, ...] = ("multiple_choice_grade", "exact_match", "acc_norm")  # first present wins
+    metrics: tuple[str, ...] = DEFAULT_METRICS  # first present wins
     rule: str = "monotone_rise"  # the forecastability rule (`forecast.verdict.RULES`)
     methods: tuple[str, ...] = ()  # the forecast methods to run (empty: every registered one); naive always runs
     task_loss: str = TASK_LOSS  # the metric two_step reads as the task loss (a sweep's own models: target_nll)
 
     @classmethod
     def from_config(cls, entry: dict, seed: int = 0) -> Settings:
-        """Settings from a JSON object of the fields above; InputError naming an unknown key."""
+        """Settings from a JSON object of the fields above; InputError naming an unknown key, or a value of
+        the wrong type or range (`ALLOWED`: config/schema.yaml's rules for a source's `forecast:`, so a
+        value the sweep's config check lets through is never a traceback here)."""
+        if not isinstance(entry, dict):
+            raise InputError(f"forecast --settings: {json.dumps(entry)} is not a JSON object of settings")
         unknown = sorted(set(entry) - set(cls.__dataclass_fields__))
         if unknown:
             raise InputError(
                 f"forecast --settings: unknown key {', '.join(unknown)} (known: {', '.join(cls.__dataclass_fields__)})"
             )
+        for key, value in entry.items():
+            what, ok = ALLOWED[key]
+            if not ok(value):
+                raise InputError(f"forecast --settings: {key} {json.dumps(value)} is not allowed ({what})")
         values = {**entry, "seed": seed}
         for key in ("metrics", "methods"):
             if key in values:
                 values[key] = tuple(values[key])
         return cls(**values)
+
+
+def is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)  # JSON true is no count
+
+
+def is_number(value: object) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def is_names(value: object) -> bool:
+    return isinstance(value, list) and len(value) > 0 and all(isinstance(v, str) and v for v in value)
+
+
+# Each `Settings` key read from a config: what is allowed (said in the error) and the check of it.
+ALLOWED = {
+    "window": ("an integer >= 1", lambda v: is_int(v) and v >= 1),
+    "skip": ("a number in [0, 1)", lambda v: is_number(v) and 0 <= v < 1),
+    "smooth": ("an integer >= 1", lambda v: is_int(v) and v >= 1),
+    "replicates": ("an integer >= 1", lambda v: is_int(v) and v >= 1),
+    "level": ("a number in (0, 1), e.g. 0.9", lambda v: is_number(v) and 0 < v < 1),
+    "holdouts": ("an integer >= 1", lambda v: is_int(v) and v >= 1),
+    "min_rungs": ("an integer >= 2", lambda v: is_int(v) and v >= 2),
+    "seed": ("an integer >= 0", lambda v: is_int(v) and v >= 0),
+    "loss_task": ("a task name", lambda v: isinstance(v, str) and v != ""),
+    "metrics": ("a non-empty list of metric names", is_names),
+    "rule": ("a rule name", lambda v: isinstance(v, str) and v != ""),
+    "methods": ("a non-empty list of method names", is_names),
+    "task_loss": ("a metric name", lambda v: isinstance(v, str) and v != ""),
+}
 
 
 @dataclass(frozen=True)
@@ -80,6 +122,13 @@ class Ladder:
         finals["noise"] = grouped["y"].std()
         finals[["n", "d", "stderr"]] = grouped[["n", "d", "stderr"]].last()
         return finals.reset_index().sort_values(["n", "d"], kind="stable").reset_index(drop=True)
+
+    def rng(self, *key: object) -> np.random.Generator:
+        """A generator seeded by the seed, this curve (family, task, prompting method, metric) and `key`
+        (as `analysis.scaling.curve_rng`): a curve's draws, and a target's, never depend on which other
+        curves or targets the same run forecasts."""
+        identity = stable_hash([self.family, self.task, self.method, self.metric, *key])
+        return np.random.default_rng([self.settings.seed, int(identity[:12], 16)])
 
     def rungs(self) -> np.ndarray:
         return np.unique(self.checkpoints["n"].to_numpy())

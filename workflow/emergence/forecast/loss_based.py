@@ -10,9 +10,13 @@ from __future__ import annotations
 
 from emergence.forecast import forecast_method
 from emergence.forecast.chain import Chained
+from emergence.forecast.ladder import LM_LOSS, Ladder
 
 
 @forecast_method
 class LossBased(Chained):
     name = "loss_based"
     column = "lm_loss"
+
+    def source(self, ladder: Ladder) -> str:
+        return f"lm_loss ({LM_LOSS} of loss_task {ladder.settings.loss_task!r})"

@@ -18,7 +18,7 @@ import pandas as pd
 from emergence import io
 from emergence.errors import InputError
 from emergence.forecast.backtest import forecast_ladder
-from emergence.forecast.ladder import Settings, build_ladders
+from emergence.forecast.ladder import DEFAULT_METRICS, Settings, build_ladders
 from emergence.forecast.sweep import largest_models
 
 log = logging.getLogger(__name__)
@@ -28,9 +28,12 @@ ORDER = ["family", "task", "prompt_method", "holdout", "target", "method"]
 
 
 def load_results(fmt: str | None, path: str | Path | None, table: str | Path | None) -> tuple[pd.DataFrame, list]:
-    """The long table and its default targets (empty unless the format names them)."""
+    """The long table and its default targets (empty unless the format names them). One source only:
+    a table and a format given together would leave one of them unread."""
     from emergence.importers import import_results
 
+    if table is not None and (fmt is not None or path is not None):
+        raise InputError("forecast: give either --table or --format and --path, not both")
     if table is not None:
         return read_long_table(Path(table)), []
     if fmt is None or path is None:
@@ -45,13 +48,21 @@ def load_results(fmt: str | None, path: str | Path | None, table: str | Path | N
 
 def read_long_table(path: Path) -> pd.DataFrame:
     """A long table, checked for the columns a forecast needs; N falls back to `n_params`. Parquet is
-    an imported source's table (`io.SCHEMAS["imported"]`, rule import_results), anything else a CSV."""
-    if path.suffix == ".parquet":
-        return io.read_table(path, "imported")
+    an imported source's table (`io.SCHEMAS["imported"]`, rule import_results), anything else a CSV.
+
+    The file is the user's (or a finished import job's) input, never this stage's output: one that cannot
+    be read is an InputError and stays in place (a CorruptStageFile would have `emergence`'s main remove
+    it). Not `importers.table.read_frame`: that reads every cell as text for its importer to parse."""
+    if path.suffix.lower() == ".parquet":
+        try:
+            return io.read_table(path, "imported")
+        except io.StageFileError as err:
+            why = str(err).removeprefix(f"{path}: ")
+            raise InputError(f"{path}: cannot be read as a Parquet table ({why})") from None
     try:
         table = pd.read_csv(path)
-    except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError) as err:
-        raise InputError(f"{path}: cannot read the results table ({err})") from None
+    except (OSError, ValueError) as err:  # pandas' parser errors and a UnicodeDecodeError are ValueErrors
+        raise InputError(f"{path}: cannot be read as a CSV table ({str(err).splitlines()[0]})") from None
     if "n_params_non_embedding" not in table and "n_params" in table:
         table["n_params_non_embedding"] = table["n_params"]
     missing = [c for c in (*REQUIRED, "n_params_non_embedding") if c not in table]
@@ -63,14 +74,16 @@ def read_long_table(path: Path) -> pd.DataFrame:
 
 
 def parse_planned(values: list[str] | None) -> list[tuple[str, float, float]]:
-    """`--predict NAME:N:D` values (a model not trained: N non-embedding parameters, D tokens)."""
+    """`--predict NAME:N:D` values (a model not trained: N non-embedding parameters, D tokens), N and D
+    written as the table importer reads sizes (`importers.columns.parse_size`: `3e10`, `30B`, `6T`)."""
+    from emergence.importers.columns import parse_size
+
     planned = []
     for value in values or []:
         name, *numbers = value.split(":")
-        try:
-            n, d = (float(x) for x in numbers)
-        except ValueError:
-            raise InputError(f"--predict {value!r}: expected NAME:N:D, e.g. 70B:7e10:1.4e12") from None
+        if len(numbers) != 2:
+            raise InputError(f"--predict {value!r}: expected NAME:N:D, e.g. 70B:70B:1.4T or 70B:7e10:1.4e12")
+        n, d = (parse_size(x, f"--predict {value!r}") for x in numbers)
         if not (name and n > 0 and d > 0):
             raise InputError(f"--predict {value!r}: expected a name and positive N and D")
         planned.append((name, n, d))
@@ -96,6 +109,7 @@ def run(
     if not targets and not planned:
         raise InputError("forecast: no --targets (model names of the results) nor --predict NAME:N:D given")
     check_methods(settings.methods)
+    check_filters(results, settings, tasks, prompt_method)
     if prompt_method is not None:
         results = results[results["method"] == prompt_method]
     ladders = build_ladders(results, targets, settings, tasks, planned)
@@ -121,3 +135,22 @@ def check_methods(names: Sequence[str]) -> None:
     unknown = sorted(set(names) - set(FORECASTS))
     if unknown:
         raise InputError(f"forecast methods: {', '.join(unknown)} unknown (known: {', '.join(sorted(FORECASTS))})")
+
+
+def check_filters(
+    results: pd.DataFrame, settings: Settings, tasks: list[str] | None, prompt_method: str | None
+) -> None:
+    """InputError naming a filter value that matches no row of the results, with the values it could
+    be: a typo must not surface later as a target missing from an empty table or as no curve to forecast.
+    Metrics given in the settings count as filters; the default list is an order of preference over
+    metrics of several sources (its misses are expected) and a curve without any is skipped and logged."""
+    wanted = {"--prompt-method": ("method", [prompt_method] if prompt_method else []), "--tasks": ("task", tasks or [])}
+    if settings.metrics != DEFAULT_METRICS:
+        wanted["--settings metrics"] = ("metric", list(settings.metrics))
+    for flag, (column, values) in wanted.items():
+        known = sorted(set(results[column].astype(str)))
+        unknown = [v for v in values if v not in known]
+        if unknown:
+            raise InputError(
+                f"forecast {flag}: {', '.join(map(repr, unknown))} matches no results (known: {', '.join(known)})"
+            )

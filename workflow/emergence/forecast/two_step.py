@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from emergence.forecast import forecast_method
 from emergence.forecast.chain import Chained
+from emergence.forecast.ladder import Ladder
 
 
 @forecast_method
@@ -17,3 +18,6 @@ class TwoStep(Chained):
     name = "two_step"
     column = "task_loss"
     anchor = True
+
+    def source(self, ladder: Ladder) -> str:
+        return f"task_loss {ladder.settings.task_loss!r}"
