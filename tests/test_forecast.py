@@ -348,17 +348,17 @@ def test_a_task_loss_no_run_has_is_named_in_the_log(caplog):
 @pytest.mark.parametrize(
     ("entry", "message"),
     [
-        ({"replicates": "x"}, r'replicates "x" is not allowed \(an integer >= 1\)'),
-        ({"replicates": True}, r"replicates true is not allowed"),
-        ({"level": 90}, r"level 90 is not allowed \(a number in \(0, 1\)"),
-        ({"level": 1.0}, r"level 1.0 is not allowed"),
-        ({"skip": 1}, r"skip 1 is not allowed \(a number in \[0, 1\)\)"),
-        ({"min_rungs": 1}, r"min_rungs 1 is not allowed \(an integer >= 2\)"),
-        ({"holdouts": 0}, r"holdouts 0 is not allowed"),
-        ({"window": 2.5}, r"window 2.5 is not allowed"),
-        ({"metrics": "acc"}, r'metrics "acc" is not allowed \(a non-empty list of metric names\)'),
-        ({"methods": []}, r"methods \[\] is not allowed"),
-        ({"task_loss": 3}, r"task_loss 3 is not allowed \(a metric name\)"),
+        ({"replicates": "x"}, r"replicates: 'x' is not of type 'integer'"),
+        ({"replicates": True}, r"replicates: True is not of type 'integer'"),  # JSON true is no count
+        ({"level": 90}, r"level: 90 is greater than or equal to the maximum of 1"),
+        ({"level": 1.0}, r"level: 1.0 is greater than or equal to the maximum of 1"),
+        ({"skip": 1}, r"skip: 1 is greater than or equal to the maximum of 1"),
+        ({"min_rungs": 1}, r"min_rungs: 1 is less than the minimum of 2"),
+        ({"holdouts": 0}, r"holdouts: 0 is less than the minimum of 1"),
+        ({"window": 2.5}, r"window: 2.5 is not of type 'integer'"),
+        ({"metrics": "acc"}, r"metrics: 'acc' is not of type 'array'"),
+        ({"methods": []}, r"methods: \[\] should be non-empty"),
+        ({"task_loss": 3}, r"task_loss: 3 is not of type 'string'"),
         ([1], r"\[1\] is not a JSON object"),
     ],
 )

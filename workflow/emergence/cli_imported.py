@@ -14,7 +14,6 @@ from emergence import io
 from emergence.errors import EmergenceError, InputError
 
 log = logging.getLogger("emergence")
-SCHEMA = Path(__file__).resolve().parents[2] / "config" / "schema.yaml"  # the sweep config's; `fitting` keys too
 
 
 def log_verdicts(verdicts: pd.DataFrame) -> None:
@@ -57,7 +56,7 @@ def fitting_settings(text: str | None, seed: int):
     """`--settings` (a JSON object of `fitting` keys) as the analysis settings, each value checked against
     config/schema.yaml as a sweep's `fitting` block is: a wrong type or range is one line, not a traceback."""
     from emergence.analysis import Settings
-    from emergence.config import settings_problem
+    from emergence.config import SCHEMA, settings_problem
 
     values = settings_json(text)
     problem = settings_problem(values, "fitting", SCHEMA)
@@ -81,6 +80,8 @@ def settings_help() -> str:
     """Every `fitting` key with its default and meaning, from config/schema.yaml (whose defaults a test
     checks against `analysis.Settings`), for `fit-csv --help`."""
     import yaml
+
+    from emergence.config import SCHEMA
 
     schema = yaml.safe_load(SCHEMA.read_text())
     keys = schema["properties"]["fitting"]["properties"]

@@ -11,6 +11,8 @@ from pathlib import Path
 
 from emergence.errors import EmergenceError
 
+SCHEMA = Path(__file__).resolve().parents[2] / "config" / "schema.yaml"  # the sweep config's schema
+
 
 class ConfigError(EmergenceError, ValueError):
     """A sweep config entry that is well-formed but cannot be run."""

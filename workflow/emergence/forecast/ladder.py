@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
@@ -50,8 +49,10 @@ class Settings:
     @classmethod
     def from_config(cls, entry: dict, seed: int = 0) -> Settings:
         """Settings from a JSON object of the fields above; InputError naming an unknown key, or a value of
-        the wrong type or range (`ALLOWED`: config/schema.yaml's rules for a source's `forecast:`, so a
-        value the sweep's config check lets through is never a traceback here)."""
+        the wrong type or range (checked against config/schema.yaml's `forecast` block, as a sweep's
+        config is, so a value the config check lets through is never a traceback here)."""
+        from emergence.config import SCHEMA, settings_problem
+
         if not isinstance(entry, dict):
             raise InputError(f"forecast --settings: {json.dumps(entry)} is not a JSON object of settings")
         unknown = sorted(set(entry) - set(cls.__dataclass_fields__))
@@ -59,45 +60,14 @@ class Settings:
             raise InputError(
                 f"forecast --settings: unknown key {', '.join(unknown)} (known: {', '.join(cls.__dataclass_fields__)})"
             )
-        for key, value in entry.items():
-            what, ok = ALLOWED[key]
-            if not ok(value):
-                raise InputError(f"forecast --settings: {key} {json.dumps(value)} is not allowed ({what})")
+        problem = settings_problem(entry, "forecast", SCHEMA)
+        if problem:
+            raise InputError(f"forecast --settings: {problem}")
         values = {**entry, "seed": seed}
         for key in ("metrics", "methods"):
             if key in values:
                 values[key] = tuple(values[key])
         return cls(**values)
-
-
-def is_int(value: object) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)  # JSON true is no count
-
-
-def is_number(value: object) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-
-
-def is_names(value: object) -> bool:
-    return isinstance(value, list) and len(value) > 0 and all(isinstance(v, str) and v for v in value)
-
-
-# Each `Settings` key read from a config: what is allowed (said in the error) and the check of it.
-ALLOWED = {
-    "window": ("an integer >= 1", lambda v: is_int(v) and v >= 1),
-    "skip": ("a number in [0, 1)", lambda v: is_number(v) and 0 <= v < 1),
-    "smooth": ("an integer >= 1", lambda v: is_int(v) and v >= 1),
-    "replicates": ("an integer >= 1", lambda v: is_int(v) and v >= 1),
-    "level": ("a number in (0, 1), e.g. 0.9", lambda v: is_number(v) and 0 < v < 1),
-    "holdouts": ("an integer >= 1", lambda v: is_int(v) and v >= 1),
-    "min_rungs": ("an integer >= 2", lambda v: is_int(v) and v >= 2),
-    "seed": ("an integer >= 0", lambda v: is_int(v) and v >= 0),
-    "loss_task": ("a task name", lambda v: isinstance(v, str) and v != ""),
-    "metrics": ("a non-empty list of metric names", is_names),
-    "rule": ("a rule name", lambda v: isinstance(v, str) and v != ""),
-    "methods": ("a non-empty list of method names", is_names),
-    "task_loss": ("a metric name", lambda v: isinstance(v, str) and v != ""),
-}
 
 
 @dataclass(frozen=True)
