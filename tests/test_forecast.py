@@ -325,8 +325,9 @@ def test_a_forecast_is_the_same_with_another_curve_and_target_in_the_run():
             r"^forecast --tasks: 'sim_tsak' matches no results \(known: other_task, sim_task\)$",
         ),
         (
-            {"settings": Settings(metrics=("acc",))},
-            r"^forecast --settings metrics: 'acc' matches no results \(known: bits_per_byte, multiple_choice_grade\)$",
+            {"settings": Settings(metrics=("acc", "acc_norm"))},
+            r"^forecast --settings metrics: none of 'acc', 'acc_norm' is in the results"
+            r" \(known: bits_per_byte, multiple_choice_grade\)$",
         ),
     ],
 )
@@ -335,6 +336,14 @@ def test_a_filter_matching_nothing_is_named_with_the_known_values(options, messa
     settings = options.pop("settings", Settings(replicates=5))
     with pytest.raises(InputError, match=message):
         run(table, [], settings, planned=[("big", 1.6e10, 6.4e12)], **options)
+
+
+def test_metrics_are_an_order_of_preference_so_one_present_is_enough():
+    table = long_table(simulated_ladder(3))
+    preferred = run(
+        table, [], Settings(replicates=5, metrics=("acc", "multiple_choice_grade")), planned=[("big", 1.6e10, 6.4e12)]
+    )
+    assert set(preferred["metric"]) == {"multiple_choice_grade"} and len(preferred)
 
 
 def test_a_task_loss_no_run_has_is_named_in_the_log(caplog):

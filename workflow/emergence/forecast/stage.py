@@ -142,11 +142,9 @@ def check_filters(
 ) -> None:
     """InputError naming a filter value that matches no row of the results, with the values it could
     be: a typo must not surface later as a target missing from an empty table or as no curve to forecast.
-    Metrics given in the settings count as filters; the default list is an order of preference over
-    metrics of several sources (its misses are expected) and a curve without any is skipped and logged."""
+    Metrics given in the settings are an order of preference (the first a curve has wins), so they are
+    refused only when the results have none of them; the default list spans several sources' names."""
     wanted = {"--prompt-method": ("method", [prompt_method] if prompt_method else []), "--tasks": ("task", tasks or [])}
-    if settings.metrics != DEFAULT_METRICS:
-        wanted["--settings metrics"] = ("metric", list(settings.metrics))
     for flag, (column, values) in wanted.items():
         known = sorted(set(results[column].astype(str)))
         unknown = [v for v in values if v not in known]
@@ -154,3 +152,9 @@ def check_filters(
             raise InputError(
                 f"forecast {flag}: {', '.join(map(repr, unknown))} matches no results (known: {', '.join(known)})"
             )
+    metrics = sorted(set(results["metric"].astype(str)))
+    if settings.metrics != DEFAULT_METRICS and not set(settings.metrics) & set(metrics):
+        raise InputError(
+            f"forecast --settings metrics: none of {', '.join(map(repr, settings.metrics))} is in the results"
+            f" (known: {', '.join(metrics)})"
+        )
