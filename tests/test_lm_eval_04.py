@@ -412,6 +412,11 @@ def test_samples_that_do_not_match_the_results_are_refused(tmp_path):
         InputError, match=r"mean of its items' exact_match under 'none' is 1\.0, but .* gives exact_match,none = 0\.5"
     ):
         import_items("lm_eval_0.4", tmp_path / "c", models)
+    fake_run(tmp_path / "d", lines=[sample(0, "3", "3", math.nan), sample(1, "7", "8", 0.0)])
+    with pytest.raises(
+        InputError, match=r"samples_arith_.*\.jsonl: line 1: 'exact_match' is nan, not a finite number$"
+    ):
+        import_items("lm_eval_0.4", tmp_path / "d", models)
 
 
 def test_a_truncated_samples_line_names_file_and_line(tmp_path):
