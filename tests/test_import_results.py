@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import shutil
 from pathlib import Path
 
@@ -16,6 +17,7 @@ import pandas as pd
 import pytest
 import yaml
 
+from conftest import run_cli
 from emergence import cli
 from emergence.analysis import Settings, analyse_imported
 from emergence.analysis.scaling import NOT_PREFERRED
@@ -220,6 +222,102 @@ def test_the_same_result_twice_is_refused(tmp_path):
         import_results("lm_eval_0.3", tmp_path)
 
 
+@pytest.mark.parametrize(
+    ("results", "message"),
+    [
+        ({}, "run.json: no results to import"),
+        ({"piqa": {"bleu": 12.5}}, r"run.json: no results to import \(skipped: bleu\)"),
+    ],
+)
+def test_a_file_without_a_result_to_import_is_one_line_and_no_output(tmp_path, capsys, root_logging, results, message):
+    path = tmp_path / "run.json"
+    path.write_text(json.dumps({**json.loads(results_file(tmp_path).read_text()), "results": results}))
+    status, _, err = run_cli(
+        ["import-results", "--format", "lm_eval_0.3", "--path", str(path), "--out", str(tmp_path / "t.csv")], capsys
+    )
+    assert status == 1
+    assert re.fullmatch(f"error: .*{message}", err.strip().splitlines()[-1])
+    assert "Traceback" not in err and not (tmp_path / "t.csv").exists()
+
+
+@pytest.mark.parametrize(
+    ("metrics", "message"),
+    [
+        ({"acc": math.nan, "acc_stderr": 0.01}, r"results\.piqa\.acc is nan, not a finite number"),
+        ({"acc": math.inf, "acc_stderr": 0.01}, r"results\.piqa\.acc is inf, not a finite number"),
+        ({"acc": 0.6, "acc_stderr": math.nan}, r"results\.piqa\.acc_stderr is nan, not a finite number"),
+        ({"acc": 0.6, "acc_stderr": -0.2}, r"results\.piqa\.acc_stderr = -0\.2: a standard error cannot be negative"),
+    ],
+)
+def test_non_finite_values_and_negative_stderrs_are_refused_naming_file_task_and_key(tmp_path, metrics, message):
+    path = results_file(tmp_path, piqa=metrics)  # json writes NaN and Infinity, as the harness does
+    with pytest.raises(InputError, match=rf"run\.json: {message}$"):
+        import_results("lm_eval_0.3", path)
+
+
+def ladder(folder: Path, run: str) -> Path:
+    """An OLMo ladder folder: final.json naming one run, and that run's CSV."""
+    (folder / "ladder-runs").mkdir(parents=True)
+    (folder / "final.json").write_text(json.dumps({"1B": {"paths": ["x/1B-1xC.csv"], "n": 10**9, "mode": "train"}}))
+    (folder / "ladder-runs" / "1B-1xC.csv").write_text(run)
+    return folder
+
+
+@pytest.mark.parametrize(
+    ("run", "message"),
+    [
+        ("_step,throughput/total_tokens\n1,100\n", r"1B-1xC\.csv: no results to import"),
+        (
+            "_step,throughput/total_tokens,eval/downstream/piqa_rc_0shot_acc\n1,100,inf\n",
+            r"1B-1xC\.csv: model '1B-1xC', piqa eval/downstream/piqa_rc_0shot_acc value = inf is not a finite number",
+        ),
+        (
+            "_step,throughput/total_tokens,eval/c4-validation/CrossEntropyLoss\n1,100,-2.5\n",
+            r"model '1B-1xC', c4 eval/c4-validation/CrossEntropyLoss value = -2\.5 is a loss below 0",
+        ),
+    ],
+)
+def test_a_ladder_run_with_no_or_impossible_results_is_refused(tmp_path, run, message):
+    with pytest.raises(InputError, match=message):
+        import_results("olmo_ladder", ladder(tmp_path, run))
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("families: [1,2\n", r"badreg\.yaml: the model registry is not valid YAML \(line 2, column 1: expected ','"),
+        ("- pythia\n", r"badreg\.yaml: the registry must be a mapping of names, not list \['pythia'\]"),
+        ("families:\n  pythia: 3\n", r"badreg\.yaml: family pythia must be a mapping of names, not int 3"),
+        (
+            "families:\n  p:\n    training_tokens: 1\n    source: x\n    models:\n      p-1: 5\n",
+            r"family p, model p-1 must be a mapping",
+        ),
+    ],
+)
+def test_a_malformed_model_registry_is_one_line_naming_file_line_and_problem(
+    tmp_path, capsys, root_logging, text, message
+):
+    (tmp_path / "badreg.yaml").write_text(text)
+    path = results_file(tmp_path)
+    status, _, err = run_cli(
+        [
+            "import-results",
+            "--format",
+            "lm_eval_0.3",
+            "--path",
+            str(path),
+            "--out",
+            str(tmp_path / "t.csv"),
+            "--models",
+            str(tmp_path / "badreg.yaml"),
+        ],
+        capsys,
+    )
+    assert status == 1 and "Traceback" not in err
+    assert re.fullmatch(f"error: .*{message}.*", err.strip().splitlines()[-1])
+    assert "^" not in err  # no caret diagram on lines of its own
+
+
 def test_unknown_metric_keys_are_reported_once_and_skipped(tmp_path, logged):
     metrics = {"acc": 0.6, "acc_stderr": 0.01, "bleu": 12.5, "bleu_stderr": 0.3}
     results_file(tmp_path, "a.json", piqa=metrics)
@@ -250,6 +348,9 @@ def test_fits_over_sizes_from_final_checkpoints(pythia):
     twelve = means[(means["model"] == "pythia-12b") & (means["metric"] == "exact_match")]
     assert twelve["value"].tolist() == [0.7046380749078207]  # the final checkpoint's value, not another step's
     assert "acc_norm" not in set(fits["metric"])  # no project metric: kept in the table, not fitted
+    # every row of the curve is over LAMBADA's 5153 items (read from acc_stderr), as the table says; not 1 mean
+    assert set(pythia.loc[pythia["task"] == "lambada_openai", "n_items"].dropna()) == {5153}
+    assert set(fits.loc[(fits["task"] == "lambada_openai") & (fits["method"] == "zero_shot"), "n_items"]) == {5153}
 
 
 @needs_data

@@ -17,6 +17,7 @@ import pandas as pd
 import pytest
 import yaml
 
+from conftest import run_cli
 from emergence import cli
 from emergence.analysis import Settings
 from emergence.analysis.scaling import NOT_PREFERRED
@@ -205,6 +206,119 @@ def test_a_model_listed_twice_is_refused_naming_the_model_and_the_task(tmp_path)
     )
     text = "Model,Params,task,acc\npythia-70m,70M,piqa,0.59\npythia-70m,70M,arc_easy,0.37\n"
     assert len(read(write(tmp_path, text))) == 2  # the same model on two tasks is no repeat
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("model,n_params,exact_match\n", r"table\.csv \(0 rows\): no results to import$"),
+        (
+            "model,n_params,task,metric,value\na,1e6,t,exact_mtch,0.1\nb,1e7,t,exact_mtch,0.2\n",
+            r"table\.csv \(2 rows\): no results to import \(skipped: metric 'exact_mtch'\)$",
+        ),
+        (
+            "model,n_params,PIQA,BLEU\na,1e6,,1.5\nb,1e7,na,2\n",
+            r"table\.csv \(2 rows\): no results to import \(skipped: BLEU\)$",
+        ),
+    ],
+)
+def test_a_table_with_nothing_usable_is_refused_and_no_fits_are_written(tmp_path, capsys, root_logging, text, message):
+    with pytest.raises(InputError, match=message):
+        read(write(tmp_path, text))
+    status, _, err = run_cli(
+        ["fit-csv", "--csv", str(tmp_path / "table.csv"), "--out", str(tmp_path / "f.csv")], capsys
+    )
+    assert status == 1 and err.strip().splitlines()[-1].startswith("error: ")
+    assert not (tmp_path / "f.csv").exists()
+
+
+@pytest.mark.parametrize(
+    ("column", "cell", "message"),
+    [
+        ("n_params", "0", "n_params '0' must be a number > 0"),
+        ("n_params", "-70M", "n_params '-70M' must be a number > 0"),
+        ("training_tokens", "0", "training_tokens '0' must be a number > 0"),
+        ("training_flops", "0", "training_flops '0' must be a number > 0"),
+        ("n_items", "0", "n_items '0' must be a whole number > 0"),
+        ("n_items", "2.5", "n_items '2.5' must be a whole number > 0"),
+        ("n_items", "-5", "n_items '-5' must be a whole number > 0"),
+        ("num_fewshot", "2.5", "num_fewshot '2.5' must be a whole number >= 0"),
+        ("num_fewshot", "-1", "num_fewshot '-1' must be a whole number >= 0"),
+    ],
+)
+def test_sizes_and_counts_out_of_range_name_the_column_line_and_value(tmp_path, column, cell, message):
+    others = {
+        "n_params": "1e7",
+        "training_tokens": "1e9",
+        "training_flops": "1e18",
+        "n_items": "10",
+        "num_fewshot": "0",
+    }
+    header = ",".join(["model", *others, "exact_match"])
+    text = f"{header}\na,{','.join(cell if c == column else v for c, v in others.items())},0.1\n"
+    with pytest.raises(InputError) as err:
+        read(write(tmp_path, text + f"b,{','.join(others.values())},0.2\n"))
+    assert str(err.value).endswith(f"table.csv: model 'a', column '{column}', line 2: {message}")
+
+
+def test_a_benchmark_s_own_n_items_column_is_checked_too(tmp_path):
+    with pytest.raises(InputError, match=r"column 'PIQA', line 3: n_items '1\.5' must be a whole number > 0$"):
+        read(write(tmp_path, "model,n_params,PIQA,PIQA/n_items\na,1e6,0.5,10\nb,1e7,0.6,1.5\n"))
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (
+            "model,n_params,target_nll\na,1e6,-1\nb,1e7,2\n",
+            r"line 2: model 'a', csv target_nll value = -1\.0 is a loss below 0",
+        ),
+        (
+            "model,n_params,em,em_stderr\na,1e6,0.1,-0.1\nb,1e7,0.2,0.1\n",
+            r"line 2: model 'a', csv exact_match stderr = -0\.1 is not a finite number >= 0",
+        ),
+        ("model,n_params,em\na,1e6,inf\nb,1e7,0.2\n", r"model 'a', column 'em', line 2: 'inf' is not a finite number"),
+    ],
+)
+def test_impossible_values_are_refused_naming_the_line_model_and_metric(tmp_path, text, message):
+    with pytest.raises(InputError, match=message):
+        read(write(tmp_path, text))
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (
+            "model,n_params,exact_match,exact_match\na,1e6,0.1,0.2\n",
+            "table.csv: the header names column 'exact_match' 2 times; keep one",
+        ),
+        (
+            "model,n_params,acc,Accuracy\na,1e6,0.1,0.2\n",
+            "table.csv: columns 'acc' and 'Accuracy' are the same result; keep one",
+        ),
+        ("model,n_params,exact_match\na,1,1,B,0.1\nb,1e7,0.2\n", "table.csv: line 2 has 5 fields, the header 3"),
+        ("model,n_params,exact_match\na,1e6,0.1\n\nb,1e7\n", "table.csv: line 4 has 2 fields, the header 3"),
+    ],
+)
+def test_a_repeated_header_or_a_row_of_another_length_is_named(tmp_path, text, message):
+    with pytest.raises(InputError) as err:
+        read(write(tmp_path, text))
+    assert str(err.value).endswith(message)
+
+
+def test_an_empty_cell_is_a_missing_result_named_in_a_warning_and_the_fits(tmp_path, capsys, root_logging):
+    path = write(tmp_path, "model,n_params,exact_match\na,1e6,\nb,1e7,0.2\nc,1e8,nan\nd,1e9,0.5\n")
+    fits, err = fit_csv(tmp_path, capsys, str(path))
+    assert "table.csv: column 'exact_match' has no value for a, c: a missing result, kept" in err
+    assert set(fits["status"]) == {"not fittable: NaN exact_match values for a, c"}
+
+
+def test_fits_carry_the_table_s_item_count(tmp_path, capsys, root_logging):
+    text = "model,n_params,n_items,em\n" + "".join(
+        f"m{i},{10 ** (6 + i)},5153,{v}\n" for i, v in enumerate([0.1, 0.3, 0.5, 0.6])
+    )
+    fits, _ = fit_csv(tmp_path, capsys, str(write(tmp_path, text)))
+    assert len(fits) > 10 and set(fits["n_items"]) == {5153}  # each mean is over 5153 items, not 1
 
 
 def fit_csv(tmp_path: Path, capsys, *options: str) -> tuple[pd.DataFrame, str]:

@@ -360,6 +360,31 @@ def test_a_results_file_without_results_is_one_line_naming_it(tmp_path):
         import_results("lm_eval_0.4", tmp_path, registry(tmp_path, "tiny-lm"))
 
 
+@pytest.mark.parametrize(
+    ("entry", "message"),
+    [
+        ({"alias": "arith"}, r"results_.*\.json: no results to import$"),
+        ({"alias": "arith", "bleu,none": 12.5}, r"results_.*\.json: no results to import \(skipped: bleu,none\)$"),
+        ({"exact_match,none": math.nan}, r"results\.arith\.exact_match,none is nan, not a finite number$"),
+        (
+            {"exact_match,none": 0.5, "exact_match_stderr,none": -0.5},
+            r"results\.arith\.exact_match_stderr,none = -0\.5: a standard error cannot be negative$",
+        ),
+        (
+            {"exact_match,none": 0.5, "exact_match_stderr,none": math.inf},
+            r"exact_match_stderr,none is inf, not a finite",
+        ),
+    ],
+)
+def test_no_results_or_impossible_values_are_one_line_naming_file_task_and_key(tmp_path, entry, message):
+    path = fake_run(tmp_path)
+    data = json.loads(path.read_text())
+    data["results"]["arith"] = entry
+    path.write_text(json.dumps(data))
+    with pytest.raises(InputError, match=message):
+        import_results("lm_eval_0.4", tmp_path, registry(tmp_path, "tiny-lm"))
+
+
 def test_unknown_metric_keys_and_groups_are_reported_and_skipped(tmp_path, logged):
     path = fake_run(tmp_path, {"bleu,none": 12.5, "bleu_stderr,none": "N/A"})
     data = json.loads(path.read_text())
@@ -387,6 +412,11 @@ def test_samples_that_do_not_match_the_results_are_refused(tmp_path):
         InputError, match=r"mean of its items' exact_match under 'none' is 1\.0, but .* gives exact_match,none = 0\.5"
     ):
         import_items("lm_eval_0.4", tmp_path / "c", models)
+    fake_run(tmp_path / "d", lines=[sample(0, "3", "3", math.nan), sample(1, "7", "8", 0.0)])
+    with pytest.raises(
+        InputError, match=r"samples_arith_.*\.jsonl: line 1: 'exact_match' is nan, not a finite number$"
+    ):
+        import_items("lm_eval_0.4", tmp_path / "d", models)
 
 
 def test_a_truncated_samples_line_names_file_and_line(tmp_path):

@@ -267,7 +267,7 @@ class Rows:
                 "versus": versus,
                 "value": samples[0],
                 "n_models": len(self.curve.models),
-                "n_items": self.curve.n_items,
+                "n_items": self.curve.items_per_model,
                 "status": status,
             }
         )

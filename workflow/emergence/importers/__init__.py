@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
+from collections.abc import Iterable, Sized
 from pathlib import Path
 from typing import ClassVar
 
@@ -82,6 +83,7 @@ class ResultsImporter:
         skipped: Counter[str] = Counter()
         for file in files:
             file_rows, unknown = self.rows(file)
+            refuse_empty(file_rows, file, unknown)
             rows += file_rows
             skipped.update(unknown)
         for key, count in sorted(skipped.items()):
@@ -97,6 +99,7 @@ class ResultsImporter:
 
 def finish(table: pd.DataFrame, models: Path) -> pd.DataFrame:
     """The long table with each checkpoint's scale (N, D, C) and family, checked for percentages."""
+    refuse_impossible(table)
     refuse_percentages(table)
     refuse_duplicates(table)
     checkpoints = table[["source_model", "revision"]].drop_duplicates()
@@ -113,6 +116,37 @@ def finish(table: pd.DataFrame, models: Path) -> pd.DataFrame:
     )
     merged = table.merge(scale, on=["source_model", "revision"], how="left", validate="many_to_one")
     return merged[COLUMNS]
+
+
+def refuse_empty(rows: Sized, source: object, skipped: Iterable[str] = ()) -> None:
+    """A file that yields no rows is refused, naming the metrics it skipped: an empty import would
+    pass every later check and end in an empty fits table that looks like a finished one."""
+    if not len(rows):
+        names = ", ".join(sorted(skipped))
+        raise InputError(f"{source}: no results to import" + (f" (skipped: {names})" if names else ""))
+
+
+# Metrics that are losses (nats or bits of the target): a negative value is impossible.
+LOSSES = ("target_nll", "bits_per_byte")
+
+
+def refuse_impossible(table: pd.DataFrame) -> None:
+    """An infinite value, an infinite or negative standard error, or a negative loss is refused,
+    naming the file, task and key: each is a failed or mistyped measurement, never a result to fit."""
+    value, stderr = table["value"].astype(float), table["stderr"].astype(float)
+    checks = (
+        (np.isinf(value), "value", "is not a finite number"),
+        (np.isinf(stderr) | (stderr < 0), "stderr", "is not a finite number >= 0"),
+        (table["metric"].isin(LOSSES) & (value < 0), "value", "is a loss below 0"),
+    )
+    for bad, column, why in checks:
+        if bad.any():
+            row = table[bad.to_numpy()].iloc[0]
+            place = f"{row['line']}: " if "line" in row else ""
+            raise InputError(
+                f"{row['file']}: {place}model {row['source_model']!r}, {row['task']} {row['source_metric']}"
+                f" {column} = {float(row[column])!r} {why}"
+            )
 
 
 def refuse_percentages(table: pd.DataFrame) -> None:

@@ -86,7 +86,10 @@ def parse_size(text: object, where: str) -> float:
     cell = str(text).strip().replace(" ", "")
     if cell.lower() in MISSING:
         return math.nan
-    match = re.fullmatch(r"(\d{1,3}(?:,\d{3})+|\d*)(\.\d+)?(e[+-]?\d+)?([kmbt]?)", cell, re.IGNORECASE)
+    sign = -1 if cell.startswith("-") else 1  # a number still, refused by `parse_count` as a count
+    match = re.fullmatch(
+        r"(\d{1,3}(?:,\d{3})+|\d*)(\.\d+)?(e[+-]?\d+)?([kmbt]?)", cell.removeprefix("-"), re.IGNORECASE
+    )
     try:
         if not match or not (match.group(1) or match.group(2)):
             raise InvalidOperation
@@ -95,7 +98,26 @@ def parse_size(text: object, where: str) -> float:
         raise InputError(
             f"{where}: size {str(text)!r} is not a number (write 70M, 1.4B, 0.56B or 1400000000)"
         ) from None
-    return float(number * SUFFIXES[match.group(4).lower()])
+    return sign * float(number * SUFFIXES[match.group(4).lower()])
+
+
+# Counts that may be 0 (zero-shot, the first checkpoint); every other count is positive. WHOLE: counted, not measured.
+MAY_BE_ZERO = ("num_fewshot", "step")
+WHOLE = ("n_items", "num_fewshot", "step")
+
+
+def parse_count(text: object, where: str, name: str) -> float:
+    """`parse_size` of a column `name` (a SIZE_COLUMNS entry, n_items, num_fewshot or step), checked
+    for what it counts: sizes and n_items above 0 (a zero size breaks the log-scale fits), n_items,
+    shots and steps whole. NaN for an empty cell; InputError naming `where` otherwise."""
+    value = parse_size(text, where)
+    zero = name in MAY_BE_ZERO
+    if math.isnan(value) or (
+        math.isfinite(value) and (value > 0 or (zero and value == 0)) and (name not in WHOLE or value.is_integer())
+    ):
+        return value
+    kind = "a whole number" if name in WHOLE else "a number"
+    raise InputError(f"{where}: {name} {str(text)!r} must be {kind} {'>= 0' if zero else '> 0'}")
 
 
 def percent_of(value: float) -> float:
@@ -116,6 +138,8 @@ def parse_number(text: object, where: str) -> tuple[float, bool]:
         value = float(cell.removesuffix("%").replace(",", ""))
     except ValueError:
         raise InputError(f"{where}: {str(text)!r} is not a number") from None
+    if math.isinf(value):
+        raise InputError(f"{where}: {str(text)!r} is not a finite number")
     return (percent_of(value), True) if percent else (value, False)
 
 
@@ -129,6 +153,7 @@ class Columns:
         self.ids: dict[str, str] = {}
         self.results: dict[str, tuple[str | None, str, str]] = {}
         self.skipped: dict[str, str] = {}
+        self.unknown: list[str] = []  # a long table's metric names that no project metric has (skipped rows)
         names = [str(h) for h in headers]
         for header in names:
             name = LOOKUP.get(normalise(header))
@@ -150,6 +175,11 @@ class Columns:
             why = self.classify(header)
             if why:
                 self.skipped[header] = why
+        seen: dict[tuple[str | None, str, str], str] = {}
+        for header, result in self.results.items():
+            if result in seen:
+                raise InputError(f"{path}: columns {seen[result]!r} and {header!r} are the same result; keep one")
+            seen[result] = header
         values = {(task, key) for task, key, field in self.results.values() if field == "value"}
         if self.shape != "long" and "stderr" in self.ids:  # a lone `stderr` column: whose?
             header = self.ids.pop("stderr")

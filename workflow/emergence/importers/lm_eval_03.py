@@ -76,8 +76,7 @@ class LmEval03(ResultsImporter):
 def task_metrics(path: Path, task: str, metrics: dict) -> tuple[list[dict], set[str]]:
     """One task's rows (task, metric, source_metric, value, stderr, source_value, n_items) and unknown keys."""
     for key, value in metrics.items():
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise InputError(f"{path}: results.{task}.{key} is not a number ({value!r})")
+        checked(path, task, key, value)
     binary = next((k for k in ("acc", "acc_norm") if k in metrics), None)
     n_items = items_from_stderr(metrics[binary], metrics.get(f"{binary}_stderr")) if binary else math.nan
     rows, unknown = [], set()
@@ -107,6 +106,19 @@ def task_metrics(path: Path, task: str, metrics: dict) -> tuple[list[dict], set[
             }
         )
     return rows, unknown
+
+
+def checked(path: Path, task: str, key: str, value: object) -> float:
+    """A result value or stderr as a float; one line naming file, task and key for text, NaN or
+    infinity (the harness writes NaN where a metric failed) or a negative stderr, none of which is a
+    measurement to fit."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise InputError(f"{path}: results.{task}.{key} is not a number ({value!r})")
+    if not math.isfinite(value):
+        raise InputError(f"{path}: results.{task}.{key} is {value!r}, not a finite number")
+    if "_stderr" in key and value < 0:
+        raise InputError(f"{path}: results.{task}.{key} = {value!r}: a standard error cannot be negative")
+    return float(value)
 
 
 def read_json(path: Path) -> dict:

@@ -30,7 +30,7 @@ import pandas as pd
 
 from emergence.errors import InputError
 from emergence.importers import ResultsImporter, method_of, results_importer
-from emergence.importers.lm_eval_03 import converted, read_json
+from emergence.importers.lm_eval_03 import checked, converted, read_json
 from emergence.importers.metadata import REGISTRY
 
 log = logging.getLogger(__name__)
@@ -127,14 +127,10 @@ def task_values(path: Path, task: str, entry: dict) -> list[Value]:
         name, comma, filter_name = key.partition(",")
         if not comma or name.endswith("_stderr"):
             continue  # `alias`, `name`, `sample_len`: about the task; a stderr is read with its metric
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise InputError(f"{path}: results.{task}.{key} is not a number ({value!r})")
-        stderr = entry.get(f"{name}_stderr,{filter_name}")
-        if stderr is not None and (isinstance(stderr, bool) or not isinstance(stderr, (int, float))):
-            if stderr != "N/A":
-                raise InputError(f"{path}: results.{task}.{name}_stderr,{filter_name} is not a number ({stderr!r})")
-            stderr = None
-        values.append(Value(key, name, filter_name, float(value), None if stderr is None else float(stderr)))
+        stderr_key = f"{name}_stderr,{filter_name}"
+        stderr = entry.get(stderr_key)
+        stderr = None if stderr is None or stderr == "N/A" else checked(path, task, stderr_key, stderr)
+        values.append(Value(key, name, filter_name, checked(path, task, key, value), stderr))
     return values
 
 

@@ -174,6 +174,8 @@ def item_values(file: Path, group: list[Sample], name: str) -> np.ndarray:
         value = sample.get(name)
         if isinstance(value, str) or not isinstance(value, (int, float)):
             raise InputError(f"{file}: line {number}: {name!r} is not a number ({value!r})")
+        if not np.isfinite(value):
+            raise InputError(f"{file}: line {number}: {name!r} is {value!r}, not a finite number")
         values.append(float(value))
     return np.array(values)
 

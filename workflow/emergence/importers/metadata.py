@@ -58,10 +58,14 @@ class ModelRegistry:
         self.path = Path(path)
         try:
             data = yaml.safe_load(self.path.read_text())
-        except (OSError, yaml.YAMLError) as err:
+        except OSError as err:
             raise InputError(f"{self.path}: cannot read the model registry ({err})") from None
-        self.aliases: dict[str, str] = dict(data.get("aliases") or {})
-        self.families = [family_entry(self.path, name, entry) for name, entry in (data.get("families") or {}).items()]
+        except yaml.YAMLError as err:
+            raise InputError(f"{self.path}: the model registry is not valid YAML ({yaml_problem(err)})") from None
+        data = mapping(self.path, data, "the registry")
+        aliases, families = (mapping(self.path, data.get(key), key) for key in ("aliases", "families"))
+        self.aliases: dict[str, str] = {str(old): str(new) for old, new in aliases.items()}
+        self.families = [family_entry(self.path, name, entry) for name, entry in families.items()]
 
     def canonical(self, name: str) -> str:
         """The registry's name for a model as a results file writes it: no hub organisation, lower
@@ -103,9 +107,29 @@ class ModelRegistry:
         )
 
 
-def family_entry(path: Path, name: str, entry: dict) -> Family:
+def yaml_problem(err: yaml.YAMLError) -> str:
+    """A YAML parser's error as one line: where (line, column) and what, without its caret diagram."""
+    mark = getattr(err, "problem_mark", None)
+    where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+    return where + str(getattr(err, "problem", None) or str(err).splitlines()[0])
+
+
+def mapping(path: Path, value: object, where: str) -> dict:
+    """A registry section that must be a mapping (None: empty); InputError naming it otherwise."""
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise InputError(f"{path}: {where} must be a mapping of names, not {type(value).__name__} {value!r:.60}")
+    return value
+
+
+def family_entry(path: Path, name: str, entry: object) -> Family:
     """One family of the registry file, checked: every model has both parameter counts."""
-    models = {str(model).lower(): counts for model, counts in (entry.get("models") or {}).items()}
+    entry = mapping(path, entry, f"family {name}")
+    models = {
+        str(model).lower(): mapping(path, counts, f"family {name}, model {model}")
+        for model, counts in mapping(path, entry.get("models"), f"family {name}, models").items()
+    }
     for model, counts in models.items():
         missing = [k for k in ("n_params", "n_params_non_embedding") if not isinstance(counts.get(k), int)]
         if missing:

@@ -31,6 +31,8 @@ from emergence.importers import (
     ResultsImporter,
     method_of,
     refuse_duplicates,
+    refuse_empty,
+    refuse_impossible,
     refuse_percentages,
     results_importer,
 )
@@ -62,10 +64,13 @@ class OlmoLadder(ResultsImporter):
                 file = path / "ladder-runs" / Path(run_path).name
                 used.add(file.name)
                 frames.append(run_rows(file, label, int(entry["n"])))
+                refuse_empty(frames[-1], file)
         unused = sorted(p.name for p in (path / "ladder-runs").glob("*.csv") if p.name not in used)
         if unused:
             log.info(f"olmo_ladder: {len(unused)} files not in final.json skipped: {', '.join(unused)}")
+        refuse_empty(frames, path)
         table = pd.concat(frames, ignore_index=True)
+        refuse_impossible(table)
         refuse_percentages(table)
         refuse_duplicates(table)
         log.info(f"olmo_ladder: {len(used)} runs, {len(table)} rows")

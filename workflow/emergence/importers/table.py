@@ -21,6 +21,7 @@ error line naming the file, column, line and model.
 
 from __future__ import annotations
 
+import csv
 import logging
 import math
 import re
@@ -30,7 +31,15 @@ import numpy as np
 import pandas as pd
 
 from emergence.errors import InputError
-from emergence.importers import COLUMNS, ResultsImporter, method_of, refuse_percentages, results_importer
+from emergence.importers import (
+    COLUMNS,
+    ResultsImporter,
+    method_of,
+    refuse_empty,
+    refuse_impossible,
+    refuse_percentages,
+    results_importer,
+)
 from emergence.importers.columns import (
     ALIASES,
     METRIC_LOOKUP,
@@ -41,8 +50,8 @@ from emergence.importers.columns import (
     is_fraction,
     metric_of,
     normalise,
+    parse_count,
     parse_number,
-    parse_size,
     percent_of,
 )
 from emergence.importers.metadata import REGISTRY, registry
@@ -50,15 +59,31 @@ from emergence.importers.metadata import REGISTRY, registry
 log = logging.getLogger(__name__)
 
 
-def read_frame(path: Path) -> pd.DataFrame:
-    """A CSV (every cell as written: `NA` stays a name) or a Parquet file, as a frame of objects."""
+def read_frame(path: Path) -> tuple[pd.DataFrame, list[str]]:
+    """A CSV (every cell as written: `NA` stays a name) or a Parquet file, as a frame of objects, and
+    where each row is (`line 2` of a CSV, `row 1` of a Parquet file). A CSV header that repeats a
+    name, or a row with more or fewer fields than the header, is refused naming it: pandas would
+    rename the repeat (`acc.1`) or shift the row's cells into other columns."""
     try:
         if path.suffix.lower() == ".parquet":
             frame = pd.read_parquet(path).astype(object)
-            return frame.where(frame.notna(), "")  # an empty cell, as a CSV's
-        return pd.read_csv(path, dtype=str, keep_default_na=False)
-    except (OSError, ValueError, UnicodeDecodeError) as err:
+            return frame.where(frame.notna(), ""), [f"row {i + 1}" for i in range(len(frame))]
+        with path.open(newline="", encoding="utf-8-sig") as file:
+            reader = csv.reader(file)
+            lines = [(reader.line_num, row) for row in reader if row]
+    except (OSError, ValueError, UnicodeDecodeError, csv.Error) as err:
         raise InputError(f"{path}: cannot be read as a table ({str(err).splitlines()[0]})") from None
+    if not lines:
+        raise InputError(f"{path}: empty file (no header)")
+    header = lines[0][1]
+    repeated = [name for name in dict.fromkeys(header) if header.count(name) > 1]
+    if repeated:
+        raise InputError(f"{path}: the header names column {repeated[0]!r} {header.count(repeated[0])} times; keep one")
+    for line, row in lines[1:]:
+        if len(row) != len(header):
+            raise InputError(f"{path}: line {line} has {len(row)} fields, the header {len(header)}")
+    frame = pd.DataFrame([row for _, row in lines[1:]], columns=header, dtype=object)
+    return frame, [f"line {line}" for line, _ in lines[1:]]
 
 
 def id_values(frame: pd.DataFrame, columns: Columns, where: list[str], default: str) -> pd.DataFrame:
@@ -80,13 +105,13 @@ def id_values(frame: pd.DataFrame, columns: Columns, where: list[str], default: 
         ids[name] = np.where(text.get(name, blank) == "", default, text.get(name, blank))
     revision, step, step_column = text.get("revision", blank), text.get("step", blank), header.get("step")
     ids["revision"] = [
-        r or (f"step{int(parse_size(s, f'{columns.path}: column {step_column!r}, {w}'))}" if s else "")
+        r or (f"step{int(parse_count(s, f'{columns.path}: column {step_column!r}, {w}', 'step'))}" if s else "")
         for r, s, w in zip(revision, step, where)
     ]
     for name in (*SIZE_COLUMNS, "n_items", "num_fewshot"):
         cells = frame[header[name]] if name in header else blank
         ids[name] = [
-            parse_size(cell, f"{columns.path}: model {m!r}, column {header.get(name)!r}, {w}")
+            parse_count(cell, f"{columns.path}: model {m!r}, column {header.get(name)!r}, {w}", name)
             for cell, w, m in zip(cells, where, ids["source_model"])
         ]
     return ids
@@ -115,6 +140,7 @@ def result_cells(frame: pd.DataFrame, columns: Columns, ids: pd.DataFrame) -> pd
         for name in sorted(set(named[[k is None for k in keys]])):
             count = int((named == name).sum())
             log.warning(f"{columns.path}: metric {name!r} ({count} rows) has no project metric; skipped")
+            columns.unknown.append(f"metric {name!r}")
         stderr = frame[columns.ids["stderr"]] if "stderr" in columns.ids else None
         parts.append(
             pd.DataFrame(
@@ -164,7 +190,7 @@ def parsed(cells: pd.DataFrame, ids: pd.DataFrame, path: Path) -> pd.DataFrame:
     ]
     values = [parse_number(v, w) for v, w in zip(cells["value"], where)]
     stderr = [parse_number(v, f"{w} stderr")[0] if v is not None else math.nan for v, w in zip(cells["stderr"], where)]
-    items = [parse_size(v, f"{w} n_items") if v is not None else math.nan for v, w in zip(cells["n_items"], where)]
+    items = [parse_count(v, w, "n_items") if v is not None else math.nan for v, w in zip(cells["n_items"], where)]
     out = cells.assign(
         where=where,
         value=[v for v, _ in values],
@@ -214,15 +240,20 @@ def convert_percentages(cells: pd.DataFrame, path: Path, percent: str) -> pd.Dat
 def read_one(path: Path, percent: str) -> tuple[pd.DataFrame, str]:
     """One file's rows (COLUMNS without the scale columns, plus `line` and `item`, and the table's own
     sizes) and a line saying its shape; each skipped header is logged once with why."""
-    frame = read_frame(path)
+    frame, where = read_frame(path)
     columns = Columns(path, frame.columns)
-    csv = path.suffix.lower() == ".csv"
-    where = [f"line {i + 2}" if csv else f"row {i + 1}" for i in range(len(frame))]
     ids = id_values(frame, columns, where, path.suffix.lower().lstrip(".") or "table")
     skip_text_columns(frame, columns)
     for header, why in columns.skipped.items():
         log.warning(f"{path}: column {header!r} skipped: {why}")
     cells = convert_percentages(parsed(result_cells(frame, columns, ids), ids, path), path, percent)
+    refuse_empty(cells.dropna(subset=["value"]), f"{path} ({len(frame)} rows)", [*columns.skipped, *columns.unknown])
+    for header, part in cells[cells["value"].isna()].groupby("column", sort=True):
+        models = ", ".join(dict.fromkeys(ids["source_model"].iloc[part["row"]]))
+        log.warning(
+            f"{path}: column {header!r} has no value for {models}: a missing result, kept; a curve"
+            " over sizes that needs it is reported not fittable"
+        )
     table = cells.merge(
         ids.drop(columns=["task", "n_items"]).rename(columns={"where": "line"}), left_on="row", right_index=True
     )
@@ -288,6 +319,7 @@ def refuse_repeats(table: pd.DataFrame) -> None:
 def with_scale(table: pd.DataFrame, models: Path) -> pd.DataFrame:
     """The table with N, D and C: the table's own sizes, each empty one filled from the model registry
     where it knows the model; a row with neither N nor C is an error naming the model and the column."""
+    refuse_impossible(table)
     refuse_percentages(table.assign(value=table["value"].where(table["metric"].map(is_fraction))))
     known = registry(models)
     checkpoints = table[["source_model", "revision"]].drop_duplicates()
