@@ -32,6 +32,11 @@ BAD_SETTINGS = [
     ('{"sigmoid_metrics": ["target_logprob"]}', "sigmoid_metrics: target_logprob is continuous and not bounded"),
     ('{"bootstap": 3}', "unknown setting 'bootstap'"),
     ("{bootstrap: 3", "--settings is not JSON"),
+    ('{"confidence_level": NaN}', "--settings: confidence_level: nan is not a finite number"),
+    ('{"huber_delta": Infinity}', "--settings: huber_delta: inf is not a finite number"),
+    ('{"emergent_breakthroughness": -1e400}', "--settings: emergent_breakthroughness: -inf is not a finite number"),
+    ('{"min_models": 1e18}', "--settings: min_models: 1e+18 is not of type 'integer'"),  # whole, but a float
+    ('{"x_axes": ["n_params", "n_params"]}', "--settings: x_axes: ['n_params', 'n_params'] has non-unique elements"),
 ]
 
 
@@ -112,3 +117,77 @@ def test_a_sweep_refuses_sigmoid_metrics_the_fits_would_pass_over(metrics, messa
     config["fitting"]["sigmoid_metrics"] = metrics
     with pytest.raises(ConfigError, match=f"fitting.sigmoid_metrics: {message}"):
         check_config(config)
+
+
+def test_outputs_never_overwrite_an_input_or_each_other(tmp_path, capsys, root_logging):
+    """A command refuses, before reading or writing anything, an output that is an input, lies inside an
+    input folder (the next run would read it back), names a folder, or names another output's file."""
+    (tmp_path / "table.csv").write_text(TABLE)
+    (tmp_path / "tables").mkdir()
+    (tmp_path / "tables" / "a.csv").write_text(TABLE)
+    table, folder = str(tmp_path / "table.csv"), str(tmp_path / "tables")
+    cases = [
+        (["fit-csv", "--csv", table, "--out", table], f"--out {table} is the input --csv {table}"),
+        (["fit-csv", "--csv", folder, "--out", f"{folder}/fits.csv"], f"lies inside the input --csv {folder}"),
+        (["fit-csv", "--csv", table, "--out", folder], "give a file to write, not a folder"),
+        (
+            [
+                "import-results",
+                "--format",
+                "table",
+                "--path",
+                table,
+                "--out",
+                f"{tmp_path}/o.csv",
+                "--fits",
+                f"{tmp_path}/o.csv",
+            ],
+            "--fits and --out name the same file",
+        ),
+        (["import-results", "--format", "table", "--path", table, "--out", table], "is the input --path"),
+        (["forecast", "--table", table, "--targets", "d", "--out", table], "is the input --table"),
+    ]
+    for argv, message in cases:
+        with pytest.raises(SystemExit):
+            cli.main(argv)
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and message in err[0], (argv, err)
+        assert (tmp_path / "table.csv").read_text() == TABLE and (tmp_path / "tables" / "a.csv").read_text() == TABLE
+        assert sorted(p.name for p in tmp_path.iterdir()) == ["table.csv", "tables"]
+
+
+def test_a_path_that_is_no_regular_file_is_written_through_not_replaced(tmp_path):
+    """`--out /dev/null` or a pipe: written to, never renamed over (a rename replaced /dev/null with a file)."""
+    import os
+    import stat
+    import threading
+
+    pipe = tmp_path / "pipe"
+    os.mkfifo(pipe)
+    received: list[bytes] = []
+    reader = threading.Thread(target=lambda: received.append(pipe.read_bytes()), daemon=True)
+    reader.start()
+    io.write_atomically(pipe, lambda path: path.write_text("model,value\n"))
+    reader.join(timeout=10)
+    assert received == [b"model,value\n"] and stat.S_ISFIFO(pipe.stat().st_mode)
+
+
+def test_a_seed_or_count_below_zero_is_refused_by_the_parser(tmp_path, capsys):
+    (tmp_path / "table.csv").write_text(TABLE)
+    with pytest.raises(SystemExit) as exit_:
+        cli.main(["fit-csv", "--csv", str(tmp_path / "table.csv"), "--seed", "-1"])
+    assert exit_.value.code == 2 and "argument --seed: -1 is below 0" in capsys.readouterr().err
+
+
+def test_models_to_predict_are_finite_named_once_and_not_targets():
+    from emergence.errors import InputError
+    from emergence.forecast.ladder import Settings
+    from emergence.forecast.stage import parse_planned, run
+
+    with pytest.raises(InputError, match="positive, finite N and D"):
+        parse_planned(["30B:1e400:6e12"])
+    with pytest.raises(InputError, match="a second model named 30B"):
+        parse_planned(["30B:3e10:6e12", "30B:3e10:6e12"])
+    results = pd.DataFrame(columns=["method", "task", "metric"])
+    with pytest.raises(InputError, match="d is both a target and a model to --predict"):
+        run(results, ["d"], Settings(), planned=[("d", 3e10, 6e12)])

@@ -328,11 +328,22 @@ def parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
                 flag.rstrip("?+*"),
                 required=not ({"?", "*"} & set(marks)),
                 nargs="+" if "+" in marks else "*" if "*" in marks else None,
-                type=int if kind == "int" else str,
+                type=count if kind == "int" else str,
                 help=OPTION_HELP.get(name, {}).get(flag.rstrip("?+*")),
             )
         command.set_defaults(func=handler)
     return top
+
+
+def count(text: str) -> int:
+    """An `:int` option's value: every one is a count or a seed, a whole number >= 0."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{value} is below 0 (a count or a seed)")
+    return value
 
 
 def main(argv: list[str] | None = None) -> None:

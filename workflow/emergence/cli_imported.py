@@ -40,6 +40,7 @@ def cmd_fit_csv(args) -> None:
     from emergence.importers.metadata import REGISTRY
     from emergence.importers.table import read_tables
 
+    check_outputs({"--csv": [args.csv], "--models": [args.models]}, {"--out": args.out, "--table": args.table})
     settings = fitting_settings(args.settings, args.seed or 0)
     table = read_tables(args.csv, args.models or REGISTRY, args.percent or "auto")
     if args.table:
@@ -92,11 +93,32 @@ def settings_help() -> str:
     return "settings keys (--settings, a JSON object; a misspelled key is an error):\n" + "\n".join(lines) + "\n"
 
 
+def check_outputs(inputs: dict[str, list[str | None]], outputs: dict[str, str | None]) -> None:
+    """Refuse, before anything is read or written, an output path that is empty or a folder, names the
+    same file as another output, or is an input or lies inside an input folder (the next run would read
+    it back as an input): a user's file is never overwritten by a command's output."""
+    seen: dict[Path, str] = {}
+    for flag, out in outputs.items():
+        if out is None:
+            continue
+        path = Path(out).resolve()
+        if not out or path.is_dir():
+            raise InputError(f"{flag} {out!r}: give a file to write, not a folder")
+        if path in seen:
+            raise InputError(f"{flag} and {seen[path]} name the same file {out}")
+        seen[path] = flag
+        for given_flag, given in ((f, p) for f, paths in inputs.items() for p in paths if p):
+            source = Path(given).resolve()
+            if path == source or source in path.parents:
+                where = "is" if path == source else "lies inside"
+                raise InputError(f"{flag} {out} {where} the input {given_flag} {given}: write it elsewhere")
+
+
 def write_output(table: pd.DataFrame, path: str, stage: str) -> None:
     """A command's table at `path`, atomically, its folder made: Parquet in the `stage` schema
     (io.SCHEMAS) where `path` ends in .parquet, so the stages and `forecast --table` read it back,
     else CSV (fits' numbers to 6 significant digits)."""
-    if Path(path).suffix == ".parquet":
+    if Path(path).suffix.lower() == ".parquet":
         counts = {"n_models": "int32", "n_items": "int32"} if stage == "fits" else {}
         io.write_table(table.astype(counts), path, stage)
     else:
@@ -109,6 +131,8 @@ def cmd_import_results(args) -> None:
     from emergence.importers import import_items, import_results
     from emergence.importers.metadata import REGISTRY
 
+    outputs = {"--out": args.out, "--fits": args.fits, "--samples-out": args.samples_out}
+    check_outputs({"--path": [args.path], "--models": [args.models]}, outputs)
     settings = fitting_settings(args.settings, args.seed or 0)  # checked before minutes of importing
     table = import_results(args.format, args.path, args.models or REGISTRY)
     if args.samples_out:  # read before anything is written: a bad samples file leaves no output
@@ -131,12 +155,13 @@ def cmd_forecast(args) -> None:
     from emergence.forecast.ladder import Settings
     from emergence.forecast.stage import load_results, parse_planned, run
 
+    check_outputs({"--table": [args.table], "--path": [args.path]}, {"--out": args.out})
     settings = Settings.from_config(settings_json(args.settings), args.seed or 0)
     results, default_targets = load_results(args.format, args.path, args.table)
     targets = args.targets or default_targets
     planned = parse_planned(args.predict)
     forecasts = run(results, targets, settings, args.tasks, args.prompt_method, planned, args.hold_out)
-    io.write_table(forecasts, args.out, "forecasts")
+    write_output(forecasts, args.out, "forecasts")
     log.info(f"forecasts: {len(forecasts)} rows -> {args.out}")
 
 

@@ -7,6 +7,8 @@ exemplars asked for than the pool holds), so a bad sweep fails at once with one 
 
 from __future__ import annotations
 
+import math
+from collections.abc import Iterator
 from pathlib import Path
 
 from emergence.errors import EmergenceError
@@ -161,9 +163,19 @@ def settings_problem(values: dict, block: str, schema_file: str | Path) -> str |
 
 
 def first_problem(instance: dict, schema: dict) -> str | None:
+    """The schema violation to report, with two rules JSON Schema leaves out: no number may be NaN or
+    infinite (YAML's .nan, JSON's NaN and 1e400 pass a range check), and an integer is written as one
+    (1e18 and 2.0 are floats to Python, however whole)."""
     import jsonschema
 
-    validator = jsonschema.validators.validator_for(schema)(schema)
+    for key, value in numbers(instance):
+        if not math.isfinite(value):
+            return f"{key or '(top level)'}: {value} is not a finite number"
+    base = jsonschema.validators.validator_for(schema)
+    whole = base.TYPE_CHECKER.redefine(
+        "integer", lambda _, value: isinstance(value, int) and not isinstance(value, bool)
+    )
+    validator = jsonschema.validators.extend(base, type_checker=whole)(schema)
     error = jsonschema.exceptions.best_match(validator.iter_errors(instance))
     if error is None:
         return None
@@ -171,6 +183,18 @@ def first_problem(instance: dict, schema: dict) -> str | None:
     if error.validator == "anyOf" and error.context:  # say what each alternative wanted, not only "none matched"
         return f"{key}: {', nor '.join(dict.fromkeys(sub.message for sub in error.context))}"
     return f"{key}: {error.message}{yaml_number_hint(error.instance)}"
+
+
+def numbers(value: object, key: str = "") -> Iterator[tuple[str, float]]:
+    """(dotted key, number) of every float in a nested config."""
+    if isinstance(value, float):
+        yield key, value
+    elif isinstance(value, dict):
+        for name, item in value.items():
+            yield from numbers(item, f"{key}.{name}" if key else str(name))
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            yield from numbers(item, f"{key}.{i}" if key else str(i))
 
 
 def yaml_number_hint(value: object) -> str:

@@ -22,7 +22,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from emergence import __version__
-from emergence.errors import EmergenceError
+from emergence.errors import EmergenceError, InputError
 
 # The statistics a verdict rests on (emergence.verdicts.judge), each a float column of the verdicts table.
 VERDICT_STATISTICS = (
@@ -273,9 +273,15 @@ def file_sha256(path: str | Path) -> str:
 
 
 def atomic_path(path: str | Path):
-    """A temporary path beside `path`; the caller writes it, then `os.replace`s it into place."""
+    """A temporary path beside `path`; the caller writes it, then `os.replace`s it into place. InputError
+    for a path that is a folder, or whose folder cannot be made (a file in the way)."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    if not path.name or path.is_dir():
+        raise InputError(f"{path}: is a folder, not a file to write")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError):
+        raise InputError(f"{path}: cannot make its folder {path.parent} (a file of that name is in the way)") from None
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
     umask = os.umask(0)
@@ -285,7 +291,12 @@ def atomic_path(path: str | Path):
 
 
 def write_atomically(path: str | Path, write: Callable[[Path], object]) -> None:
-    """Call `write` on a temporary file beside `path`, flush it to disk, then rename it into place."""
+    """Call `write` on a temporary file beside `path`, flush it to disk, then rename it into place. A
+    path that exists and is no regular file (`/dev/null`, a pipe) is written directly: a rename would
+    replace the device with a file."""
+    if Path(path).exists() and not Path(path).is_file() and not Path(path).is_dir():
+        write(Path(path))
+        return
     tmp = atomic_path(path)
     try:
         write(tmp)

@@ -10,6 +10,7 @@ family's largest size, and a sweep none of whose families has enough sizes gets 
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -78,14 +79,16 @@ def parse_planned(values: list[str] | None) -> list[tuple[str, float, float]]:
     written as the table importer reads sizes (`importers.columns.parse_size`: `3e10`, `30B`, `6T`)."""
     from emergence.importers.columns import parse_size
 
-    planned = []
+    planned: list[tuple[str, float, float]] = []
     for value in values or []:
         name, *numbers = value.split(":")
         if len(numbers) != 2:
             raise InputError(f"--predict {value!r}: expected NAME:N:D, e.g. 70B:70B:1.4T or 70B:7e10:1.4e12")
         n, d = (parse_size(x, f"--predict {value!r}") for x in numbers)
-        if not (name and n > 0 and d > 0):
-            raise InputError(f"--predict {value!r}: expected a name and positive N and D")
+        if not (name and 0 < n < math.inf and 0 < d < math.inf):
+            raise InputError(f"--predict {value!r}: expected a name and positive, finite N and D")
+        if name in [p[0] for p in planned]:
+            raise InputError(f"--predict {value!r}: a second model named {name}")
         planned.append((name, n, d))
     return planned
 
@@ -109,6 +112,9 @@ def run(
     if not targets and not planned:
         raise InputError("forecast: no --targets (model names of the results) nor --predict NAME:N:D given")
     check_methods(settings.methods)
+    both = sorted(set(targets) & {name for name, *_ in planned or []})
+    if both:
+        raise InputError(f"forecast: {', '.join(both)} is both a target and a model to --predict: rename the latter")
     check_filters(results, settings, tasks, prompt_method)
     if prompt_method is not None:
         results = results[results["method"] == prompt_method]
