@@ -35,7 +35,7 @@ BAD_SETTINGS = [
     ('{"confidence_level": NaN}', "--settings: confidence_level: nan is not a finite number"),
     ('{"huber_delta": Infinity}', "--settings: huber_delta: inf is not a finite number"),
     ('{"emergent_breakthroughness": -1e400}', "--settings: emergent_breakthroughness: -inf is not a finite number"),
-    ('{"min_models": 1e18}', "--settings: min_models: 1e+18 is not of type 'integer'"),  # whole, but a float
+    ('{"min_models": 1e18}', "--settings: min_models: 1e+18 is not of type 'integer' (write 1000000000000000000"),
     ('{"x_axes": ["n_params", "n_params"]}', "--settings: x_axes: ['n_params', 'n_params'] has non-unique elements"),
 ]
 

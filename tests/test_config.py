@@ -125,6 +125,18 @@ def test_a_number_yaml_reads_as_text_is_refused_with_how_to_write_it(text, writt
     assert schema_problem(config, REPO / "config/schema.yaml") == "fitting.huber_delta: 'often' is not of type 'number'"
 
 
+def test_a_count_written_as_a_float_is_refused_with_how_to_write_it():
+    """3.0e+11 is a float to YAML: a count (an integer in the schema) must be written whole."""
+    from emergence.config import schema_problem
+
+    config = yaml.safe_load((REPO / "config/config.yaml").read_text())
+    config["training"]["tokens"] = yaml.safe_load("x: 4.0e+6")["x"]
+    assert schema_problem(config, REPO / "config/schema.yaml") == (
+        "training.tokens: 4000000.0 is not of type 'integer' (write 4000000: with a point or an exponent a number"
+        " is read as a float)"
+    )
+
+
 def test_threshold_on_an_all_or_nothing_metric_is_a_config_error():
     from emergence.config import ConfigError, check_config
 

@@ -182,7 +182,7 @@ def first_problem(instance: dict, schema: dict) -> str | None:
     key = ".".join(str(part) for part in error.absolute_path) or "(top level)"
     if error.validator == "anyOf" and error.context:  # say what each alternative wanted, not only "none matched"
         return f"{key}: {', nor '.join(dict.fromkeys(sub.message for sub in error.context))}"
-    return f"{key}: {error.message}{yaml_number_hint(error.instance)}"
+    return f"{key}: {error.message}{number_hint(error.instance)}"
 
 
 def numbers(value: object, key: str = "") -> Iterator[tuple[str, float]]:
@@ -197,9 +197,12 @@ def numbers(value: object, key: str = "") -> Iterator[tuple[str, float]]:
             yield from numbers(item, f"{key}.{i}" if key else str(i))
 
 
-def yaml_number_hint(value: object) -> str:
-    """YAML 1.1 (PyYAML, hence Snakemake) reads 3e11 and 6.4e10 as text: a number needs a point and a
-    sign in its exponent (3.0e+11). Said where a text that Python reads as a number was refused."""
+def number_hint(value: object) -> str:
+    """How to write a number the schema refused for how it was written: YAML 1.1 (PyYAML, hence
+    Snakemake) reads 3e11 and 6.4e10 as text (a number needs a point and a sign in its exponent:
+    3.0e+11); and 3.0e+11 is a float, where a count must be written whole (300000000000)."""
+    if isinstance(value, float) and value.is_integer():
+        return f" (write {int(value)}: with a point or an exponent a number is read as a float)"
     if not isinstance(value, str):
         return ""
     try:
