@@ -129,6 +129,10 @@ def test_outputs_never_overwrite_an_input_or_each_other(tmp_path, capsys, root_l
     cases = [
         (["fit-csv", "--csv", table, "--out", table], f"--out {table} is the input --csv {table}"),
         (["fit-csv", "--csv", folder, "--out", f"{folder}/fits.csv"], f"lies inside the input --csv {folder}"),
+        (
+            ["import-results", "--format", "table", "--path", folder, "--out", f"{folder}/t.csv"],
+            f"lies inside the input --path {folder}",
+        ),
         (["fit-csv", "--csv", table, "--out", folder], "give a file to write, not a folder"),
         (
             [

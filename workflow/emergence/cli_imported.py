@@ -40,7 +40,8 @@ def cmd_fit_csv(args) -> None:
     from emergence.importers.metadata import REGISTRY
     from emergence.importers.table import read_tables
 
-    check_outputs({"--csv": [args.csv], "--models": [args.models]}, {"--out": args.out, "--table": args.table})
+    outputs = {"--out": args.out, "--table": args.table}
+    check_outputs({"--csv": [args.csv], "--models": [args.models]}, outputs, read_whole=("--csv",))
     settings = fitting_settings(args.settings, args.seed or 0)
     table = read_tables(args.csv, args.models or REGISTRY, args.percent or "auto")
     if args.table:
@@ -93,10 +94,12 @@ def settings_help() -> str:
     return "settings keys (--settings, a JSON object; a misspelled key is an error):\n" + "\n".join(lines) + "\n"
 
 
-def check_outputs(inputs: dict[str, list[str | None]], outputs: dict[str, str | None]) -> None:
+def check_outputs(
+    inputs: dict[str, list[str | None]], outputs: dict[str, str | None], read_whole: tuple[str, ...] = ()
+) -> None:
     """Refuse, before anything is read or written, an output path that is empty or a folder, names the
-    same file as another output, or is an input or lies inside an input folder (the next run would read
-    it back as an input): a user's file is never overwritten by a command's output."""
+    same file as another output, is an input, or lies inside an input folder whose every table is read
+    (`read_whole`: the next run would read it back): a user's file is never overwritten by an output."""
     seen: dict[Path, str] = {}
     for flag, out in outputs.items():
         if out is None:
@@ -109,7 +112,7 @@ def check_outputs(inputs: dict[str, list[str | None]], outputs: dict[str, str | 
         seen[path] = flag
         for given_flag, given in ((f, p) for f, paths in inputs.items() for p in paths if p):
             source = Path(given).resolve()
-            if path == source or source in path.parents:
+            if path == source or (given_flag in read_whole and source in path.parents):
                 where = "is" if path == source else "lies inside"
                 raise InputError(f"{flag} {out} {where} the input {given_flag} {given}: write it elsewhere")
 
@@ -132,7 +135,8 @@ def cmd_import_results(args) -> None:
     from emergence.importers.metadata import REGISTRY
 
     outputs = {"--out": args.out, "--fits": args.fits, "--samples-out": args.samples_out}
-    check_outputs({"--path": [args.path], "--models": [args.models]}, outputs)
+    tables = ("--path",) if args.format == "table" else ()  # a folder of tables is read whole
+    check_outputs({"--path": [args.path], "--models": [args.models]}, outputs, read_whole=tables)
     settings = fitting_settings(args.settings, args.seed or 0)  # checked before minutes of importing
     table = import_results(args.format, args.path, args.models or REGISTRY)
     if args.samples_out:  # read before anything is written: a bad samples file leaves no output
