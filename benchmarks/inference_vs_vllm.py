@@ -52,7 +52,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
-THREADS = 2  # profiles/default: set-threads inference: 2
+THREADS = 2  # the README's figures of this benchmark were measured on 2 threads
 
 # The default sweep's methods (config/config.yaml), and its sampling defaults.
 METHODS = {

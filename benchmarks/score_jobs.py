@@ -1,7 +1,7 @@
 """The scoring stage of a finished sweep as one job per model against one job per model x task x method.
 
     .venv/bin/python benchmarks/score_jobs.py --workdir .       # the default sweep, once it has run
-    .venv/bin/python benchmarks/score_jobs.py --workdir . --model smollm2-135m --runs 3
+    .venv/bin/python benchmarks/score_jobs.py --workdir . --model tiny-490k --runs 3
 
 For one model of a finished sweep (default: the first in its config), scores every generations file the
 sweep holds for it twice, into a temporary folder: (A) as the `score` rule runs it now, one `emergence
