@@ -20,6 +20,7 @@ from emergence.plan import (
     plan,
     source_files,
     sweep_forecast_arguments,
+    training_priority,
 )
 from emergence.plan import model_inputs as model_inputs_of
 from emergence.plan import task_inputs as task_inputs_of

@@ -26,6 +26,7 @@ rule train_tiny:
         training=as_json(config.get("training", {})),
         seed=config["seed"],
     threads: config.get("training", {}).get("threads", 1)
+    priority: lambda w: training_priority(config, w.model)
     conda:
         "../envs/inference.yaml"
     shell:

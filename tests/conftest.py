@@ -204,10 +204,11 @@ def sweep_config(checkpoints: dict[str, Path], **overrides) -> dict:
     return config
 
 
-# One thread per inference job (profiles/default gives each 2, so one runs at a time): two models answer at
-# once on 2 cores. Starting a job (importing vLLM, loading the engine) is most of its time on these tiny
-# models and runs on one core. Tests that compare answers run both sides with it (the sigkill test, the
-# byte-identical rerun); test_generations_match_a_direct_engine_run finds them equal to an in-process engine's.
+# One thread per inference job (as profiles/default gives it; named here so that no test depends on a
+# profile): two models answer at once on 2 cores. Starting a job (importing vLLM, loading the engine)
+# is most of its time on these tiny models and runs on one core. Tests that compare answers run both
+# sides with it (the sigkill test, the byte-identical rerun); test_generations_match_a_direct_engine_run
+# finds them equal to an in-process engine's.
 ONE_THREAD_INFERENCE = ("--set-threads", "inference=1")
 
 

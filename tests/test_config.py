@@ -108,6 +108,19 @@ def test_default_config_follows_the_schema():
     check_config(config)
 
 
+def test_the_longest_training_is_scheduled_first():
+    """Snakemake starts the ready job of highest priority: the default's largest size first, then the next
+    ones on the cores left; a ladder rung's own `tokens` scales its cost."""
+    from emergence.plan import training_priority
+
+    order = sorted(DEFAULT["models"], key=lambda model: -training_priority(DEFAULT, model))
+    assert order == ["tiny-1.1m", "tiny-490k", "tiny-160k", "tiny-33k"]
+    ladder = yaml.safe_load((REPO / "config/sweeps/tiny_ladder.yaml").read_text())
+    assert training_priority(ladder, "tiny-345k-d500k") * 4 == pytest.approx(training_priority(ladder, "tiny-345k"))
+    rungs = [model for model in ladder["models"] if model != "tiny-1.1m"]
+    assert training_priority(ladder, "tiny-1.1m") > max(training_priority(ladder, rung) for rung in rungs)
+
+
 @pytest.mark.parametrize("text,written", [("3e11", "3.0e+11"), ("6.4e10", "6.4e+10"), ("1E-3", "1.0e-03")])
 def test_a_number_yaml_reads_as_text_is_refused_with_how_to_write_it(text, written):
     """PyYAML (YAML 1.1) reads 3e11 as a string: the schema's refusal says how to write the number."""

@@ -82,7 +82,7 @@ def test_tiny_sweep_through_slurm_gives_the_generations_of_a_local_run(
     config = sweep_config(tiny_checkpoints)
     models = sorted(tiny_checkpoints)
     on_slurm, local = tmp_path / "slurm", tmp_path / "local"
-    # one thread per inference job (profiles/default gives it 2): two models answer at once on 2 cores
+    # one thread per inference job (as profiles/default): two models answer at once on 2 cores
     # and no retries (the profile's 2 would only hide a failure)
     slurm_args = [
         "--profile",

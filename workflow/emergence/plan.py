@@ -140,6 +140,15 @@ def model_resources(config: dict, model: str) -> dict:
     return {"gpus": 0, "mem_mb": 8000, "runtime": 120, **config["models"][model].get("resources", {})}
 
 
+def training_priority(config: dict, model: str) -> float:
+    """A trained_tiny model's training cost, about layers x width^2 x tokens (1e12 units), as its job's
+    scheduling priority: the longest training starts first and shorter jobs fill the other cores,
+    instead of a size that starts last deciding when inference can begin."""
+    entry = config["models"][model]
+    tokens = entry.get("tokens", config.get("training", {}).get("tokens", 0))
+    return entry["num_layers"] * entry["hidden_size"] ** 2 * tokens / 1e12
+
+
 def engine_settings(config: dict, model: str) -> dict:
     """The engine settings of one model: a model given GPUs runs tensor-parallel over all of them;
     log-probabilities (of targets, teacher-forced, and of sampled tokens) are computed only when a
