@@ -5,7 +5,7 @@
     .venv/bin/python benchmarks/noop_rerun.py --workdir ... --profile       # also cProfile one no-op call
 
 Builds the cheapest sweep that still has the shape of a real one: 3 `tiny_random` models (one family),
---tasks (default 14, so 541 jobs) small synthetic_arithmetic tasks (1-2 digits, 2-4 test items each), the 6 prompting methods of
+--tasks (default 14, so 292 jobs) small synthetic_arithmetic tasks (1-2 digits, 2-4 test items each), the 6 prompting methods of
 config/config.yaml, two metrics and a small fitting bootstrap, in a work folder run with
 `snakemake --snakefile <repo>/Snakefile --directory <workdir> --configfile <workdir>/sweep.yaml --cores 2`,
 exactly as the tests run the workflow. The first (full) run prints its progress. Then it times the same
