@@ -188,8 +188,12 @@ def test_models_to_predict_are_finite_named_once_and_not_targets():
     from emergence.forecast.ladder import Settings
     from emergence.forecast.stage import parse_planned, run
 
-    with pytest.raises(InputError, match="positive, finite N and D"):
+    with pytest.raises(InputError, match="n_params_non_embedding '1e400' must be a finite count >= 1"):
         parse_planned(["30B:1e400:6e12"])
+    with pytest.raises(InputError, match=r"training_tokens '6e-3' must be a finite count >= 1 \(a size in billions"):
+        parse_planned(["30B:3e10:6e-3"])
+    with pytest.raises(InputError, match="expected a name and finite N and D"):
+        parse_planned(["30B::6e12"])
     with pytest.raises(InputError, match="a second model named 30B"):
         parse_planned(["30B:3e10:6e12", "30B:3e10:6e12"])
     results = pd.DataFrame(columns=["method", "task", "metric"])

@@ -194,7 +194,23 @@ def test_percentages_in_a_metric_table_are_converted_and_mixed_files_refused(tmp
     assert read(mixed, percent="yes")["value"].tolist() == [0.125, 0.4, 0.002, 0.005]
     with pytest.raises(InputError, match=r"model 'a', column 'acc', line 2: 12.5 is not a fraction in \[0, 1\]"):
         read(mixed, percent="no")
-    assert read(write(tmp_path, "model,n_params,acc\na,1e6,12.5%\nb,1e7,0.4\n"))["value"].tolist() == [0.125, 0.4]
+
+
+@pytest.mark.parametrize(("separator", "name"), [("\t", "tabs"), (";", "semicolons")])
+def test_a_file_separated_by_tabs_or_semicolons_is_named_as_such(tmp_path, separator, name):
+    text = "".join(separator.join(row) + "\n" for row in (("model", "n_params", "acc"), ("a", "1e6", "0,5")))
+    with pytest.raises(InputError, match=rf"table\.csv: not comma-separated \(its header is one field with {name}\)"):
+        read(write(tmp_path, text))
+
+
+def test_a_column_mixing_cells_with_and_without_percent_signs_is_refused_unless_told(tmp_path):
+    # 12.5% beside 0.4: 40 % or 0.4 %? The same column's cells above 1 would say (percentages)
+    mixed = write(tmp_path, "model,n_params,acc\na,1e6,12.5%\nb,1e7,0.4\n")
+    with pytest.raises(InputError, match=r"model 'a', column 'acc', line 2: 12\.5% beside cells of the column without"):
+        read(mixed)
+    assert read(mixed, percent="no")["value"].tolist() == [0.125, 0.4]
+    assert read(mixed, percent="yes")["value"].tolist() == [0.125, 0.004]
+    assert read(write(tmp_path, "model,n_params,acc\na,1e6,12.5%\nb,1e7,40\n"))["value"].tolist() == [0.125, 0.4]
 
 
 def test_a_model_listed_twice_is_refused_naming_the_model_and_the_task(tmp_path):
@@ -232,13 +248,17 @@ def test_a_table_with_nothing_usable_is_refused_and_no_fits_are_written(tmp_path
     assert not (tmp_path / "f.csv").exists()
 
 
+SIZE_HINT = " (a size in billions is written 1.4B)"
+
+
 @pytest.mark.parametrize(
     ("column", "cell", "message"),
     [
-        ("n_params", "0", "n_params '0' must be a number > 0"),
-        ("n_params", "-70M", "n_params '-70M' must be a number > 0"),
-        ("training_tokens", "0", "training_tokens '0' must be a number > 0"),
-        ("training_flops", "0", "training_flops '0' must be a number > 0"),
+        ("n_params", "0", "n_params '0' must be a finite count >= 1" + SIZE_HINT),
+        ("n_params", "-70M", "n_params '-70M' must be a finite count >= 1" + SIZE_HINT),
+        ("training_tokens", "0", "training_tokens '0' must be a finite count >= 1" + SIZE_HINT),
+        ("training_flops", "0", "training_flops '0' must be a finite count >= 1" + SIZE_HINT),
+        ("n_params", "1e-3", "n_params '1e-3' must be a finite count >= 1" + SIZE_HINT),
         ("n_items", "0", "n_items '0' must be a whole number > 0"),
         ("n_items", "2.5", "n_items '2.5' must be a whole number > 0"),
         ("n_items", "-5", "n_items '-5' must be a whole number > 0"),

@@ -7,6 +7,7 @@ import os
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pytest
 
 from emergence import io
@@ -127,6 +128,8 @@ def test_stage_files_refuse_truncated_or_foreign_parquet(tmp_path):
     assert io.read_provenance(path)["task"] == "addition"
     with pytest.raises(io.StageFileError, match="do not match the prompts schema"):
         io.read_table(path, "prompts")
+    with pytest.raises(io.StageFileError, match=r"prompts schema: missing request_id, .*; not in the schema: split, i"):
+        io.read_table(path, "prompts")
     intact = path.read_bytes()
     flipped = bytearray(intact)
     flipped[len(flipped) // 3] ^= 0xFF  # inside a data page: the footer still reads, the page checksum fails
@@ -172,3 +175,21 @@ def test_the_cli_reports_bad_input_in_one_line_and_lets_bugs_through(monkeypatch
         ValueError, match="a library bug"
     ):  # not turned into a one-line error: a bug keeps its traceback
         cli.main(["report", "--out", "x"])
+
+
+def test_a_schema_mismatch_says_which_column_differs_and_how():
+    expected = io.SCHEMAS["imported"]
+    value = expected.get_field_index("value")
+    cases = {
+        "value is string, not double": expected.set(value, pa.field("value", pa.string())),
+        "missing value$": expected.remove(value),
+        "not in the schema: extra$": expected.append(pa.field("extra", pa.int64())),
+        "value may not hold nulls": expected.set(value, expected.field("value").with_nullable(False)),
+        "in another order": pa.schema([*list(expected)[1:], expected.field(0)]),
+    }
+    for message, schema in cases.items():
+        with pytest.raises(
+            io.StageFileError, match=rf"^table\.parquet: columns do not match the imported schema: {message}"
+        ):
+            io.check_schema("table.parquet", schema, "imported")
+    io.check_schema("table.parquet", expected.with_metadata({"a": "b"}), "imported")  # metadata aside, the same

@@ -368,8 +368,27 @@ def iter_table(path: str | Path, stage: str, batch_rows: int = 65536) -> Iterato
 
 
 def check_schema(path: str | Path, schema: pa.Schema, stage: str) -> None:
-    if not schema.remove_metadata().equals(SCHEMAS[stage]):
-        raise StageFileError(f"{path}: columns {schema.names} do not match the {stage} schema")
+    """StageFileError naming what differs (missing or extra columns, a column's type, the order) when
+    `schema` is not the `stage`'s."""
+    expected = SCHEMAS[stage]
+    if schema.remove_metadata().equals(expected):
+        return
+    differences = [
+        f"{label} {', '.join(names)}"
+        for label, names in (
+            ("missing", [n for n in expected.names if n not in schema.names]),
+            ("not in the schema:", [n for n in schema.names if n not in expected.names]),
+        )
+        if names
+    ]
+    for field in schema:
+        want = expected.field(field.name) if field.name in expected.names else field
+        if field.type != want.type:
+            differences.append(f"{field.name} is {field.type}, not {want.type}")
+        elif field.nullable != want.nullable:
+            differences.append(f"{field.name} {'may' if field.nullable else 'may not'} hold nulls")
+    detail = "; ".join(differences) or f"in another order ({', '.join(schema.names)})"
+    raise StageFileError(f"{path}: columns do not match the {stage} schema: {detail}")
 
 
 def read_table(path: str | Path, stage: str) -> pd.DataFrame:

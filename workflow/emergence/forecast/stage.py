@@ -76,17 +76,19 @@ def read_long_table(path: Path) -> pd.DataFrame:
 
 def parse_planned(values: list[str] | None) -> list[tuple[str, float, float]]:
     """`--predict NAME:N:D` values (a model not trained: N non-embedding parameters, D tokens), N and D
-    written as the table importer reads sizes (`importers.columns.parse_size`: `3e10`, `30B`, `6T`)."""
-    from emergence.importers.columns import parse_size
+    written and checked as the table importer reads sizes (`importers.columns.parse_count`: `3e10`,
+    `30B`, `6T`; counts of at least 1)."""
+    from emergence.importers.columns import parse_count
 
     planned: list[tuple[str, float, float]] = []
     for value in values or []:
         name, *numbers = value.split(":")
         if len(numbers) != 2:
             raise InputError(f"--predict {value!r}: expected NAME:N:D, e.g. 70B:70B:1.4T or 70B:7e10:1.4e12")
-        n, d = (parse_size(x, f"--predict {value!r}") for x in numbers)
-        if not (name and 0 < n < math.inf and 0 < d < math.inf):
-            raise InputError(f"--predict {value!r}: expected a name and positive, finite N and D")
+        where = f"--predict {value!r}"
+        n, d = (parse_count(x, where, size) for x, size in zip(numbers, ("n_params_non_embedding", "training_tokens")))
+        if not (name and n < math.inf and d < math.inf):  # NaN (empty) compares false too
+            raise InputError(f"{where}: expected a name and finite N and D")
         if name in [p[0] for p in planned]:
             raise InputError(f"--predict {value!r}: a second model named {name}")
         planned.append((name, n, d))

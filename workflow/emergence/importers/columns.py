@@ -108,14 +108,20 @@ WHOLE = ("n_items", "num_fewshot", "step")
 
 def parse_count(text: object, where: str, name: str) -> float:
     """`parse_size` of a column `name` (a SIZE_COLUMNS entry, n_items, num_fewshot or step), checked
-    for what it counts: sizes and n_items above 0 (a zero size breaks the log-scale fits), n_items,
-    shots and steps whole. NaN for an empty cell; InputError naming `where` otherwise."""
+    for what it counts: sizes at least 1 (a zero size breaks the log-scale fits; 1e-3 parameters is
+    a count in other units), n_items above 0, n_items, shots and steps whole. NaN for an empty cell;
+    InputError naming `where` otherwise."""
     value = parse_size(text, where)
-    zero = name in MAY_BE_ZERO
+    zero, size = name in MAY_BE_ZERO, name in SIZE_COLUMNS
     if math.isnan(value) or (
-        math.isfinite(value) and (value > 0 or (zero and value == 0)) and (name not in WHOLE or value.is_integer())
+        math.isfinite(value)
+        and (value >= 1 if size else value > 0 or (zero and value == 0))
+        and (name not in WHOLE or value.is_integer())
     ):
         return value
+    if size:  # a parameter, token or FLOP count below one is a count in other units (1.4 for 1.4B)
+        hint = "a size in billions is written 1.4B"
+        raise InputError(f"{where}: {name} {str(text)!r} must be a finite count >= 1 ({hint})")
     kind = "a whole number" if name in WHOLE else "a number"
     raise InputError(f"{where}: {name} {str(text)!r} must be {kind} {'>= 0' if zero else '> 0'}")
 

@@ -61,7 +61,8 @@ log = logging.getLogger(__name__)
 
 def read_frame(path: Path) -> tuple[pd.DataFrame, list[str]]:
     """A CSV (every cell as written: `NA` stays a name) or a Parquet file, as a frame of objects, and
-    where each row is (`line 2` of a CSV, `row 1` of a Parquet file). A CSV header that repeats a
+    where each row is (`line 2` of a CSV, `row 1` of a Parquet file). A file separated by tabs or
+    semicolons is refused as such (not as a table without a model column). A CSV header that repeats a
     name, or a row with more or fewer fields than the header, is refused naming it: pandas would
     rename the repeat (`acc.1`) or shift the row's cells into other columns."""
     try:
@@ -76,6 +77,9 @@ def read_frame(path: Path) -> tuple[pd.DataFrame, list[str]]:
     if not lines:
         raise InputError(f"{path}: empty file (no header)")
     header = lines[0][1]
+    other = [name for mark, name in (("\t", "tabs"), (";", "semicolons")) if len(header) == 1 and mark in header[0]]
+    if other:  # a decimal comma (0,5) would read as 05 if the file were split anyway
+        raise InputError(f"{path}: not comma-separated (its header is one field with {other[0]}); save it as CSV")
     repeated = [name for name in dict.fromkeys(header) if header.count(name) > 1]
     if repeated:
         raise InputError(f"{path}: the header names column {repeated[0]!r} {header.count(repeated[0])} times; keep one")
@@ -213,10 +217,20 @@ def convert_percentages(cells: pd.DataFrame, path: Path, percent: str) -> pd.Dat
 
     `auto` decides per file: no fraction column above 1, fractions; every fraction column with a
     value above 1 (columns of zeros aside), percentages; some columns above 1 and others in (0, 1],
-    refused (a column of small percentages and one of fractions look alike). `yes`/`no` say it."""
-    fractions = cells[cells["metric"].map(is_fraction) & ~cells["percent_cell"]]
+    refused (a column of small percentages and one of fractions look alike), as is a column with
+    cells written with % and others at most 1 without. `yes`/`no` say it."""
+    fraction = cells["metric"].map(is_fraction)
+    fractions = cells[fraction & ~cells["percent_cell"]]
     top = fractions.groupby("column", sort=True)["value"].max()
     above, below = top[top > 1], top[(top > 0) & (top <= 1)]
+    marked = below.index.intersection(cells.loc[fraction & cells["percent_cell"], "column"].unique())
+    if percent == "auto" and len(marked):  # `59%` beside `0.7`: 70 % or 0.7 %?
+        column = marked[0]
+        written = cells[(cells["column"] == column) & cells["percent_cell"]].iloc[0]
+        raise InputError(
+            f"{written['where']}: {100 * written['source_value']:g}% beside cells of the column without % (at most"
+            f" {below[column]:g}): fractions or percentages? Write them alike, or say --percent yes or no"
+        )
     if percent == "auto" and len(above) and len(below):
         raise InputError(
             f"{path}: column {above.index[0]!r} looks like percentages (up to {above.iloc[0]:g}) but column"
