@@ -313,6 +313,29 @@ def test_a_forecast_is_the_same_with_another_curve_and_target_in_the_run():
     pd.testing.assert_frame_equal(one, more)
 
 
+def test_a_target_inside_or_below_the_ladder_is_marked_no_forecast(caplog):
+    """Rungs at 2e8-1.6e9 (the largest trained up to 3.2e11 tokens): a larger N, or the largest N on more
+    tokens, is a forecast; a size among the rungs' an interpolation; a smaller one a backcast. Rollout
+    rows (their targets the held-out largest rungs) are forecasts."""
+    planned = [("big", 1.6e10, 6.4e12), ("longer", 1.6e9, 1e12), ("mid", 5e8, 1e10), ("small", 1e8, 2e9)]
+    table = run(
+        long_table(simulated_ladder(4)), [], Settings(replicates=10, holdouts=1, seed=4), ["sim_task"], planned=planned
+    )
+    status = table[table["holdout"] == 0].groupby("target")["status"].unique().map(list).to_dict()
+    assert status == {
+        "big": ["ok"],
+        "longer": ["ok"],
+        "mid": ["within the ladder: an interpolation, not a forecast"],
+        "small": ["below the ladder: smaller than every rung, not a forecast"],
+    }
+    assert (table.loc[table["holdout"] > 0, "status"] == "ok").all()
+    warned = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert warned == [
+        "forecast: target mid (N = 5e+08) is within the ladder: an interpolation, not a forecast; see `status`",
+        "forecast: target small (N = 1e+08) is below the ladder: smaller than every rung, not a forecast; see `status`",
+    ]
+
+
 @pytest.mark.parametrize(
     ("options", "message"),
     [

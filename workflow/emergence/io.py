@@ -187,7 +187,7 @@ SCHEMAS: dict[str, pa.Schema] = {
             ("backtest_error", pa.float64()),  # the method's mean absolute rollout error on this curve
             ("verdict", pa.string()),  # forecastable, flat, non_monotone, ... (forecast.verdict)
             ("replicates", pa.int32()),  # bootstrap replicates behind the interval
-            ("status", pa.string()),
+            ("status", pa.string()),  # ok, or why the row is no forecast (a target within or below the ladder)
         ]
     ),
     "imported": pa.schema(  # results made elsewhere, one row per checkpoint x task x method x metric

@@ -120,6 +120,6 @@ def predictions(method: ForecastMethod, ladder: Ladder, holdout: int, extrapolat
             "error": point - actual,
             "covered": pd.array(np.where(known, (lower <= actual) & (actual <= upper), pd.NA), dtype="boolean"),
             "replicates": replicates,
-            "status": "ok",
+            "status": ladder.target_status(),
         }
     )

@@ -26,6 +26,8 @@ log = logging.getLogger(__name__)
 TASK_LOSS, LM_LOSS = "bits_per_byte", "target_nll"
 TARGET_COLUMNS = ["target", "n", "d", "actual"]
 DEFAULT_METRICS = ("multiple_choice_grade", "exact_match", "acc_norm")
+WITHIN_THE_LADDER = "within the ladder: an interpolation, not a forecast"
+BELOW_THE_LADDER = "below the ladder: smaller than every rung, not a forecast"
 
 
 @dataclass(frozen=True)
@@ -109,6 +111,22 @@ class Ladder:
         unknown = sorted(set(self.checkpoints.loc[self.checkpoints["d"].isna(), "run"]))
         unknown += sorted(self.targets.loc[self.targets["d"].isna(), "target"])
         return f"training tokens D unknown for {', '.join(map(str, unknown))}" if unknown else ""
+
+    def target_status(self) -> list[str]:
+        """Per target, its `status` in the forecasts table: `ok` beyond the rungs (a larger N, or the
+        largest rung's N trained on more tokens), else why its row is no forecast of a larger model:
+        within the rungs' sizes (an interpolation) or below them (a backcast)."""
+        finals = self.finals()
+        largest, smallest = finals["n"].max(), finals["n"].min()
+        longest = finals.loc[finals["n"] == largest, "d"].max()
+        return [
+            "ok"
+            if n > largest or (n == largest and d > longest)
+            else BELOW_THE_LADDER
+            if n < smallest
+            else WITHIN_THE_LADDER
+            for n, d in zip(self.targets["n"], self.targets["d"])
+        ]
 
     def without(self, k: int) -> Ladder:
         """The ladder with its `k` largest rungs held out; their runs' final values become the targets."""

@@ -127,6 +127,9 @@ def run(
     if not ladders:
         raise InputError(f"forecast: no curve has the targets {', '.join(targets)} and a metric to forecast")
     table = pd.concat([forecast_ladder(ladder) for ladder in ladders], ignore_index=True)
+    aside = table[(table["holdout"] == 0) & (table["status"] != "ok")].drop_duplicates(["target", "status"])
+    for row in aside.itertuples():
+        log.warning(f"forecast: target {row.target} (N = {row.n_params:.3g}) is {row.status}; see `status`")
     chosen = table[table["chosen"] & (table["holdout"] == 0)]
     for row in chosen.itertuples():
         log.info(
