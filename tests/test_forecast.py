@@ -313,6 +313,26 @@ def test_a_forecast_is_the_same_with_another_curve_and_target_in_the_run():
     pd.testing.assert_frame_equal(one, more)
 
 
+@pytest.mark.parametrize(("method", "parameters"), [("direct", 4), ("two_step", 5)])
+def test_a_fit_with_as_many_parameters_as_runs_gets_no_interval(method, parameters):
+    """With as many runs as parameters the fit passes through every run under every bootstrap weighting
+    that keeps them all, and is not determined under one that drops some: its spread says nothing
+    (the direct sigmoid on 4 of Pythia's runs gave intervals of zero width). One run more, an interval."""
+    ladder = simulated_ladder(5)
+    runs = sorted(set(ladder.checkpoints["run"]))
+    for count in (parameters, parameters + 1):
+        kept = replace(ladder, checkpoints=ladder.checkpoints[ladder.checkpoints["run"].isin(runs[:count])])
+        rows = predictions(FORECASTS[method], kept, 0)
+        if count == parameters:
+            assert rows[["lower", "upper"]].isna().all().all() and rows["covered"].isna().all()
+            assert rows["replicates"].eq(0).all() and np.isfinite(rows["predicted"]).all()
+            assert rows["status"].tolist() == [
+                f"no interval: {count} runs for {'the sigmoid' if method == 'direct' else 'L(N, D)'}'s {parameters} parameters: an exact fit"
+            ]
+        else:
+            assert (rows["upper"] - rows["lower"] > 0.01).all() and rows["status"].eq("ok").all()
+
+
 def test_a_target_inside_or_below_the_ladder_is_marked_no_forecast(caplog):
     """Rungs at 2e8-1.6e9 (the largest trained up to 3.2e11 tokens): a larger N, or the largest N on more
     tokens, is a forecast; a size among the rungs' an interpolation; a smaller one a backcast. Rollout

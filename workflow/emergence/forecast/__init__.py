@@ -24,10 +24,20 @@ from emergence.registry import Registry, load_package
 @dataclass(frozen=True)
 class Fitted:
     """A method fitted under B bootstrap weightings: `predict(n, d)` gives the metric (B x len(n)), row 0
-    the point fit; `noise` is the standard deviation of one evaluation around the fitted curve."""
+    the point fit; `noise` is the standard deviation of one evaluation around the fitted curve.
+    `no_interval` says why no interval can be drawn ("" when one can): a fit with as many parameters
+    as data points passes through them under every weighting, so its replicates agree and its
+    residuals are zero: the interval would have no width, a certainty the data do not give."""
 
     predict: Callable[[np.ndarray, np.ndarray], np.ndarray]
     noise: float
+    no_interval: str = ""
+
+
+def exact_fit(points: int, parameters: int, curve: str) -> str:
+    """`Fitted.no_interval` of a fit of `curve`'s `parameters` to `points` distinct runs: why no
+    interval can be drawn when the runs are no more than the parameters, else ""."""
+    return f"{points} runs for {curve}'s {parameters} parameters: an exact fit" if points <= parameters else ""
 
 
 class ForecastMethod:

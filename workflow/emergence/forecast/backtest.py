@@ -96,6 +96,9 @@ def predictions(method: ForecastMethod, ladder: Ladder, holdout: int, extrapolat
     point, spread = values[0], np.hypot(fitted.noise, extrapolation)
     lower, upper, replicates = np.full(len(targets), np.nan), np.full(len(targets), np.nan), []
     for i, target in enumerate(targets["target"]):
+        if fitted.no_interval:  # the bounds stay NaN, `status` says why
+            replicates.append(0)
+            continue
         # each target's noise from its own generator, its replicates those finite at it
         noise = ladder.rng("noise", holdout, target).normal(0.0, spread, s.replicates)
         finite = np.isfinite(values[1:, i])
@@ -105,7 +108,10 @@ def predictions(method: ForecastMethod, ladder: Ladder, holdout: int, extrapolat
             lower[i], upper[i] = np.quantile(samples, [(1 - s.level) / 2, (1 + s.level) / 2])
         replicates.append(len(samples))
     actual = targets["actual"].to_numpy(float)
-    known = np.isfinite(actual)
+    judged = np.isfinite(actual) & np.isfinite(lower)  # covered: null without an actual value or an interval
+    status = ladder.target_status()
+    if fitted.no_interval:
+        status = [f"{'' if st == 'ok' else st + '; '}no interval: {fitted.no_interval}" for st in status]
     return pd.DataFrame(
         {
             "target": targets["target"].to_numpy(),
@@ -118,8 +124,8 @@ def predictions(method: ForecastMethod, ladder: Ladder, holdout: int, extrapolat
             "upper": upper,
             "actual": actual,
             "error": point - actual,
-            "covered": pd.array(np.where(known, (lower <= actual) & (actual <= upper), pd.NA), dtype="boolean"),
+            "covered": pd.array(np.where(judged, (lower <= actual) & (actual <= upper), pd.NA), dtype="boolean"),
             "replicates": replicates,
-            "status": ladder.target_status(),
+            "status": status,
         }
     )

@@ -13,7 +13,7 @@ from typing import ClassVar
 
 import numpy as np
 
-from emergence.forecast import Fitted, ForecastMethod
+from emergence.forecast import Fitted, ForecastMethod, exact_fit
 from emergence.forecast.curves import fit_loss_law, fit_sigmoid
 from emergence.forecast.ladder import Ladder, step2_points
 
@@ -49,4 +49,8 @@ class Chained(ForecastMethod):
             point_weights = np.hstack([point_weights, np.ones((len(weights), 1))])
         sigmoid = fit_sigmoid(x, y, point_weights, floor=(0.0, top), ceiling=(top, 1.0))
         raw = points["raw"].to_numpy() - sigmoid.predict(-points["x"].to_numpy())[0]
-        return Fitted(lambda n, d: sigmoid.predict(-law.predict(n, d)), float(np.sqrt(np.mean(raw**2))))
+        return Fitted(
+            lambda n, d: sigmoid.predict(-law.predict(n, d)),
+            float(np.sqrt(np.mean(raw**2))),
+            exact_fit(len(finals[["n", "d"]].drop_duplicates()), 5, "L(N, D)"),  # step 1's replicates
+        )

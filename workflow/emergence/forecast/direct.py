@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from emergence.forecast import Fitted, ForecastMethod, forecast_method
+from emergence.forecast import Fitted, ForecastMethod, exact_fit, forecast_method
 from emergence.forecast.curves import fit_sigmoid
 from emergence.forecast.ladder import Ladder
 
@@ -34,4 +34,8 @@ class Direct(ForecastMethod):
         x, y = log_compute(finals["n"], finals["d"]), finals["y"].to_numpy()
         sigmoid = fit_sigmoid(x, y, weights, floor=(0.0, float(y.max())), ceiling=(float(y.max()), 1.0))
         residual = y - sigmoid.predict(x)[0]
-        return Fitted(lambda n, d: sigmoid.predict(log_compute(n, d)), float(np.sqrt(np.mean(residual**2))))
+        return Fitted(
+            lambda n, d: sigmoid.predict(log_compute(n, d)),
+            float(np.sqrt(np.mean(residual**2))),
+            exact_fit(len(np.unique(x)), 4, "the sigmoid"),
+        )
