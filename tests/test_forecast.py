@@ -326,8 +326,9 @@ def test_a_fit_with_as_many_parameters_as_runs_gets_no_interval(method, paramete
         if count == parameters:
             assert rows[["lower", "upper"]].isna().all().all() and rows["covered"].isna().all()
             assert rows["replicates"].eq(0).all() and np.isfinite(rows["predicted"]).all()
+            curve = "the sigmoid" if method == "direct" else "L(N, D)"
             assert rows["status"].tolist() == [
-                f"no interval: {count} runs for {'the sigmoid' if method == 'direct' else 'L(N, D)'}'s {parameters} parameters: an exact fit"
+                f"no interval: {count} runs for {curve}'s {parameters} parameters: an exact fit"
             ]
         else:
             assert (rows["upper"] - rows["lower"] > 0.01).all() and rows["status"].eq("ok").all()

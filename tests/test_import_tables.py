@@ -437,3 +437,20 @@ def test_new_registry_families_by_hand():
     olmo = scale_of("allenai/OLMo-2-1124-13B")
     assert (olmo.family, olmo.training_tokens) == ("olmo-2", 5_000_000_000_000)
     assert scale_of("allenai/OLMo-2-1124-7B").training_tokens == 4_000_000_000_000
+
+
+def test_a_table_whose_metrics_none_can_fit_is_refused_before_anything_is_written(tmp_path, capsys):
+    """acc_norm alone (no project definition: kept in the table, never fitted) gave an empty fits file
+    and exit 0, which looks like a finished analysis."""
+    (tmp_path / "t.csv").write_text("model,n_params,task,metric,value\na,1e6,t,acc_norm,0.1\nb,1e7,t,acc_norm,0.2\n")
+    out, table = tmp_path / "f.csv", tmp_path / "long.csv"
+    status, _, err = run_cli(
+        ["fit-csv", "--csv", str(tmp_path / "t.csv"), "--out", str(out), "--table", str(table)], capsys
+    )
+    assert status == 1 and err.strip().splitlines()[-1] == (
+        f"error: {tmp_path / 't.csv'}: nothing to fit: no project metric is named 'acc_norm' (a metric without a"
+        " project definition is kept in the imported table, not fitted)"
+    )
+    assert not out.exists() and not table.exists()
+    (tmp_path / "t.csv").write_text("model,n_params,task,metric,value\na,1e6,t,acc_norm,0.1\na,1e6,t,acc,0.3\n")
+    assert run_cli(["fit-csv", "--csv", str(tmp_path / "t.csv"), "--out", str(out)], capsys)[0] == 0 and out.exists()

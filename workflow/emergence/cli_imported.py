@@ -37,6 +37,7 @@ def report_not_fittable(fits: pd.DataFrame) -> None:
 def cmd_fit_csv(args) -> None:
     """`import-results --format table` and the fits over sizes, in one command (options: OPTION_HELP)."""
     from emergence.analysis import analyse_imported
+    from emergence.analysis.imported import refuse_nothing_to_fit
     from emergence.importers.metadata import REGISTRY
     from emergence.importers.table import read_tables
 
@@ -44,6 +45,7 @@ def cmd_fit_csv(args) -> None:
     check_outputs({"--csv": [args.csv], "--models": [args.models]}, outputs, read_whole=("--csv",))
     settings = fitting_settings(args.settings, args.seed or 0)
     table = read_tables(args.csv, args.models or REGISTRY, args.percent or "auto")
+    refuse_nothing_to_fit(table, args.csv)
     if args.table:
         write_output(table, args.table, "imported")
     fits = analyse_imported(table, settings)
@@ -131,6 +133,7 @@ def write_output(table: pd.DataFrame, path: str, stage: str) -> None:
 
 def cmd_import_results(args) -> None:
     from emergence.analysis import analyse_imported
+    from emergence.analysis.imported import refuse_nothing_to_fit
     from emergence.importers import import_items, import_results
     from emergence.importers.metadata import REGISTRY
 
@@ -139,6 +142,8 @@ def cmd_import_results(args) -> None:
     check_outputs({"--path": [args.path], "--models": [args.models]}, outputs, read_whole=tables)
     settings = fitting_settings(args.settings, args.seed or 0)  # checked before minutes of importing
     table = import_results(args.format, args.path, args.models or REGISTRY)
+    if args.fits:
+        refuse_nothing_to_fit(table, args.path)
     if args.samples_out:  # read before anything is written: a bad samples file leaves no output
         items = import_items(args.format, args.path, args.models or REGISTRY, args.tokenizer)
         io.write_table(items, args.samples_out, "imported_scores", {"format": args.format})

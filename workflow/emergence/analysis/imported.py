@@ -112,6 +112,17 @@ def analyse_imported(long: pd.DataFrame, settings: Settings) -> pd.DataFrame:
     return pd.concat(out, ignore_index=True) if out else pd.DataFrame(columns=COLUMNS)
 
 
+def refuse_nothing_to_fit(long: pd.DataFrame, source: object) -> None:
+    """InputError naming the metrics when none of `long` (from `source`) can be fitted: `analyse_imported`
+    would write an empty fits table, which looks like a finished analysis."""
+    metrics = sorted(long["metric"].unique())
+    if metrics and not any(map(is_project_metric, metrics)):
+        raise InputError(
+            f"{source}: nothing to fit: no project metric is named {', '.join(map(repr, metrics))}"
+            " (a metric without a project definition is kept in the imported table, not fitted)"
+        )
+
+
 def verdicts_imported(long: pd.DataFrame, settings: Settings) -> pd.DataFrame:
     """The "verdicts" table of an imported long table: one verdict per (family, task, method) and
     discontinuous metric, judged from the final checkpoints' means, stderr and n_items."""
