@@ -10,6 +10,7 @@ import pyarrow.parquet as pq
 import pytest
 import yaml
 
+from conftest import run_cli
 from emergence import cli, io
 from emergence.config import ConfigError, check_config
 from emergence.importers import IMPORTERS
@@ -199,3 +200,46 @@ def test_models_to_predict_are_finite_named_once_and_not_targets():
     results = pd.DataFrame(columns=["method", "task", "metric"])
     with pytest.raises(InputError, match="d is both a target and a model to --predict"):
         run(results, ["d"], Settings(), planned=[("d", 3e10, 6e12)])
+
+
+def test_a_link_is_written_through_to_its_target_and_a_failed_write_is_one_line(tmp_path, capsys):
+    """`--out /dev/stdout` (a link to the terminal or a pipe) replaced the link with a regular file, and so
+    did a link to a file; both now write where the link points (a link to a pipe is tested with a FIFO).
+    A write that fails (a folder of /proc, a full device) is one `error:` line, not a traceback."""
+    import os
+    import threading
+
+    target, link = tmp_path / "target.csv", tmp_path / "link.csv"
+    target.write_text("old\n")
+    link.symlink_to(target)
+    io.write_atomically(link, lambda path: path.write_text("new\n"))
+    assert link.is_symlink() and target.read_text() == "new\n"
+    dangling = tmp_path / "dangling.csv"
+    dangling.symlink_to(tmp_path / "made.csv")
+    io.write_atomically(dangling, lambda path: path.write_text("made\n"))
+    assert dangling.is_symlink() and (tmp_path / "made.csv").read_text() == "made\n"
+    pipe, to_pipe = tmp_path / "pipe", tmp_path / "stdout"
+    os.mkfifo(pipe)
+    to_pipe.symlink_to(pipe)
+    received: list[bytes] = []
+    reader = threading.Thread(target=lambda: received.append(pipe.read_bytes()), daemon=True)
+    reader.start()
+    io.write_atomically(to_pipe, lambda path: path.write_text("piped\n"))
+    reader.join(timeout=10)
+    assert received == [b"piped\n"] and to_pipe.is_symlink()
+    (tmp_path / "table.csv").write_text(TABLE)
+    for out in ("/proc/emergence-test.csv", "/dev/full"):
+        status, _, err = run_cli(["fit-csv", "--csv", str(tmp_path / "table.csv"), "--out", out], capsys)
+        assert status == 1 and err.strip().splitlines()[-1].startswith(f"error: {out}: cannot be written ("), err
+
+
+def test_when_one_output_cannot_be_written_none_is_left(tmp_path, capsys):
+    """fit-csv --table and import-results --out were written before --out or --fits failed, and stayed."""
+    (tmp_path / "table.csv").write_text(TABLE)
+    long, table, unwritable = tmp_path / "long.csv", str(tmp_path / "table.csv"), "/proc/emergence-test.csv"
+    for argv in (
+        ["fit-csv", "--csv", table, "--table", str(long), "--out", unwritable],
+        ["import-results", "--format", "table", "--path", table, "--out", str(long), "--fits", unwritable],
+    ):
+        status, _, err = run_cli(argv, capsys)
+        assert status == 1 and "cannot be written" in err.strip().splitlines()[-1] and not long.exists(), argv

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import logging
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pandas as pd
@@ -46,12 +47,14 @@ def cmd_fit_csv(args) -> None:
     settings = fitting_settings(args.settings, args.seed or 0)
     table = read_tables(args.csv, args.models or REGISTRY, args.percent or "auto")
     refuse_nothing_to_fit(table, args.csv)
-    if args.table:
-        write_output(table, args.table, "imported")
     fits = analyse_imported(table, settings)
-    if args.out:
-        write_output(fits, args.out, "fits")
-    else:
+    write_outputs(
+        [
+            (args.table, lambda path: write_output(table, path, "imported")),
+            (args.out, lambda path: write_output(fits, path, "fits")),
+        ]
+    )
+    if not args.out:
         fits.to_csv(sys.stdout, index=False, float_format="%.6g")
     report_not_fittable(fits)
 
@@ -131,6 +134,22 @@ def write_output(table: pd.DataFrame, path: str, stage: str) -> None:
         io.write_atomically(path, lambda tmp: table.to_csv(tmp, index=False, float_format=digits))
 
 
+def write_outputs(outputs: list[tuple[str | None, Callable[[str], None]]]) -> None:
+    """Each (path, write) with a path, `write(path)`: all of them or, when one cannot be written, none
+    (those already written are removed), so that a failed command leaves no output that looks complete."""
+    written: list[Path] = []
+    try:
+        for path, write in outputs:
+            if path:
+                write(path)
+                written.append(Path(path))
+    except BaseException:
+        for done in written:
+            if done.is_file():
+                done.unlink()
+        raise
+
+
 def cmd_import_results(args) -> None:
     from emergence.analysis import analyse_imported
     from emergence.analysis.imported import refuse_nothing_to_fit
@@ -144,19 +163,23 @@ def cmd_import_results(args) -> None:
     table = import_results(args.format, args.path, args.models or REGISTRY)
     if args.fits:
         refuse_nothing_to_fit(table, args.path)
-    if args.samples_out:  # read before anything is written: a bad samples file leaves no output
-        items = import_items(args.format, args.path, args.models or REGISTRY, args.tokenizer)
-        io.write_table(items, args.samples_out, "imported_scores", {"format": args.format})
+    items = import_items(args.format, args.path, args.models or REGISTRY, args.tokenizer) if args.samples_out else None
+    fits = analyse_imported(table, settings) if args.fits else None
+    write_outputs(
+        [
+            (args.samples_out, lambda path: io.write_table(items, path, "imported_scores", {"format": args.format})),
+            (args.out, lambda path: write_output(table, path, "imported")),
+            (args.fits, lambda path: write_output(fits, path, "fits")),
+        ]
+    )
+    if items is not None:
         n_items = len(items[["task", "item_id"]].drop_duplicates())
         log.info(f"per-item scores: {len(items)} rows, {n_items} items -> {args.samples_out}")
-    write_output(table, args.out, "imported")
     log.info(
         f"imported {len(table)} rows: {table['model'].nunique()} models, {table['task'].nunique()} tasks,"
         f" {table[['model', 'revision']].drop_duplicates().shape[0]} checkpoints -> {args.out}"
     )
-    if args.fits:
-        fits = analyse_imported(table, settings)
-        write_output(fits, args.fits, "fits")
+    if fits is not None:
         report_not_fittable(fits)
 
 

@@ -292,19 +292,26 @@ def atomic_path(path: str | Path):
 
 def write_atomically(path: str | Path, write: Callable[[Path], object]) -> None:
     """Call `write` on a temporary file beside `path`, flush it to disk, then rename it into place. A
-    path that exists and is no regular file (`/dev/null`, a pipe) is written directly: a rename would
-    replace the device with a file."""
-    if Path(path).exists() and not Path(path).is_file() and not Path(path).is_dir():
-        write(Path(path))
-        return
-    tmp = atomic_path(path)
+    path that is, or links to, no regular file (`/dev/null`, `/dev/stdout`, a pipe) is written
+    directly, and a symbolic link to a file is followed to its target: a rename would replace the
+    device or the link with a file. InputError when the file cannot be written (no such folder in
+    `/proc`, a full disk), not a traceback."""
+    path = Path(path)
     try:
-        write(tmp)
-        with open(tmp, "rb+") as handle:
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+        if path.exists() and not path.is_file() and not path.is_dir():  # exists() follows links
+            write(path)
+            return
+        path = Path(os.path.realpath(path)) if path.is_symlink() else path
+        tmp = atomic_path(path)
+        try:
+            write(tmp)
+            with open(tmp, "rb+") as handle:
+                os.fsync(handle.fileno())
+            os.replace(tmp, path)
+        finally:
+            tmp.unlink(missing_ok=True)
+    except OSError as err:
+        raise InputError(f"{path}: cannot be written ({err.strerror or err})") from None
 
 
 def write_table(df: pd.DataFrame, path: str | Path, stage: str, provenance: dict | None = None) -> None:
