@@ -462,3 +462,38 @@ def test_an_unreadable_table_is_an_input_error_and_stays_in_place(tmp_path, root
         err = capsys.readouterr().err.strip().splitlines()
         assert len(err) == 1 and err[0].startswith(f"error: {path}: cannot be read as a {kind} table ("), err
         assert path.read_bytes() == content and not out.exists()
+
+
+@pytest.mark.parametrize(
+    ("column", "cell", "why"),
+    [
+        ("value", "1.7", "value = 1.7 is not a fraction in [0, 1]"),
+        ("value", "high", "value = 'high' is not a number"),
+        ("value", "inf", "value = inf is not a finite number"),
+        ("stderr", "-0.1", "stderr = -0.1 is not a number >= 0"),
+        ("n_params_non_embedding", "-3", "n_params_non_embedding = -3.0 is not a finite count >= 1"),
+        ("training_tokens", "0", "training_tokens = 0.0 is not a finite count >= 1"),
+    ],
+)
+def test_a_table_s_impossible_values_are_named_by_line_as_the_importers_name_them(tmp_path, column, cell, why):
+    """`forecast --table` read import-results' CSV without the importers' checks: an accuracy of 1.7, a
+    negative N ran to a forecast (a log10 warning on the way)."""
+    table = long_table(simulated_ladder(3)).astype({column: object})
+    first = table.index[table["metric"] == "multiple_choice_grade"][0]
+    table.loc[first, column] = cell
+    table.to_csv(tmp_path / "t.csv", index=False)
+    with pytest.raises(InputError) as err:
+        load_results(None, None, tmp_path / "t.csv")
+    row = table.loc[first]
+    assert str(err.value) == (
+        f"{tmp_path / 't.csv'}: line {first + 2}: model {row['model']!r}, {row['task']} multiple_choice_grade {why}"
+    )
+
+
+def test_a_table_s_results_without_a_value_are_left_out_with_a_warning(tmp_path, caplog):
+    table = long_table(simulated_ladder(3))
+    table.loc[[0, 1], "value"] = np.nan
+    table.to_csv(tmp_path / "t.csv", index=False)
+    read, _ = load_results(None, None, tmp_path / "t.csv")
+    assert len(read) == len(table) - 2 and read["value"].notna().all()
+    assert f"t.csv: 2 results without a value left out (models {table.loc[0, 'model']})" in caplog.text

@@ -454,3 +454,13 @@ def test_a_table_whose_metrics_none_can_fit_is_refused_before_anything_is_writte
     assert not out.exists() and not table.exists()
     (tmp_path / "t.csv").write_text("model,n_params,task,metric,value\na,1e6,t,acc_norm,0.1\na,1e6,t,acc,0.3\n")
     assert run_cli(["fit-csv", "--csv", str(tmp_path / "t.csv"), "--out", str(out)], capsys)[0] == 0 and out.exists()
+
+
+def test_a_decimal_comma_is_refused_not_read_as_thousands(tmp_path):
+    """ "0,1" (quoted, so one field) was read as 1, and its column as percentages, with no warning."""
+    with pytest.raises(InputError, match=r"model 'a', column 'acc', line 2: '0,1' is not a number \(a decimal comma"):
+        read(write(tmp_path, 'model,n_params,acc\na,1e6,"0,1"\nb,1e7,"0,4"\n'))
+    assert read(write(tmp_path, 'model,n_params,loss\na,1e6,"1,234.5"\nb,1e7,"2,000"\n'))["value"].tolist() == [
+        1234.5,
+        2000,
+    ]

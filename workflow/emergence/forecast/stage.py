@@ -14,6 +14,7 @@ import math
 from collections.abc import Sequence
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from emergence import io
@@ -25,6 +26,7 @@ from emergence.forecast.sweep import largest_models
 log = logging.getLogger(__name__)
 
 REQUIRED = ("family", "model", "training_tokens", "task", "method", "metric", "value")
+SIZES = ("n_params", "n_params_non_embedding", "training_tokens")  # counts >= 1 where known
 ORDER = ["family", "task", "prompt_method", "holdout", "target", "method"]
 
 
@@ -56,7 +58,7 @@ def read_long_table(path: Path) -> pd.DataFrame:
     it). Not `importers.table.read_frame`: that reads every cell as text for its importer to parse."""
     if path.suffix.lower() == ".parquet":
         try:
-            return io.read_table(path, "imported")
+            return checked_values(io.read_table(path, "imported"), path, "row", 1)
         except io.StageFileError as err:
             why = str(err).removeprefix(f"{path}: ")
             raise InputError(f"{path}: cannot be read as a Parquet table ({why})") from None
@@ -71,7 +73,50 @@ def read_long_table(path: Path) -> pd.DataFrame:
         raise InputError(f"{path}: no column {', '.join(missing)} (write it with `emergence import-results`)")
     if "stderr" not in table:
         table["stderr"] = float("nan")
-    return table
+    return checked_values(table, path, "line", 2)
+
+
+def checked_values(table: pd.DataFrame, path: Path, unit: str, first: int) -> pd.DataFrame:
+    """The long table's numbers checked as the importers check theirs, naming the first bad one by its
+    `unit` (line or row, the first numbered `first`): a value that is text or infinite, a fraction metric
+    outside [0, 1], a loss below 0, a negative or infinite stderr, a size below 1 (N, D; D may be
+    unknown). A result without a value (a missing cell the importer kept) is left out, with a warning."""
+    from emergence.importers import LOSSES
+    from emergence.importers.columns import is_fraction
+
+    numbers = {c: pd.to_numeric(table[c], errors="coerce") for c in ("value", "stderr", *SIZES) if c in table}
+    value, stderr = numbers["value"], numbers["stderr"]
+    text = value.isna() & table["value"].notna() & (table["value"].astype(str).str.strip() != "")
+    checks = [
+        (text, "value", "is not a number"),
+        (np.isinf(value), "value", "is not a finite number"),
+        (
+            table["metric"].map(is_fraction) & ~value.between(0, 1) & value.notna(),
+            "value",
+            "is not a fraction in [0, 1]",
+        ),
+        (table["metric"].isin(LOSSES) & (value < 0), "value", "is a loss below 0"),
+        (np.isinf(stderr) | (stderr < 0) | (stderr.isna() & table["stderr"].notna()), "stderr", "is not a number >= 0"),
+        *(
+            (~((numbers[c] >= 1) & np.isfinite(numbers[c])) & table[c].notna(), c, "is not a finite count >= 1")
+            for c in SIZES
+            if c in numbers
+        ),
+    ]
+    for bad, column, why in checks:
+        if bad.any():
+            i = int(np.flatnonzero(bad.to_numpy())[0])
+            row, cell = table.iloc[i], table[column].iloc[i]
+            shown = repr(float(cell)) if isinstance(cell, (int, float, np.number)) else repr(cell)
+            raise InputError(
+                f"{path}: {unit} {i + first}: model {row['model']!r}, {row['task']} {row['metric']}"
+                f" {column} = {shown} {why}"
+            )
+    empty = value.isna()
+    if empty.any():
+        models = ", ".join(sorted(set(table.loc[empty, "model"].astype(str))))
+        log.warning(f"{path}: {int(empty.sum())} results without a value left out (models {models})")
+    return table[~empty].reset_index(drop=True).assign(value=value[~empty].to_numpy())
 
 
 def parse_planned(values: list[str] | None) -> list[tuple[str, float, float]]:

@@ -23,7 +23,6 @@ import pandas as pd
 from emergence.errors import InputError
 from emergence.importers.metadata import REGISTRY, scale_of
 from emergence.registry import Registry, load_package
-from emergence.scoring.metrics import METRICS
 
 log = logging.getLogger(__name__)
 
@@ -50,9 +49,6 @@ COLUMNS = [
     "training_flops",
     "file",
 ]
-# Kept metrics that no project metric defines but that are fractions of items, like every
-# all-or-nothing project metric (`Metric.discontinuous`): a value above 1 is a percentage, refused.
-KEPT_FRACTIONS = ("acc_norm",)
 
 
 class ResultsImporter:
@@ -152,10 +148,9 @@ def refuse_impossible(table: pd.DataFrame) -> None:
 def refuse_percentages(table: pd.DataFrame) -> None:
     """A fraction metric above 1 was written as a percentage: refused, naming the file, task and key
     (fitting 70.5 as if it were a fraction would give nonsense without any error)."""
-    fractions = [
-        m for m in table["metric"].unique() if m in KEPT_FRACTIONS or (m in METRICS and METRICS[m].discontinuous)
-    ]
-    bad = table[table["metric"].isin(fractions) & ~table["value"].between(0.0, 1.0) & table["value"].notna()]
+    from emergence.importers.columns import is_fraction  # a module that imports this package's importers
+
+    bad = table[table["metric"].map(is_fraction) & ~table["value"].between(0.0, 1.0) & table["value"].notna()]
     if len(bad):
         row = bad.iloc[0]
         raise InputError(

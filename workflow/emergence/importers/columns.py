@@ -73,7 +73,8 @@ def metric_of(task: str, key: str) -> str:
 
 
 def is_fraction(metric: str) -> bool:
-    """Metrics that are fractions of items (or bounded like them): a value above 1 is a percentage."""
+    """Metrics that are fractions of items (or bounded like them): every all-or-nothing project metric
+    (`Metric.discontinuous`) and the kept `acc_norm` and `token_f1`; a value above 1 is a percentage."""
     return metric in ("acc_norm", "token_f1") or (metric in METRICS and METRICS[metric].discontinuous)
 
 
@@ -132,16 +133,23 @@ def percent_of(value: float) -> float:
     return float(Decimal(repr(float(value))) / 100) if math.isfinite(value) else value
 
 
+THOUSANDS = re.compile(r"[+-]?\d{1,3}(,\d{3})+(\.\d*)?")  # 1,234.5: commas only between groups of three digits
+
+
 def parse_number(text: object, where: str) -> tuple[float, bool]:
-    """A result cell: (value, whether it was written with %, then divided by 100). NaN when empty."""
+    """A result cell: (value, whether it was written with %, then divided by 100). NaN when empty.
+    Commas group thousands (`1,234.5`); anywhere else (`0,1`, a decimal comma) the cell is refused."""
     if isinstance(text, (int, float, np.integer, np.floating)) and not isinstance(text, bool):
         return float(text), False
     cell = str(text).strip()
     if cell.lower() in MISSING:
         return math.nan, False
     percent = cell.endswith("%")
+    number = cell.removesuffix("%").strip()
+    if "," in number and not THOUSANDS.fullmatch(number):  # 0,1 is no 1: a decimal comma
+        raise InputError(f"{where}: {str(text)!r} is not a number (a decimal comma? write 0.1 for 0,1)")
     try:
-        value = float(cell.removesuffix("%").replace(",", ""))
+        value = float(number.replace(",", ""))
     except ValueError:
         raise InputError(f"{where}: {str(text)!r} is not a number") from None
     if math.isinf(value):
