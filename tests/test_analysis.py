@@ -367,6 +367,16 @@ def test_degenerate_curves_are_recorded_not_fittable(matrix, n_models, status):
     assert not np.isinf(fits["value"]).any()
 
 
+def test_models_at_fewer_sizes_than_min_models_make_no_curve():
+    """Four models all at 1B were fitted: a sigmoid at its start values, breakthroughness 3, status ok."""
+    matrix = np.tile([0.1, 0.2, 0.5, 0.9], (10, 1))
+    for sizes, status in (([1e9] * 4, "4 models at 1 size"), ([1e8, 1e8, 1e9, 1e9], "4 models at 2 sizes")):
+        fits = rows_of(long_scores({"exact_match": matrix}, n_params=np.array(sizes)), bootstrap=10)
+        fitted = fits[fits["fit"].isin(["sigmoid_floor", "breakthroughness"]) & (fits["x"] == "n_params")]
+        assert len(fitted) and (fitted["status"] == f"not fittable: {status} in parameters (< 3)").all()
+        assert fitted["value"].isna().all()
+
+
 def test_unknown_flops_make_only_that_axis_unfittable():
     scores = long_scores({"exact_match": np.tile([0.0, 0.2, 0.9, 1.0], (10, 1))}, n_params=N[:4])
     scores.loc[scores["model"] == "m1", "training_flops"] = np.nan

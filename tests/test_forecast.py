@@ -8,6 +8,7 @@ repository's committed chained predictions (reference/chained_main.csv) are comp
 from __future__ import annotations
 
 import os
+import re
 
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # L-BFGS-B on 16 points: threads only contend
 
@@ -334,6 +335,14 @@ def test_a_fit_with_as_many_parameters_as_runs_gets_no_interval(method, paramete
             assert (rows["upper"] - rows["lower"] > 0.01).all() and rows["status"].eq("ok").all()
 
 
+def test_a_model_to_predict_may_not_take_the_name_of_a_model_of_the_results():
+    """--predict pythia-12b:30B:6T ran: two rows named pythia-12b, at two sizes."""
+    table = long_table(simulated_ladder(4))
+    taken = table["model"].iloc[0]
+    with pytest.raises(InputError, match=rf"^forecast --predict: {re.escape(taken)} is a model of the results"):
+        run(table, [], Settings(replicates=10), ["sim_task"], planned=[(taken, 1.6e10, 6.4e12)])
+
+
 def test_a_target_inside_or_below_the_ladder_is_marked_no_forecast(caplog):
     """Rungs at 2e8-1.6e9 (the largest trained up to 3.2e11 tokens): a larger N, or the largest N on more
     tokens, is a forecast; a size among the rungs' an interpolation; a smaller one a backcast. Rollout
@@ -472,7 +481,7 @@ def test_an_unreadable_table_is_an_input_error_and_stays_in_place(tmp_path, root
         ("value", "inf", "value = inf is not a finite number"),
         ("stderr", "-0.1", "stderr = -0.1 is not a number >= 0"),
         ("n_params_non_embedding", "-3", "n_params_non_embedding = -3.0 is not a finite count >= 1"),
-        ("training_tokens", "0", "training_tokens = 0.0 is not a finite count >= 1"),
+        ("training_tokens", "-1", "training_tokens = -1.0 is not a finite count >= 0"),
     ],
 )
 def test_a_table_s_impossible_values_are_named_by_line_as_the_importers_name_them(tmp_path, column, cell, why):
@@ -497,3 +506,17 @@ def test_a_table_s_results_without_a_value_are_left_out_with_a_warning(tmp_path,
     read, _ = load_results(None, None, tmp_path / "t.csv")
     assert len(read) == len(table) - 2 and read["value"].notna().all()
     assert f"t.csv: 2 results without a value left out (models {table.loc[0, 'model']})" in caplog.text
+
+
+def test_a_parquet_table_another_program_wrote_is_read_as_its_csv(tmp_path):
+    """pandas writes `large_string` and `int64` columns where import-results writes `string` and `int32`:
+    the file was refused, listing eleven columns; its values now go through the CSV's checks."""
+    table = long_table(simulated_ladder(3))
+    table.to_csv(tmp_path / "t.csv", index=False)
+    table.to_parquet(tmp_path / "t.parquet")
+    from_csv, _ = load_results(None, None, tmp_path / "t.csv")
+    from_parquet, _ = load_results(None, None, tmp_path / "t.parquet")
+    pd.testing.assert_frame_equal(from_parquet, from_csv, check_dtype=False)
+    table.assign(value=table["value"].astype(str).where(table.index != 3, "x")).to_parquet(tmp_path / "text.parquet")
+    with pytest.raises(InputError, match=r"text\.parquet: row 4: model .* value = 'x' is not a number$"):
+        load_results(None, None, tmp_path / "text.parquet")

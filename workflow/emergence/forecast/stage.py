@@ -26,7 +26,7 @@ from emergence.forecast.sweep import largest_models
 log = logging.getLogger(__name__)
 
 REQUIRED = ("family", "model", "training_tokens", "task", "method", "metric", "value")
-SIZES = ("n_params", "n_params_non_embedding", "training_tokens")  # counts >= 1 where known
+SIZES = {"n_params": 1, "n_params_non_embedding": 1, "training_tokens": 0}  # least count where known (step 0: D = 0)
 ORDER = ["family", "task", "prompt_method", "holdout", "target", "method"]
 
 
@@ -50,22 +50,18 @@ def load_results(fmt: str | None, path: str | Path | None, table: str | Path | N
 
 
 def read_long_table(path: Path) -> pd.DataFrame:
-    """A long table, checked for the columns a forecast needs; N falls back to `n_params`. Parquet is
-    an imported source's table (`io.SCHEMAS["imported"]`, rule import_results), anything else a CSV.
+    """A long table, checked for the columns a forecast needs and for its values; N falls back to
+    `n_params`. A `.parquet` name is read as Parquet (`read_parquet`), anything else as a CSV.
 
     The file is the user's (or a finished import job's) input, never this stage's output: one that cannot
     be read is an InputError and stays in place (a CorruptStageFile would have `emergence`'s main remove
     it). Not `importers.table.read_frame`: that reads every cell as text for its importer to parse."""
-    if path.suffix.lower() == ".parquet":
-        try:
-            return checked_values(io.read_table(path, "imported"), path, "row", 1)
-        except io.StageFileError as err:
-            why = str(err).removeprefix(f"{path}: ")
-            raise InputError(f"{path}: cannot be read as a Parquet table ({why})") from None
+    parquet = path.suffix.lower() == ".parquet"
     try:
-        table = pd.read_csv(path)
+        table = read_parquet(path) if parquet else pd.read_csv(path)
     except (OSError, ValueError) as err:  # pandas' parser errors and a UnicodeDecodeError are ValueErrors
-        raise InputError(f"{path}: cannot be read as a CSV table ({str(err).splitlines()[0]})") from None
+        why = str(err).removeprefix(f"{path}: ").splitlines()[0]
+        raise InputError(f"{path}: cannot be read as a {'Parquet' if parquet else 'CSV'} table ({why})") from None
     if "n_params_non_embedding" not in table and "n_params" in table:
         table["n_params_non_embedding"] = table["n_params"]
     missing = [c for c in (*REQUIRED, "n_params_non_embedding") if c not in table]
@@ -73,13 +69,25 @@ def read_long_table(path: Path) -> pd.DataFrame:
         raise InputError(f"{path}: no column {', '.join(missing)} (write it with `emergence import-results`)")
     if "stderr" not in table:
         table["stderr"] = float("nan")
-    return checked_values(table, path, "line", 2)
+    return checked_values(table, path, *(("row", 1) if parquet else ("line", 2)))
+
+
+def read_parquet(path: Path) -> pd.DataFrame:
+    """A Parquet long table: import-results' or an imported source's (`io.SCHEMAS["imported"]`, its pages'
+    checksums verified), else one another program wrote (pandas' `large_string`, `int64` columns) read
+    column by column as a CSV is. OSError or ValueError when it is no Parquet file."""
+    try:
+        return io.read_table(path, "imported")
+    except io.CorruptStageFile as err:
+        raise ValueError(str(err)) from None
+    except io.StageFileError:  # readable, in another schema: its columns are checked as a CSV's
+        return pd.read_parquet(path)
 
 
 def checked_values(table: pd.DataFrame, path: Path, unit: str, first: int) -> pd.DataFrame:
     """The long table's numbers checked as the importers check theirs, naming the first bad one by its
     `unit` (line or row, the first numbered `first`): a value that is text or infinite, a fraction metric
-    outside [0, 1], a loss below 0, a negative or infinite stderr, a size below 1 (N, D; D may be
+    outside [0, 1], a loss below 0, a negative or infinite stderr, N below 1, D below 0 (D may be
     unknown). A result without a value (a missing cell the importer kept) is left out, with a warning."""
     from emergence.importers import LOSSES
     from emergence.importers.columns import is_fraction
@@ -98,8 +106,12 @@ def checked_values(table: pd.DataFrame, path: Path, unit: str, first: int) -> pd
         (table["metric"].isin(LOSSES) & (value < 0), "value", "is a loss below 0"),
         (np.isinf(stderr) | (stderr < 0) | (stderr.isna() & table["stderr"].notna()), "stderr", "is not a number >= 0"),
         *(
-            (~((numbers[c] >= 1) & np.isfinite(numbers[c])) & table[c].notna(), c, "is not a finite count >= 1")
-            for c in SIZES
+            (
+                ~((numbers[c] >= least) & np.isfinite(numbers[c])) & table[c].notna(),
+                c,
+                f"is not a finite count >= {least}",
+            )
+            for c, least in SIZES.items()
             if c in numbers
         ),
     ]
@@ -162,6 +174,11 @@ def run(
     both = sorted(set(targets) & {name for name, *_ in planned or []})
     if both:
         raise InputError(f"forecast: {', '.join(both)} is both a target and a model to --predict: rename the latter")
+    taken = sorted({name for name, *_ in planned or []} & set(results["model"].astype(str)))
+    if taken:
+        raise InputError(
+            f"forecast --predict: {', '.join(taken)} is a model of the results: give the new one another name"
+        )
     check_filters(results, settings, tasks, prompt_method)
     if prompt_method is not None:
         results = results[results["method"] == prompt_method]
