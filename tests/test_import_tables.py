@@ -464,3 +464,18 @@ def test_a_decimal_comma_is_refused_not_read_as_thousands(tmp_path):
         1234.5,
         2000,
     ]
+
+
+def test_a_size_column_with_its_unit_in_the_header_is_read_in_that_unit(tmp_path, logged):
+    """`Params (B)` was taken for a benchmark (then 'looks like percentages'), and a bare `Params` column of
+    1.4 ... 12 was read as 1.4 ... 12 parameters without a word."""
+    table = read(
+        write(tmp_path, "Model,Params (B),#Tokens (T),LAMBADA\nm1,0.07,0.3,0.2\nm2,1.4,0.3,0.4\nm3,12,1,0.6\n")
+    )
+    assert table["n_params"].tolist() == [70_000_000, 1_400_000_000, 12_000_000_000]
+    assert table["training_tokens"].tolist() == [3e11, 3e11, 1e12]
+    with pytest.raises(InputError, match=r"size '1\.4B' has a unit, and so has its column \(B\): write a number"):
+        read(write(tmp_path, "Model,Size (B),LAMBADA\nm1,1.4B,0.2\nm2,12,0.4\n"))
+    assert not any("other units" in m for m in logged)
+    read(write(tmp_path, "Model,Params,LAMBADA\nm1,1.4,0.2\nm2,2.8,0.4\nm3,12,0.6\n"))
+    assert any("column 'Params': the largest n_params is 12, a count in other units?" in m for m in logged)

@@ -78,12 +78,13 @@ def is_fraction(metric: str) -> bool:
     return metric in ("acc_norm", "token_f1") or (metric in METRICS and METRICS[metric].discontinuous)
 
 
-def parse_size(text: object, where: str) -> float:
+def parse_size(text: object, where: str, unit: str = "") -> float:
     """A count written as a number or with a K/M/B/T suffix (`70M`, `0.56B`, `7b`, `1,400M`, `2.3e9`),
-    exactly (decimal arithmetic: `0.56B` is 560,000,000). NaN for an empty cell; InputError naming
-    `where` (file, column, line, model) for anything else."""
+    exactly (decimal arithmetic: `0.56B` is 560,000,000); in a column whose header gives the `unit`
+    (`Params (B)`: "b"), a plain number in that unit. NaN for an empty cell; InputError naming `where`
+    (file, column, line, model) for anything else, and for a suffix in a column with a unit."""
     if isinstance(text, (int, float, np.integer, np.floating)) and not isinstance(text, bool):
-        return float(text)
+        return float(Decimal(repr(float(text))) * SUFFIXES[unit]) if unit else float(text)
     cell = str(text).strip().replace(" ", "")
     if cell.lower() in MISSING:
         return math.nan
@@ -99,7 +100,11 @@ def parse_size(text: object, where: str) -> float:
         raise InputError(
             f"{where}: size {str(text)!r} is not a number (write 70M, 1.4B, 0.56B or 1400000000)"
         ) from None
-    return sign * float(number * SUFFIXES[match.group(4).lower()])
+    if unit and match.group(4):
+        raise InputError(
+            f"{where}: size {str(text)!r} has a unit, and so has its column ({unit.upper()}): write a number"
+        )
+    return sign * float(number * SUFFIXES[match.group(4).lower() or unit])
 
 
 # Counts that may be 0 (zero-shot, the first checkpoint); every other count is positive. WHOLE: counted, not measured.
@@ -107,12 +112,12 @@ MAY_BE_ZERO = ("num_fewshot", "step")
 WHOLE = ("n_items", "num_fewshot", "step")
 
 
-def parse_count(text: object, where: str, name: str) -> float:
+def parse_count(text: object, where: str, name: str, unit: str = "") -> float:
     """`parse_size` of a column `name` (a SIZE_COLUMNS entry, n_items, num_fewshot or step), checked
     for what it counts: sizes at least 1 (a zero size breaks the log-scale fits; 1e-3 parameters is
     a count in other units), n_items above 0, n_items, shots and steps whole. NaN for an empty cell;
-    InputError naming `where` otherwise."""
-    value = parse_size(text, where)
+    InputError naming `where` otherwise. `unit`: the column's, as `parse_size` reads it."""
+    value = parse_size(text, where, unit)
     zero, size = name in MAY_BE_ZERO, name in SIZE_COLUMNS
     if math.isnan(value) or (
         math.isfinite(value)
@@ -168,9 +173,14 @@ class Columns:
         self.results: dict[str, tuple[str | None, str, str]] = {}
         self.skipped: dict[str, str] = {}
         self.unknown: list[str] = []  # a long table's metric names that no project metric has (skipped rows)
+        self.units: dict[str, str] = {}  # size column -> the unit its header gives (`Params (B)`: "b")
         names = [str(h) for h in headers]
         for header in names:
             name = LOOKUP.get(normalise(header))
+            unit = re.fullmatch(r"(.+)_(k|m|b|bn|t)", normalise(header))
+            if name is None and unit and LOOKUP.get(unit.group(1)) in SIZE_COLUMNS:
+                name = LOOKUP[unit.group(1)]
+                self.units[name] = unit.group(2)[0]
             if name in self.ids:
                 raise InputError(f"{path}: columns {self.ids[name]!r} and {header!r} both give {name}; keep one")
             if name is not None:

@@ -57,6 +57,7 @@ from emergence.importers.columns import (
 from emergence.importers.metadata import REGISTRY, registry
 
 log = logging.getLogger(__name__)
+SMALLEST_SIZE = 10_000  # a table whose largest size is smaller is warned about: no language model is
 
 
 def read_frame(path: Path) -> tuple[pd.DataFrame, list[str]]:
@@ -114,10 +115,17 @@ def id_values(frame: pd.DataFrame, columns: Columns, where: list[str], default: 
     ]
     for name in (*SIZE_COLUMNS, "n_items", "num_fewshot"):
         cells = frame[header[name]] if name in header else blank
+        unit = columns.units.get(name, "")
         ids[name] = [
-            parse_count(cell, f"{columns.path}: model {m!r}, column {header.get(name)!r}, {w}", name)
+            parse_count(cell, f"{columns.path}: model {m!r}, column {header.get(name)!r}, {w}", name, unit)
             for cell, w, m in zip(cells, where, ids["source_model"])
         ]
+        largest = ids[name].max()
+        if name in SIZE_COLUMNS and largest < SMALLEST_SIZE:  # NaN (no such column) compares false
+            log.warning(
+                f"{columns.path}: column {header[name]!r}: the largest {name} is {largest:g}, a count in other units?"
+                f" (write 1.4B, or give the column its unit: 'Params (B)')"
+            )
     return ids
 
 
