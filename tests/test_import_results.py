@@ -183,8 +183,17 @@ def test_unknown_model_in_a_file_ends_the_cli_with_one_error_line(tmp_path, caps
         cli.main(["import-results", "--format", "lm_eval_0.3", "--path", str(path), "--out", str(tmp_path / "t.csv")])
     assert exited.value.code == 1
     lines = capsys.readouterr().err.strip().splitlines()
-    assert lines[-1].startswith("error: model 'EleutherAI/gpt-neo-125m' is not in the model registry")
+    assert lines[-1].startswith(f"error: {path}: model 'EleutherAI/gpt-neo-125m' is not in the model registry")
     assert not (tmp_path / "t.csv").exists()
+    results_file(
+        tmp_path, name="second.json", model="EleutherAI/gpt-neo-125m", arc_easy={"acc": 0.5, "acc_stderr": 0.01}
+    )
+    with pytest.raises(SystemExit):  # the folder: the first file named, and how many more
+        cli.main(
+            ["import-results", "--format", "lm_eval_0.3", "--path", str(tmp_path), "--out", str(tmp_path / "t.csv")]
+        )
+    last = capsys.readouterr().err.strip().splitlines()[-1]
+    assert last.startswith("error: ") and "is not in the model registry" in last and last.endswith("(and 1 more files)")
 
 
 def test_malformed_files_are_one_line_naming_file_and_key(tmp_path):

@@ -99,7 +99,15 @@ def finish(table: pd.DataFrame, models: Path) -> pd.DataFrame:
     refuse_percentages(table)
     refuse_duplicates(table)
     checkpoints = table[["source_model", "revision"]].drop_duplicates()
-    scales = [scale_of(model, revision or None, models) for model, revision in checkpoints.itertuples(index=False)]
+    scales = []
+    for model, revision in checkpoints.itertuples(index=False):
+        try:
+            scales.append(scale_of(model, revision or None, models))
+        except InputError as err:  # named with a file of the model: a folder may hold hundreds
+            files = table.loc[table["source_model"] == model, "file"]
+            raise InputError(
+                f"{files.iloc[0]}: {err}" + (f" (and {len(set(files)) - 1} more files)" if len(set(files)) > 1 else "")
+            ) from None
     scale = checkpoints.assign(
         family=[s.family for s in scales],
         model=[s.model for s in scales],
