@@ -397,6 +397,16 @@ def test_settings_that_are_not_a_json_object_are_one_line(tmp_path, capsys, root
         assert len(err) == 1 and message in err[0]
 
 
+@pytest.mark.parametrize("command", ["import-results", "forecast"])
+def test_the_commands_for_results_made_elsewhere_document_every_option(capsys, command):
+    with pytest.raises(SystemExit):
+        cli.main([command, "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    for option in cli.COMMANDS[command][2].split():
+        flag = option.partition(":")[0].rstrip("?+")
+        assert " ".join(cli.OPTION_HELP[command][flag].split()) in text, flag
+
+
 def test_fit_csv_help_documents_every_option_and_every_setting(capsys):
     with pytest.raises(SystemExit):
         cli.main(["fit-csv", "--help"])

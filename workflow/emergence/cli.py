@@ -296,13 +296,40 @@ OPTION_HELP = {
         " arc_easy/acc_norm); headers as in the README's alias table (Model, Params, accuracy, ...)",
         "--settings": "fitting settings as a JSON object, e.g. '{\"bootstrap\": 500}' (keys below; default: none)",
         "--seed": "seed of the bootstrap resampling (default 0); the same table and seed give the same fits",
-        "--out": "the fits table (CSV) to write (default: standard output)",
-        "--table": "also write the imported long table (CSV): what was read, with N, D and C (default: not written)",
+        "--out": "the fits table to write, Parquet for a .parquet name, else CSV (default: CSV on standard output)",
+        "--table": "also write the imported long table (as --out): what was read, with N, D and C (default: not"
+        " written)",
         "--models": "the model registry giving N, D and C of models without a size column"
         " (default: config/model_families.yaml)",
         "--percent": "accuracies written as percentages: auto (default: a file whose accuracy columns all exceed 1"
         " is divided by 100, a file mixing both is refused), yes or no",
-    }
+    },
+    "import-results": {
+        "--format": "the results' format: lm_eval_0.3, lm_eval_0.4, olmo_ladder or table",
+        "--path": "a results file, or a folder: every file of the format under it",
+        "--out": "the long table to write: Parquet (schema imported) for a .parquet name, else CSV",
+        "--fits": "also fit curves over sizes and write the fits table (CSV or Parquet by its name)",
+        "--settings": "fitting settings for --fits as a JSON object, e.g. '{\"bootstrap\": 500}' (see fit-csv --help)",
+        "--seed": "seed of the fits' bootstrap resampling (default 0)",
+        "--models": "the model registry giving N, D and C (default: config/model_families.yaml)",
+        "--samples-out": "lm_eval_0.4 only: also write the per-item scores (Parquet, schema imported_scores)",
+        "--tokenizer": "with --samples-out: the tokenizer (a hub name or folder) for token edit distances",
+    },
+    "forecast": {
+        "--format": "read results made elsewhere: lm_eval_0.3, lm_eval_0.4, olmo_ladder or table (with --path)",
+        "--path": "the results file or folder of --format",
+        "--table": "or a long table: import-results' CSV or Parquet (not with --format)",
+        "--targets": "models of the results to predict from the smaller models of their family (olmo_ladder: its"
+        " targets by default)",
+        "--predict": "models not trained, as NAME:N:D (N non-embedding parameters, D tokens), e.g. 30B:3e10:6T",
+        "--tasks": "only these tasks (default: every task but the settings' loss_task)",
+        "--prompt-method": "only this prompting method, e.g. zero_shot (default: every one)",
+        "--hold-out": "largest: without --targets, predict each family's largest size from its smaller ones",
+        "--settings": 'forecast settings as a JSON object, e.g. \'{"window": 1, "replicates": 500}\''
+        " (keys: forecast.ladder.Settings, the README's Forecasts section)",
+        "--seed": "seed of the bootstrap and noise draws (default 0)",
+        "--out": "the forecasts table to write: Parquet for a .parquet name, else CSV",
+    },
 }
 EPILOGS = {"fit-csv": settings_help}
 
