@@ -489,3 +489,21 @@ def test_a_size_column_with_its_unit_in_the_header_is_read_in_that_unit(tmp_path
     assert not any("other units" in m for m in logged)
     read(write(tmp_path, "Model,Params,LAMBADA\nm1,1.4,0.2\nm2,2.8,0.4\nm3,12,0.6\n"))
     assert any("column 'Params': the largest n_params is 12, a count in other units?" in m for m in logged)
+
+
+def test_an_open_quote_an_infinite_parquet_cell_and_a_bad_stderr_are_named_as_such(tmp_path, logged):
+    """An open quote read on to the end of the file, so the column was 'text, not numbers'; an infinite
+    Parquet cell was first 'read as percentages (values up to inf)'; a bad stderr cell was said to be in
+    the value column."""
+    with pytest.raises(
+        InputError, match=r"table\.csv: line 2: a quoted field runs on to line 4 \(a quote left open\?\)$"
+    ):
+        read(write(tmp_path, 'model,n_params,acc\na,1e6,"0.1\nb,1e7,0.2\nc,1e8,0.3\n'))
+    pd.DataFrame({"model": ["a", "b"], "n_params": [1e6, 1e7], "acc": [0.2, float("inf")]}).to_parquet(
+        tmp_path / "t.parquet"
+    )
+    with pytest.raises(InputError, match=r"model 'b', column 'acc', row 2: inf is not a finite number$"):
+        read(tmp_path / "t.parquet")
+    assert not any("percentages" in m for m in logged)
+    with pytest.raises(InputError, match=r"model 'b', column 'value', line 3, its stderr: 'x' is not a number$"):
+        read(write(tmp_path, "model,n_params,metric,value,stderr\na,1e6,acc,0.1,0.01\nb,1e7,acc,0.2,x\n"))

@@ -145,6 +145,8 @@ def parse_number(text: object, where: str) -> tuple[float, bool]:
     """A result cell: (value, whether it was written with %, then divided by 100). NaN when empty.
     Commas group thousands (`1,234.5`); anywhere else (`0,1`, a decimal comma) the cell is refused."""
     if isinstance(text, (int, float, np.integer, np.floating)) and not isinstance(text, bool):
+        if math.isinf(text):
+            raise InputError(f"{where}: {text!r} is not a finite number")
         return float(text), False
     cell = str(text).strip()
     if cell.lower() in MISSING:

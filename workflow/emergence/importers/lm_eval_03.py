@@ -133,13 +133,17 @@ def read_json(path: Path) -> dict:
     return data
 
 
-def field(path: Path, parent: dict, key: str, kind: type[T], prefix: str = "") -> T:
-    """`parent[key]` of the expected type; a missing or mistyped key is one line naming file and key."""
+KINDS = {int: "a whole number", float: "a number", str: "a string", dict: "a JSON object", list: "a JSON list"}
+
+
+def field(path: Path, parent: dict, key: str, kind: type[T], prefix: str = "", version: str = "0.3") -> T:
+    """`parent[key]` of the expected type; a missing or mistyped key is one line naming file and key (the
+    results file of lm-evaluation-harness `version`)."""
     if key not in parent:
-        raise InputError(f"{path}: no {prefix + key!r} key (not an lm-evaluation-harness 0.3 results file?)")
+        raise InputError(f"{path}: no {prefix + key!r} key (not an lm-evaluation-harness {version} results file?)")
     value = parent[key]
     if isinstance(value, bool) or not isinstance(value, kind):
-        raise InputError(f"{path}: {prefix}{key} is not a {kind.__name__} ({value!r})")
+        raise InputError(f"{path}: {prefix}{key} is not {KINDS.get(kind, kind.__name__)} ({str(value)[:80]!r})")
     return value
 
 

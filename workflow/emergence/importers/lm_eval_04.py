@@ -24,13 +24,13 @@ import logging
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import pandas as pd
 
 from emergence.errors import InputError
 from emergence.importers import ResultsImporter, method_of, results_importer
 from emergence.importers.lm_eval_03 import checked, converted, read_json
+from emergence.importers.lm_eval_03 import field as json_field
 from emergence.importers.metadata import REGISTRY
 
 log = logging.getLogger(__name__)
@@ -93,9 +93,9 @@ def project_metric(task: Task, value: Value) -> str | None:
 def read_run(path: Path) -> Run:
     """A results file, checked: one line naming the file and key for anything missing or mistyped."""
     data = read_json(path)
-    results = need(path, data, "results", dict)
-    configs = need(path, data, "configs", dict)
-    config = need(path, data, "config", dict)
+    results = json_field(path, data, "results", dict, version="0.4")
+    configs = json_field(path, data, "configs", dict, version="0.4")
+    config = json_field(path, data, "config", dict, version="0.4")
     args = model_args(path, config.get("model_args"))
     model = str(args.get("pretrained") or args.get("model") or data.get("model_name") or "")
     if not model:
@@ -105,11 +105,11 @@ def read_run(path: Path) -> Run:
     counts, shots = data.get("n-samples") or {}, data.get("n-shot") or {}
     tasks = {}
     for name, entry in results.items():
-        need(path, results, name, dict, "results.")
+        json_field(path, results, name, dict, "results.", "0.4")
         if name in groups and name not in configs:
             log.info(f"{path}: group {name} ({len(groups[name])} tasks): its aggregate skipped, its tasks imported")
             continue
-        task_config = need(path, configs, name, dict, "configs.")
+        task_config = json_field(path, configs, name, dict, "configs.", "0.4")
         fewshot = task_config.get("num_fewshot", shots.get(name))
         if not isinstance(fewshot, int) or isinstance(fewshot, bool):
             raise InputError(f"{path}: configs.{name}.num_fewshot is not a whole number ({fewshot!r})")
@@ -132,15 +132,6 @@ def task_values(path: Path, task: str, entry: dict) -> list[Value]:
         stderr = None if stderr is None or stderr == "N/A" else checked(path, task, stderr_key, stderr)
         values.append(Value(key, name, filter_name, checked(path, task, key, value), stderr))
     return values
-
-
-def need(path: Path, parent: dict, key: str, kind: type, prefix: str = "") -> Any:
-    """`parent[key]` of the expected type; a missing or mistyped key is one line naming file and key."""
-    if key not in parent:
-        raise InputError(f"{path}: no {prefix + key!r} key (not an lm-evaluation-harness 0.4 results file?)")
-    if not isinstance(parent[key], kind):
-        raise InputError(f"{path}: {prefix}{key} is not a {kind.__name__} ({str(parent[key])[:80]!r})")
-    return parent[key]
 
 
 def model_args(path: Path, args: object) -> dict:

@@ -72,7 +72,12 @@ def read_frame(path: Path) -> tuple[pd.DataFrame, list[str]]:
             return frame.where(frame.notna(), ""), [f"row {i + 1}" for i in range(len(frame))]
         with path.open(newline="", encoding="utf-8-sig") as file:
             reader = csv.reader(file)
-            lines = [(reader.line_num, row) for row in reader if row]
+            lines, spans, start = [], [], 1
+            for row in reader:
+                if row:
+                    lines.append((start, row))
+                    spans.append(reader.line_num)
+                start = reader.line_num + 1
     except (OSError, ValueError, UnicodeDecodeError, csv.Error) as err:
         raise InputError(f"{path}: cannot be read as a table ({str(err).splitlines()[0]})") from None
     if not lines:
@@ -84,6 +89,9 @@ def read_frame(path: Path) -> tuple[pd.DataFrame, list[str]]:
     repeated = [name for name in dict.fromkeys(header) if header.count(name) > 1]
     if repeated:
         raise InputError(f"{path}: the header names column {repeated[0]!r} {header.count(repeated[0])} times; keep one")
+    for (line, _), end in zip(lines, spans):
+        if end != line:  # csv reads on from an open quote to the next quote or the end of the file
+            raise InputError(f"{path}: line {line}: a quoted field runs on to line {end} (a quote left open?)")
     for line, row in lines[1:]:
         if len(row) != len(header):
             raise InputError(f"{path}: line {line} has {len(row)} fields, the header {len(header)}")
@@ -201,7 +209,9 @@ def parsed(cells: pd.DataFrame, ids: pd.DataFrame, path: Path) -> pd.DataFrame:
         for r, c in zip(cells["row"], cells["column"])
     ]
     values = [parse_number(v, w) for v, w in zip(cells["value"], where)]
-    stderr = [parse_number(v, f"{w} stderr")[0] if v is not None else math.nan for v, w in zip(cells["stderr"], where)]
+    stderr = [
+        parse_number(v, f"{w}, its stderr")[0] if v is not None else math.nan for v, w in zip(cells["stderr"], where)
+    ]
     items = [parse_count(v, w, "n_items") if v is not None else math.nan for v, w in zip(cells["n_items"], where)]
     out = cells.assign(
         where=where,
@@ -282,7 +292,9 @@ def read_one(path: Path, percent: str) -> tuple[pd.DataFrame, str]:
     items = ids["n_items"].to_numpy()[table["row"].to_numpy()]
     table["n_items"] = np.where(np.isnan(table["n_items"].astype(float)), items, table["n_items"])
     table["file"] = str(path)
-    note = f"{path}: {columns.shape}, {len(frame)} rows, {len(columns.results)} result columns"
+    note = f"{path}: {columns.shape}, {len(frame)} rows" + (
+        f", {len(columns.results)} result columns" * (columns.shape != "long")
+    )
     return table.drop(columns=["row", "column", "percent_cell"]), note
 
 
