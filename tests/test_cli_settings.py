@@ -161,20 +161,27 @@ def test_outputs_never_overwrite_an_input_or_each_other(tmp_path, capsys, root_l
         assert sorted(p.name for p in tmp_path.iterdir()) == ["table.csv", "tables"]
 
 
-def test_a_path_that_is_no_regular_file_is_written_through_not_replaced(tmp_path):
-    """`--out /dev/null` or a pipe: written to, never renamed over (a rename replaced /dev/null with a file)."""
+def through_a_pipe(pipe: Path, out: Path, text: str) -> bytes:
+    """What a reader of the FIFO `pipe` receives when `io.write_atomically` writes `text` to `out` (the
+    pipe, or a link to it)."""
     import os
-    import stat
     import threading
 
-    pipe = tmp_path / "pipe"
     os.mkfifo(pipe)
     received: list[bytes] = []
     reader = threading.Thread(target=lambda: received.append(pipe.read_bytes()), daemon=True)
     reader.start()
-    io.write_atomically(pipe, lambda path: path.write_text("model,value\n"))
+    io.write_atomically(out, lambda path: path.write_text(text))
     reader.join(timeout=10)
-    assert received == [b"model,value\n"] and stat.S_ISFIFO(pipe.stat().st_mode)
+    return b"".join(received)
+
+
+def test_a_path_that_is_no_regular_file_is_written_through_not_replaced(tmp_path):
+    """`--out /dev/null` or a pipe: written to, never renamed over (a rename replaced /dev/null with a file)."""
+    import stat
+
+    pipe = tmp_path / "pipe"
+    assert through_a_pipe(pipe, pipe, "model,value\n") == b"model,value\n" and stat.S_ISFIFO(pipe.stat().st_mode)
 
 
 def test_a_seed_or_count_below_zero_is_refused_by_the_parser(tmp_path, capsys):
@@ -206,9 +213,6 @@ def test_a_link_is_written_through_to_its_target_and_a_failed_write_is_one_line(
     """`--out /dev/stdout` (a link to the terminal or a pipe) replaced the link with a regular file, and so
     did a link to a file; both now write where the link points (a link to a pipe is tested with a FIFO).
     A write that fails (a folder of /proc, a full device) is one `error:` line, not a traceback."""
-    import os
-    import threading
-
     target, link = tmp_path / "target.csv", tmp_path / "link.csv"
     target.write_text("old\n")
     link.symlink_to(target)
@@ -219,14 +223,8 @@ def test_a_link_is_written_through_to_its_target_and_a_failed_write_is_one_line(
     io.write_atomically(dangling, lambda path: path.write_text("made\n"))
     assert dangling.is_symlink() and (tmp_path / "made.csv").read_text() == "made\n"
     pipe, to_pipe = tmp_path / "pipe", tmp_path / "stdout"
-    os.mkfifo(pipe)
     to_pipe.symlink_to(pipe)
-    received: list[bytes] = []
-    reader = threading.Thread(target=lambda: received.append(pipe.read_bytes()), daemon=True)
-    reader.start()
-    io.write_atomically(to_pipe, lambda path: path.write_text("piped\n"))
-    reader.join(timeout=10)
-    assert received == [b"piped\n"] and to_pipe.is_symlink()
+    assert through_a_pipe(pipe, to_pipe, "piped\n") == b"piped\n" and to_pipe.is_symlink()
     (tmp_path / "table.csv").write_text(TABLE)
     for out in ("/proc/emergence-test.csv", "/dev/full"):
         status, _, err = run_cli(["fit-csv", "--csv", str(tmp_path / "table.csv"), "--out", out], capsys)
