@@ -159,8 +159,8 @@ def power_law_precision(jobs: list, out: Path, config: dict) -> None:
         x, y = np.log(n), np.log(loss)
         centred = x - x.mean()
 
-        def objective(p: np.ndarray) -> tuple[float, np.ndarray]:
-            value, psi = fits.huber(p[0] - p[1] * centred - y, delta)
+        def objective(p: np.ndarray, centred=centred, y=y, delta=delta) -> tuple[float, np.ndarray]:
+            value, psi = fits.huber(p[0] - p[1] * centred - y, delta)  # `fits.fit_power_law`'s objective
             return float(value), np.array([psi.sum(), -(psi * centred).sum()])
 
         stage = np.array(fits.power_law_start(fit, x.mean()))
