@@ -182,8 +182,8 @@ class Curve:
         if axis and np.isnan(self.x[axis]).any():
             unknown = [m for m, v in zip(self.models, self.x[axis]) if np.isnan(v)]
             return f"not fittable: {X_LABELS[axis]} unknown for {', '.join(unknown)}"
-        sizes = len(np.unique(self.x[axis])) if axis else self.settings.min_models
-        if axis and sizes < self.settings.min_models:  # models of one size (or two) make no curve over scale
+        if axis and len(np.unique(self.x[axis])) < self.settings.min_models:  # one size (or two): no curve
+            sizes = len(np.unique(self.x[axis]))
             counted = f"{sizes} size{'s' * (sizes != 1)} in {X_LABELS[axis]}"
             return f"not fittable: {len(self.models)} models at {counted} (< {self.settings.min_models})"
         if np.ptp(self.means(metric)[0]) == 0:
