@@ -231,13 +231,26 @@ def test_a_link_is_written_through_to_its_target_and_a_failed_write_is_one_line(
         assert status == 1 and err.strip().splitlines()[-1].startswith(f"error: {out}: cannot be written ("), err
 
 
-def test_when_one_output_cannot_be_written_none_is_left(tmp_path, capsys):
-    """fit-csv --table and import-results --out were written before --out or --fits failed, and stayed."""
+def test_when_one_output_cannot_be_written_every_output_stays_as_it_was(tmp_path, capsys):
+    """fit-csv --table and import-results --out were written before --out or --fits failed, and stayed;
+    then the written one was deleted: a file that was there before, or a link and its target, lost.
+    Now nothing is renamed into place until every output is written, and folders made are removed."""
     (tmp_path / "table.csv").write_text(TABLE)
-    long, table, unwritable = tmp_path / "long.csv", str(tmp_path / "table.csv"), "/proc/emergence-test.csv"
-    for argv in (
-        ["fit-csv", "--csv", table, "--table", str(long), "--out", unwritable],
-        ["import-results", "--format", "table", "--path", table, "--out", str(long), "--fits", unwritable],
-    ):
-        status, _, err = run_cli(argv, capsys)
-        assert status == 1 and "cannot be written" in err.strip().splitlines()[-1] and not long.exists(), argv
+    table = str(tmp_path / "table.csv")
+    old, target, link = tmp_path / "old.csv", tmp_path / "target.csv", tmp_path / "link.csv"
+    for unwritable in ("/proc/emergence-test.csv", "/dev/full"):
+        for out in (old, link, tmp_path / "new" / "deeper" / "long.csv"):
+            old.write_text("keep\n")
+            target.write_text("target\n")
+            link.unlink(missing_ok=True)
+            link.symlink_to(target)
+            for argv in (
+                ["fit-csv", "--csv", table, "--table", str(out), "--out", unwritable],
+                ["import-results", "--format", "table", "--path", table, "--out", str(out), "--fits", unwritable],
+            ):
+                status, _, err = run_cli(argv, capsys)
+                assert status == 1 and err.strip().splitlines()[-1].startswith(
+                    f"error: {unwritable}: cannot be written"
+                )
+                assert old.read_text() == "keep\n" and link.is_symlink() and target.read_text() == "target\n"
+                assert sorted(p.name for p in tmp_path.iterdir()) == ["link.csv", "old.csv", "table.csv", "target.csv"]

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import logging
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import pandas as pd
@@ -48,12 +48,7 @@ def cmd_fit_csv(args) -> None:
     table = read_tables(args.csv, args.models or REGISTRY, args.percent or "auto")
     refuse_nothing_to_fit(table, args.csv)
     fits = analyse_imported(table, settings)
-    write_outputs(
-        [
-            (args.table, lambda path: write_output(table, path, "imported")),
-            (args.out, lambda path: write_output(fits, path, "fits")),
-        ]
-    )
+    write_outputs([(args.table, table, "imported"), (args.out, fits, "fits")])
     if not args.out:
         fits.to_csv(sys.stdout, index=False, float_format="%.6g")
     report_not_fittable(fits)
@@ -122,32 +117,30 @@ def check_outputs(
                 raise InputError(f"{flag} {out} {where} the input {given_flag} {given}: write it elsewhere")
 
 
-def write_output(table: pd.DataFrame, path: str, stage: str) -> None:
-    """A command's table at `path`, atomically, its folder made: Parquet in the `stage` schema
-    (io.SCHEMAS) where `path` ends in .parquet, so the stages and `forecast --table` read it back,
+def output_writer(table: pd.DataFrame, path: str, stage: str) -> Callable[[Path], object]:
+    """What writes a command's `table` into a given file in the format `path` asks for: Parquet in the
+    `stage` schema (io.SCHEMAS) for a .parquet name, so the stages and `forecast --table` read it back,
     else CSV (fits' numbers to 6 significant digits)."""
     if Path(path).suffix.lower() == ".parquet":
         counts = {"n_models": "int32", "n_items": "int32"} if stage == "fits" else {}
-        io.write_table(table.astype(counts), path, stage)
-    else:
-        digits = "%.6g" if stage == "fits" else None
-        io.write_atomically(path, lambda tmp: table.to_csv(tmp, index=False, float_format=digits))
+        return lambda file: io.write_table(table.astype(counts), file, stage)
+    digits = "%.6g" if stage == "fits" else None
+    return lambda file: table.to_csv(file, index=False, float_format=digits)
 
 
-def write_outputs(outputs: list[tuple[str | None, Callable[[str], None]]]) -> None:
-    """Each (path, write) with a path, `write(path)`: all of them or, when one cannot be written, none
-    (those already written are removed), so that a failed command leaves no output that looks complete."""
-    written: list[Path] = []
-    try:
-        for path, write in outputs:
-            if path:
-                write(path)
-                written.append(Path(path))
-    except BaseException:
-        for done in written:
-            if done.is_file():
-                done.unlink()
-        raise
+def write_output(table: pd.DataFrame, path: str, stage: str) -> None:
+    """A command's table at `path` (`output_writer`), atomically, its folder made."""
+    io.write_atomically(path, output_writer(table, path, stage))
+
+
+def write_outputs(
+    tables: list[tuple[str | None, pd.DataFrame | None, str]],
+    others: Sequence[tuple[str | None, Callable[[Path], object]]] = (),
+) -> None:
+    """Each (path, table, stage) of `tables` (`output_writer`) and (path, write) of `others` that has a
+    path, all or none (`io.write_together`): a command that fails leaves every output as it was."""
+    files = [(path, output_writer(table, path, stage)) for path, table, stage in tables if path and table is not None]
+    io.write_together([*files, *((path, write) for path, write in others if path)])
 
 
 def cmd_import_results(args) -> None:
@@ -166,11 +159,8 @@ def cmd_import_results(args) -> None:
     items = import_items(args.format, args.path, args.models or REGISTRY, args.tokenizer) if args.samples_out else None
     fits = analyse_imported(table, settings) if args.fits else None
     write_outputs(
-        [
-            (args.samples_out, lambda path: io.write_table(items, path, "imported_scores", {"format": args.format})),
-            (args.out, lambda path: write_output(table, path, "imported")),
-            (args.fits, lambda path: write_output(fits, path, "fits")),
-        ]
+        [(args.out, table, "imported"), (args.fits, fits, "fits")],
+        [(args.samples_out, lambda file: io.write_table(items, file, "imported_scores", {"format": args.format}))],
     )
     if items is not None:
         n_items = len(items[["task", "item_id"]].drop_duplicates())

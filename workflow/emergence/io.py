@@ -9,6 +9,7 @@ checksums that readers verify, so a file damaged after it was written is refused
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -291,27 +292,48 @@ def atomic_path(path: str | Path):
 
 
 def write_atomically(path: str | Path, write: Callable[[Path], object]) -> None:
-    """Call `write` on a temporary file beside `path`, flush it to disk, then rename it into place. A
-    path that is, or links to, no regular file (`/dev/null`, `/dev/stdout`, a pipe) is written
-    directly, and a symbolic link to a file is followed to its target: a rename would replace the
-    device or the link with a file. InputError when the file cannot be written (no such folder in
-    `/proc`, a full disk), not a traceback."""
-    path = Path(path)
+    """Call `write` on a temporary file beside `path`, flush it to disk, then rename it into place
+    (`write_together` of one file: its rules for devices, links, folders and errors)."""
+    write_together([(path, write)])
+
+
+def write_together(files: Iterable[tuple[str | Path, Callable[[Path], object]]]) -> None:
+    """Write every (path, write) pair or none: each `write` fills a temporary file beside its path,
+    flushed to disk, and only when all are written are they renamed into place; on any failure the
+    temporary files, and the folders made for them, are removed and every path is as it was.
+
+    A path that is, or links to, no regular file (`/dev/null`, `/dev/stdout`, a pipe) is written directly,
+    after the others are written and before they are renamed; a symbolic link to a file is followed to its
+    target: a rename would replace the device or the link with a file. InputError naming the path when a
+    file cannot be written (no such folder in `/proc`, a full disk), not a traceback."""
+    staged: list[tuple[Path, Path]] = []  # (temporary file, its target)
+    direct: list[tuple[Path, Callable[[Path], object]]] = []
+    made: list[Path] = []  # folders this call made, outermost first
+    current = Path()
     try:
-        if path.exists() and not path.is_file() and not path.is_dir():  # exists() follows links
-            write(path)
-            return
-        path = Path(os.path.realpath(path)) if path.is_symlink() else path
-        tmp = atomic_path(path)
-        try:
-            write(tmp)
-            with open(tmp, "rb+") as handle:
+        for path, write in files:
+            current = Path(path)
+            if current.exists() and not current.is_file() and not current.is_dir():  # exists() follows links
+                direct.append((current, write))
+                continue
+            target = Path(os.path.realpath(current)) if current.is_symlink() else current
+            made += [p for p in reversed(target.parents) if not p.exists()]
+            staged.append((atomic_path(target), target))
+            write(staged[-1][0])
+            with open(staged[-1][0], "rb+") as handle:
                 os.fsync(handle.fileno())
-            os.replace(tmp, path)
-        finally:
-            tmp.unlink(missing_ok=True)
+        for current, write in direct:
+            write(current)
+        for tmp, current in staged:
+            os.replace(tmp, current)
     except OSError as err:
-        raise InputError(f"{path}: cannot be written ({err.strerror or err})") from None
+        raise InputError(f"{current}: cannot be written ({err.strerror or err})") from None
+    finally:
+        for tmp, _ in staged:
+            tmp.unlink(missing_ok=True)
+        for folder in reversed(made):  # emptied again when their files were not written
+            with contextlib.suppress(OSError):
+                folder.rmdir()
 
 
 def write_table(df: pd.DataFrame, path: str | Path, stage: str, provenance: dict | None = None) -> None:
