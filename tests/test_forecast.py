@@ -482,6 +482,9 @@ def test_an_unreadable_table_is_an_input_error_and_stays_in_place(tmp_path, root
         ("stderr", "-0.1", "stderr = -0.1 is not a number >= 0"),
         ("n_params_non_embedding", "-3", "n_params_non_embedding = -3.0 is not a finite count >= 1"),
         ("training_tokens", "-1", "training_tokens = -1.0 is not a finite count >= 0"),
+        ("training_tokens", "410M", "training_tokens = '410M' is not a number"),
+        ("step", "-1", "step = -1.0 is not a whole number >= 0"),
+        ("step", "1.5", "step = 1.5 is not a whole number >= 0"),
     ],
 )
 def test_a_table_s_impossible_values_are_named_by_line_as_the_importers_name_them(tmp_path, column, cell, why):
@@ -520,3 +523,35 @@ def test_a_parquet_table_another_program_wrote_is_read_as_its_csv(tmp_path):
     table.assign(value=table["value"].astype(str).where(table.index != 3, "x")).to_parquet(tmp_path / "text.parquet")
     with pytest.raises(InputError, match=r"text\.parquet: row 4: model .* value = 'x' is not a number$"):
         load_results(None, None, tmp_path / "text.parquet")
+
+
+def test_a_table_s_repeated_results_sizes_and_empty_names_are_named_by_line(tmp_path):
+    """A pasted copy of a row with another value flipped a forecast to `non_monotone`; a model given a
+    second N, an empty task (a TypeError), an all-text Parquet file (another) and a column of dates ran."""
+    table = long_table(simulated_ladder(3))
+    row = table.iloc[5]
+    cases = {
+        "repeat": (
+            pd.concat([table, table.iloc[[5]].assign(value=0.2)], ignore_index=True),
+            f"line {len(table) + 2}: model {row['model']!r}, sim_task zero_shot multiple_choice_grade given a second"
+            " time; keep one",
+        ),
+        "size": (
+            table.assign(n_params_non_embedding=table["n_params_non_embedding"].where(table.index != 5, 1e9)),
+            f"line 7: model {row['model']!r} has N = 1e+09 here and {row['n']:g} above: one size per model",
+        ),
+        "task": (table.assign(task=table["task"].where(table.index != 5, "")), "line 7: empty 'task'"),
+    }
+    for name, (edited, message) in cases.items():
+        edited.to_csv(tmp_path / f"{name}.csv", index=False)
+        with pytest.raises(InputError) as err:
+            load_results(None, None, tmp_path / f"{name}.csv")
+        assert str(err.value) == f"{tmp_path / name}.csv: {message}"
+    table.astype(str).to_parquet(tmp_path / "text.parquet")  # every column text: read as a CSV's cells
+    read, _ = load_results(None, None, tmp_path / "text.parquet")
+    assert read["value"].tolist() == table["value"].tolist() and read["training_tokens"].dtype == float
+    table.assign(training_tokens=pd.Timestamp("2024-01-01")).to_parquet(tmp_path / "dates.parquet")
+    with pytest.raises(
+        InputError, match=r"dates\.parquet: column 'training_tokens' holds datetime64\[.*\], not numbers$"
+    ):
+        load_results(None, None, tmp_path / "dates.parquet")

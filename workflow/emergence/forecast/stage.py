@@ -14,7 +14,6 @@ import math
 from collections.abc import Sequence
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 from emergence import io
@@ -25,8 +24,6 @@ from emergence.forecast.sweep import largest_models
 
 log = logging.getLogger(__name__)
 
-REQUIRED = ("family", "model", "training_tokens", "task", "method", "metric", "value")
-SIZES = {"n_params": 1, "n_params_non_embedding": 1, "training_tokens": 0}  # least count where known (step 0: D = 0)
 ORDER = ["family", "task", "prompt_method", "holdout", "target", "method"]
 
 
@@ -34,6 +31,7 @@ def load_results(fmt: str | None, path: str | Path | None, table: str | Path | N
     """The long table and its default targets (empty unless the format names them). One source only:
     a table and a format given together would leave one of them unread."""
     from emergence.importers import import_results
+    from emergence.importers.long_table import read_long_table
 
     if table is not None and (fmt is not None or path is not None):
         raise InputError("forecast: give either --table or --format and --path, not both")
@@ -47,88 +45,6 @@ def load_results(fmt: str | None, path: str | Path | None, table: str | Path | N
 
         return results, targets(path)
     return results, []
-
-
-def read_long_table(path: Path) -> pd.DataFrame:
-    """A long table, checked for the columns a forecast needs and for its values; N falls back to
-    `n_params`. A `.parquet` name is read as Parquet (`read_parquet`), anything else as a CSV.
-
-    The file is the user's (or a finished import job's) input, never this stage's output: one that cannot
-    be read is an InputError and stays in place (a CorruptStageFile would have `emergence`'s main remove
-    it). Not `importers.table.read_frame`: that reads every cell as text for its importer to parse."""
-    parquet = path.suffix.lower() == ".parquet"
-    try:
-        table = read_parquet(path) if parquet else pd.read_csv(path)
-    except (OSError, ValueError) as err:  # pandas' parser errors and a UnicodeDecodeError are ValueErrors
-        why = str(err).removeprefix(f"{path}: ").splitlines()[0]
-        raise InputError(f"{path}: cannot be read as a {'Parquet' if parquet else 'CSV'} table ({why})") from None
-    if "n_params_non_embedding" not in table and "n_params" in table:
-        table["n_params_non_embedding"] = table["n_params"]
-    missing = [c for c in (*REQUIRED, "n_params_non_embedding") if c not in table]
-    if missing:
-        raise InputError(f"{path}: no column {', '.join(missing)} (write it with `emergence import-results`)")
-    if "stderr" not in table:
-        table["stderr"] = float("nan")
-    return checked_values(table, path, *(("row", 1) if parquet else ("line", 2)))
-
-
-def read_parquet(path: Path) -> pd.DataFrame:
-    """A Parquet long table: import-results' or an imported source's (`io.SCHEMAS["imported"]`, its pages'
-    checksums verified), else one another program wrote (pandas' `large_string`, `int64` columns) read
-    column by column as a CSV is. OSError or ValueError when it is no Parquet file."""
-    try:
-        return io.read_table(path, "imported")
-    except io.CorruptStageFile as err:
-        raise ValueError(str(err)) from None
-    except io.StageFileError:  # readable, in another schema: its columns are checked as a CSV's
-        return pd.read_parquet(path)
-
-
-def checked_values(table: pd.DataFrame, path: Path, unit: str, first: int) -> pd.DataFrame:
-    """The long table's numbers checked as the importers check theirs, naming the first bad one by its
-    `unit` (line or row, the first numbered `first`): a value that is text or infinite, a fraction metric
-    outside [0, 1], a loss below 0, a negative or infinite stderr, N below 1, D below 0 (D may be
-    unknown). A result without a value (a missing cell the importer kept) is left out, with a warning."""
-    from emergence.importers import LOSSES
-    from emergence.importers.columns import is_fraction
-
-    numbers = {c: pd.to_numeric(table[c], errors="coerce") for c in ("value", "stderr", *SIZES) if c in table}
-    value, stderr = numbers["value"], numbers["stderr"]
-    text = value.isna() & table["value"].notna() & (table["value"].astype(str).str.strip() != "")
-    checks = [
-        (text, "value", "is not a number"),
-        (np.isinf(value), "value", "is not a finite number"),
-        (
-            table["metric"].map(is_fraction) & ~value.between(0, 1) & value.notna(),
-            "value",
-            "is not a fraction in [0, 1]",
-        ),
-        (table["metric"].isin(LOSSES) & (value < 0), "value", "is a loss below 0"),
-        (np.isinf(stderr) | (stderr < 0) | (stderr.isna() & table["stderr"].notna()), "stderr", "is not a number >= 0"),
-        *(
-            (
-                ~((numbers[c] >= least) & np.isfinite(numbers[c])) & table[c].notna(),
-                c,
-                f"is not a finite count >= {least}",
-            )
-            for c, least in SIZES.items()
-            if c in numbers
-        ),
-    ]
-    for bad, column, why in checks:
-        if bad.any():
-            i = int(np.flatnonzero(bad.to_numpy())[0])
-            row, cell = table.iloc[i], table[column].iloc[i]
-            shown = repr(float(cell)) if isinstance(cell, (int, float, np.number)) else repr(cell)
-            raise InputError(
-                f"{path}: {unit} {i + first}: model {row['model']!r}, {row['task']} {row['metric']}"
-                f" {column} = {shown} {why}"
-            )
-    empty = value.isna()
-    if empty.any():
-        models = ", ".join(sorted(set(table.loc[empty, "model"].astype(str))))
-        log.warning(f"{path}: {int(empty.sum())} results without a value left out (models {models})")
-    return table[~empty].reset_index(drop=True).assign(value=value[~empty].to_numpy())
 
 
 def parse_planned(values: list[str] | None) -> list[tuple[str, float, float]]:
