@@ -165,8 +165,7 @@ def test_a_bad_size_names_the_column_the_line_the_model_and_the_value(tmp_path):
     message = str(err.value)
     assert "\n" not in message
     assert message.endswith(
-        "table.csv: model 'bloom-1b1', column 'Size', line 3: size '1,1B' is not a number (write 70M, 1.4B, 0.56B"
-        " or 1400000000)"
+        "table.csv: model 'bloom-1b1', column 'Size', line 3: size '1,1B' is not a number (a decimal comma? write 1.1B)"
     )
     assert text  # the same table with 0.56B alone reads: 560,000,000 parameters, exactly
     good = read(write(tmp_path, "Model,Size,PIQA\nbloom-560m,0.56B,0.62\n"))
@@ -488,7 +487,17 @@ def test_a_size_column_with_its_unit_in_the_header_is_read_in_that_unit(tmp_path
         read(write(tmp_path, "Model,Size (B),LAMBADA\nm1,1.4B,0.2\nm2,12,0.4\n"))
     assert not any("other units" in m for m in logged)
     read(write(tmp_path, "Model,Params,LAMBADA\nm1,1.4,0.2\nm2,2.8,0.4\nm3,12,0.6\n"))
-    assert any("column 'Params': the largest n_params is 12, a count in other units?" in m for m in logged)
+    assert any("column 'Params': the smallest n_params is 1.4, a count in other units?" in m for m in logged)
+    read(write(tmp_path, "Model,Params,LAMBADA\nm1,70,0.2\nm2,410,0.4\nm3,12000,0.6\n"))  # millions, 12B as 12000
+    assert any(
+        "the smallest n_params is 70, a count in other units? (write 1.4B, or give the column its unit: 'Params (B)')"
+        in m
+        for m in logged
+    )
+    table = read(
+        write(tmp_path, "Model,Params in millions,Tokens (thousands),LAMBADA\nm1,70,3e8,0.2\nm2,410,3e8,0.4\n")
+    )
+    assert table["n_params"].tolist() == [7e7, 4.1e8] and table["training_tokens"].tolist() == [3e11, 3e11]
 
 
 def test_an_open_quote_an_infinite_parquet_cell_and_a_bad_stderr_are_named_as_such(tmp_path, logged):
@@ -507,3 +516,26 @@ def test_an_open_quote_an_infinite_parquet_cell_and_a_bad_stderr_are_named_as_su
     assert not any("percentages" in m for m in logged)
     with pytest.raises(InputError, match=r"model 'b', column 'value', line 3, its stderr: 'x' is not a number$"):
         read(write(tmp_path, "model,n_params,metric,value,stderr\na,1e6,acc,0.1,0.01\nb,1e7,acc,0.2,x\n"))
+
+
+def test_second_helpers_cases_leading_zero_commas_a_last_open_quote_and_cells_as_written(tmp_path, logged):
+    """`"0,560B"` was read as 560 billion and `"0,600"` as 600 (thousands groups never start with 0); a
+    quote left open on the last line fitted; a `12.5%` cell kept 0.125 as its source value beside 40;
+    `120%` was reported as 1.2; other files in a folder were skipped without a word."""
+    with pytest.raises(InputError, match=r"size '0,560B' is not a number \(a decimal comma\? write 0\.560B\)$"):
+        read(write(tmp_path, 'Model,Size,PIQA\na,"0,560B",0.6\nb,1B,0.7\n'))
+    with pytest.raises(InputError, match=r"'0,600' is not a number \(a decimal comma\? write 0\.600\)$"):
+        read(write(tmp_path, 'model,n_params,PIQA\na,1e6,"0,600"\nb,1e7,0.7\n'))
+    with pytest.raises(InputError, match=r"line 3: a quoted field runs on to line 3 \(a quote left open\?\)$"):
+        read(write(tmp_path, 'model,n_params,acc\na,1e6,0.1\nb,1e7,"0.70\n'))
+    table = read(write(tmp_path, "model,n_params,acc\na,1e6,12.5%\nb,1e7,40\n"))
+    assert table["source_value"].tolist() == [12.5, 40.0] and table["value"].tolist() == [0.125, 0.4]
+    with pytest.raises(InputError, match=r"model 'b', column 'acc', line 3: 120% is not a fraction in \[0, 1\]"):
+        read(write(tmp_path, "model,n_params,acc\na,1e6,12.5%\nb,1e7,120%\n"))
+    folder = tmp_path / "tables"
+    folder.mkdir()
+    (folder / "a.csv").write_text("model,n_params,acc\na,1e6,0.1\nb,1e7,0.2\n")
+    (folder / "notes.txt").write_text("read me\n")
+    (folder / "b.tsv").write_text("model\tn_params\tacc\n")
+    assert len(read(folder)) == 2
+    assert any("tables: skipped 2 files that are not .csv or .parquet: b.tsv, notes.txt" in m for m in logged)

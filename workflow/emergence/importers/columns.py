@@ -50,6 +50,12 @@ METRIC_ALIASES = {
 }
 SUMMARIES = ("average", "avg", "mean", "rank")  # derived from other columns: skipped, said so
 SIZE_COLUMNS = ("n_params", "n_params_non_embedding", "training_tokens", "training_flops")
+# a size header's unit (`Params (B)`, `Size in millions`, normalised) -> its suffix in SUFFIXES
+UNITS = {"k": "k", "m": "m", "b": "b", "bn": "b", "t": "t"} | {
+    word + plural: suffix
+    for word, suffix in (("thousand", "k"), ("million", "m"), ("billion", "b"), ("trillion", "t"))
+    for plural in ("", "s")
+}
 SUFFIXES = {"": 1, "k": 10**3, "m": 10**6, "b": 10**9, "t": 10**12}
 MISSING = ("", "na", "n/a", "nan", "null", "none", "-", "—")
 PERCENT = ("auto", "yes", "no")
@@ -90,16 +96,19 @@ def parse_size(text: object, where: str, unit: str = "") -> float:
         return math.nan
     sign = -1 if cell.startswith("-") else 1  # a number still, refused by `parse_count` as a count
     match = re.fullmatch(
-        r"(\d{1,3}(?:,\d{3})+|\d*)(\.\d+)?(e[+-]?\d+)?([kmbt]?)", cell.removeprefix("-"), re.IGNORECASE
+        r"([1-9]\d{0,2}(?:,\d{3})+|\d*)(\.\d+)?(e[+-]?\d+)?([kmbt]?)", cell.removeprefix("-"), re.IGNORECASE
     )
     try:
         if not match or not (match.group(1) or match.group(2)):
             raise InvalidOperation
         number = Decimal("".join(g or "" for g in match.groups()[:3]).replace(",", ""))
     except InvalidOperation:
-        raise InputError(
-            f"{where}: size {str(text)!r} is not a number (write 70M, 1.4B, 0.56B or 1400000000)"
-        ) from None
+        hint = (
+            f"a decimal comma? write {cell.replace(',', '.')}"
+            if "," in cell
+            else "write 70M, 1.4B, 0.56B or 1400000000"
+        )
+        raise InputError(f"{where}: size {str(text)!r} is not a number ({hint})") from None
     if unit and match.group(4):
         raise InputError(
             f"{where}: size {str(text)!r} has a unit, and so has its column ({unit.upper()}): write a number"
@@ -138,7 +147,7 @@ def percent_of(value: float) -> float:
     return float(Decimal(repr(float(value))) / 100) if math.isfinite(value) else value
 
 
-THOUSANDS = re.compile(r"[+-]?\d{1,3}(,\d{3})+(\.\d*)?")  # 1,234.5: commas only between groups of three digits
+THOUSANDS = re.compile(r"[+-]?[1-9]\d{0,2}(,\d{3})+(\.\d*)?")  # 1,234.5: commas between groups of three digits
 
 
 def parse_number(text: object, where: str) -> tuple[float, bool]:
@@ -154,7 +163,7 @@ def parse_number(text: object, where: str) -> tuple[float, bool]:
     percent = cell.endswith("%")
     number = cell.removesuffix("%").strip()
     if "," in number and not THOUSANDS.fullmatch(number):  # 0,1 is no 1: a decimal comma
-        raise InputError(f"{where}: {str(text)!r} is not a number (a decimal comma? write 0.1 for 0,1)")
+        raise InputError(f"{where}: {str(text)!r} is not a number (a decimal comma? write {number.replace(',', '.')})")
     try:
         value = float(number.replace(",", ""))
     except ValueError:
@@ -179,10 +188,10 @@ class Columns:
         names = [str(h) for h in headers]
         for header in names:
             name = LOOKUP.get(normalise(header))
-            unit = re.fullmatch(r"(.+)_(k|m|b|bn|t)", normalise(header))
+            unit = re.fullmatch(rf"(.+?)_(?:in_)?({'|'.join(UNITS)})", normalise(header))
             if name is None and unit and LOOKUP.get(unit.group(1)) in SIZE_COLUMNS:
                 name = LOOKUP[unit.group(1)]
-                self.units[name] = unit.group(2)[0]
+                self.units[name] = UNITS[unit.group(2)]
             if name in self.ids:
                 raise InputError(f"{path}: columns {self.ids[name]!r} and {header!r} both give {name}; keep one")
             if name is not None:

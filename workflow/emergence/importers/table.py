@@ -25,6 +25,7 @@ import csv
 import logging
 import math
 import re
+from decimal import Decimal
 from pathlib import Path
 
 import numpy as np
@@ -57,7 +58,7 @@ from emergence.importers.columns import (
 from emergence.importers.metadata import REGISTRY, registry
 
 log = logging.getLogger(__name__)
-SMALLEST_SIZE = 10_000  # a table whose largest size is smaller is warned about: no language model is
+SMALLEST_SIZE = 10_000  # a size column with a smaller value is warned about: no language model is that small
 
 
 def read_frame(path: Path) -> tuple[pd.DataFrame, list[str]]:
@@ -89,8 +90,8 @@ def read_frame(path: Path) -> tuple[pd.DataFrame, list[str]]:
     repeated = [name for name in dict.fromkeys(header) if header.count(name) > 1]
     if repeated:
         raise InputError(f"{path}: the header names column {repeated[0]!r} {header.count(repeated[0])} times; keep one")
-    for (line, _), end in zip(lines, spans):
-        if end != line:  # csv reads on from an open quote to the next quote or the end of the file
+    for (line, row), end in zip(lines, spans):
+        if end != line or any("\n" in cell or "\r" in cell for cell in row):  # an open quote reads on to the end
             raise InputError(f"{path}: line {line}: a quoted field runs on to line {end} (a quote left open?)")
     for line, row in lines[1:]:
         if len(row) != len(header):
@@ -128,11 +129,11 @@ def id_values(frame: pd.DataFrame, columns: Columns, where: list[str], default: 
             parse_count(cell, f"{columns.path}: model {m!r}, column {header.get(name)!r}, {w}", name, unit)
             for cell, w, m in zip(cells, where, ids["source_model"])
         ]
-        largest = ids[name].max()
-        if name in SIZE_COLUMNS and largest < SMALLEST_SIZE:  # NaN (no such column) compares false
+        smallest = ids[name].min()
+        if name in SIZE_COLUMNS and smallest < SMALLEST_SIZE:  # NaN (no such column) compares false
             log.warning(
-                f"{columns.path}: column {header[name]!r}: the largest {name} is {largest:g}, a count in other units?"
-                f" (write 1.4B, or give the column its unit: 'Params (B)')"
+                f"{columns.path}: column {header[name]!r}: the smallest {name} is {smallest:g}, a count in other"
+                f" units? (write 1.4B, or give the column its unit: '{header[name]} (B)')"
             )
     return ids
 
@@ -219,7 +220,7 @@ def parsed(cells: pd.DataFrame, ids: pd.DataFrame, path: Path) -> pd.DataFrame:
         percent_cell=[p for _, p in values],
         stderr=stderr,
         n_items=items,
-        source_value=[v for v, _ in values],
+        source_value=[float(Decimal(repr(v)) * 100) if p else v for v, p in values],  # as written: 12.5 for 12.5%
     )
     out["metric"] = [metric_of(t, k) for t, k in zip(out["task"], out["source_metric"])]
     ppl = (out["source_metric"] == "ppl").to_numpy()
@@ -246,7 +247,7 @@ def convert_percentages(cells: pd.DataFrame, path: Path, percent: str) -> pd.Dat
         column = marked[0]
         written = cells[(cells["column"] == column) & cells["percent_cell"]].iloc[0]
         raise InputError(
-            f"{written['where']}: {100 * written['source_value']:g}% beside cells of the column without % (at most"
+            f"{written['where']}: {written['source_value']:g}% beside cells of the column without % (at most"
             f" {below[column]:g}): fractions or percentages? Write them alike, or say --percent yes or no"
         )
     if percent == "auto" and len(above) and len(below):
@@ -263,9 +264,8 @@ def convert_percentages(cells: pd.DataFrame, path: Path, percent: str) -> pd.Dat
     bad = cells[cells["metric"].map(is_fraction) & ~cells["value"].between(0, 1) & cells["value"].notna()]
     if len(bad):
         row = bad.iloc[0]
-        raise InputError(
-            f"{row['where']}: {row['source_value']:g} is not a fraction in [0, 1] nor a percentage in [0, 100]"
-        )
+        written = f"{row['source_value']:g}{'%' if row['percent_cell'] else ''}"  # as in the table: 120%
+        raise InputError(f"{row['where']}: {written} is not a fraction in [0, 1] nor a percentage in [0, 100]")
     return cells
 
 
@@ -312,7 +312,11 @@ class Table(ResultsImporter):
         if percent not in PERCENT:
             raise InputError(f"--percent: {percent!r} is not one of {', '.join(PERCENT)}")
         suffixes = (".csv", ".parquet")
-        files = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.suffix.lower() in suffixes)
+        found = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.is_file())
+        files = [p for p in found if p.suffix.lower() in suffixes or path.is_file()]
+        others = [str(p.relative_to(path)) for p in found if p not in files]
+        if others:
+            log.warning(f"{path}: skipped {len(others)} files that are not .csv or .parquet: {', '.join(others[:5])}")
         if not files:
             raise InputError(f"{path}: no .csv or .parquet tables found")
         tables, notes = zip(*(read_one(file, percent) for file in files))
