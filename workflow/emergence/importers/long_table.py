@@ -6,7 +6,9 @@ importers check what they read, so that a bad cell is one line naming it and nev
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from pathlib import Path
+from typing import NoReturn
 
 import numpy as np
 import pandas as pd
@@ -71,11 +73,11 @@ def checked(table: pd.DataFrame, path: Path, unit: str, first: int) -> pd.DataFr
     """`table` with its numbers as floats, checked, naming the first bad cell by its `unit` (line or row,
     the first numbered `first`): an empty name (family, model, task, method, metric); a number column
     of dates or booleans; a number that is text or infinite, a fraction metric outside [0, 1], a loss or
-    stderr below 0, N below 1, D below 0, n_items or step not whole; one result given twice; a model with
-    two sizes. A result without a value (a missing cell the importer
-    kept) is left out, with a warning."""
+    stderr below 0, N below 1, D below 0, n_items or step not whole; one result given twice; a model
+    with two sizes. A result without a value (a missing cell the importer kept) is left out, with a
+    warning."""
 
-    def fail(i: int, why: str) -> None:
+    def fail(i: int, why: str) -> NoReturn:
         raise InputError(f"{path}: {unit} {i + first}: {why}")
 
     for name in NAMES:
@@ -89,23 +91,27 @@ def checked(table: pd.DataFrame, path: Path, unit: str, first: int) -> pd.DataFr
                 raise InputError(f"{path}: column {column!r} holds {table[column].dtype}, not numbers")
             numbers[column] = pd.to_numeric(table[column], errors="coerce")
     value, stderr = numbers["value"], numbers["stderr"]
-    fraction, loss = table["metric"].map(is_fraction), table["metric"].isin(LOSSES)
-    checks = [(np.isinf(value), "value", "is not a finite number")]
-    checks += [(fraction & ~value.between(0, 1) & value.notna(), "value", "is not a fraction in [0, 1]")]
-    checks += [
-        (loss & (value < 0), "value", "is a loss below 0"),
+    checks = [  # (bad rows, column, why); text first: a bad cell reads as NaN in every later check
+        *(
+            (number.isna() & table[c].notna() & (table[c].astype(str).str.strip() != ""), c, "is not a number")
+            for c, number in numbers.items()
+        ),
+        (np.isinf(value), "value", "is not a finite number"),
+        (
+            table["metric"].map(is_fraction) & ~value.between(0, 1) & value.notna(),
+            "value",
+            "is not a fraction in [0, 1]",
+        ),
+        (table["metric"].isin(LOSSES) & (value < 0), "value", "is a loss below 0"),
         (~(stderr >= 0) & stderr.notna(), "stderr", "is not a number >= 0"),
+        (np.isinf(stderr), "stderr", "is not a finite number"),
     ]
-    checks += [(np.isinf(stderr), "stderr", "is not a finite number")]
     for column, (least, whole) in COUNTS.items():
         if column in numbers:
             count = numbers[column]
             wrong = ~((count >= least) & np.isfinite(count) & (count.mod(1) == 0 if whole else True))
             kind = "a whole number" if whole else "a finite count"
             checks.append((wrong & count.notna(), column, f"is not {kind} >= {least}"))
-    for column, number in numbers.items():  # text first: a bad cell reads as NaN in every check above
-        text = number.isna() & table[column].notna() & (table[column].astype(str).str.strip() != "")
-        checks.insert(0, (text, column, "is not a number"))
     for bad, column, why in checks:
         if bad.any():
             i = int(np.flatnonzero(bad.to_numpy())[0])
@@ -114,7 +120,7 @@ def checked(table: pd.DataFrame, path: Path, unit: str, first: int) -> pd.DataFr
             row = table.iloc[i]
             fail(i, f"model {row['model']!r}, {row['task']} {row['metric']} {column} = {shown} {why}")
     table = table.assign(**numbers)
-    refuse_repeats(table, fail)
+    refuse_second_results(table, fail)
     empty = table["value"].isna()
     if empty.any():
         models = ", ".join(sorted(set(table.loc[empty, "model"].astype(str))))
@@ -122,7 +128,7 @@ def checked(table: pd.DataFrame, path: Path, unit: str, first: int) -> pd.DataFr
     return table[~empty].reset_index(drop=True)
 
 
-def refuse_repeats(table: pd.DataFrame, fail) -> None:
+def refuse_second_results(table: pd.DataFrame, fail: Callable[[int, str], NoReturn]) -> None:
     """`fail(i, why)` on the second of two rows giving one result (a repeated or pasted row: the forecast
     would take either), and on the first row that gives a model a second N."""
     result = [c for c in RESULT if c in table]
